@@ -1,0 +1,309 @@
+"""Every error foxkling-widgets raises, in one hierarchy.
+
+::
+
+    Exception
+    └── FoxAPIError                     anything this package raises on purpose
+        ├── InvalidRequestError (+ValueError)   bad input: caught before any request is sent,
+        │   │                                   or a 400/422 from the provider
+        │   └── MissingAPIKeyError              no key configured (says how to set one)
+        ├── AuthenticationError         401: missing, bad or expired key
+        ├── InsufficientCreditsError    402: balance too low
+        ├── BlockedClientError          403 "error code: 1010" from the gateway's firewall
+        ├── NotFoundError               404: unknown task id
+        │   └── ResultExpiredError      the 24-hour result URL has expired (403/404/410 on download)
+        ├── RateLimitError              429, after retries
+        ├── ServerError                 5xx on a safe request, after retries
+        ├── SubmitUncertainError        a billed submit whose outcome is unknown: never re-sent
+        ├── APIConnectionError          transport failure on a safe request, after retries
+        ├── ProtocolError               the server answered something that is not the API
+        ├── DownloadError               a video transfer failed or was cut off
+        ├── TaskFailedError             the task itself ended in failure (``code`` says why)
+        └── WaitTimeoutError (+TimeoutError)  ``wait`` gave up; the task keeps running
+
+Every error carries ``status``, ``type``, ``code``, the provider's ``message``, the
+``request_id`` when the server sent one, and a ``hint`` that says what to do. None of them
+ever holds the API key: messages are built from server bodies and our own text only, and
+:func:`redact` scrubs anything that looks like a key before it is stored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "AuthenticationError",
+    "BlockedClientError",
+    "DownloadError",
+    "FoxAPIError",
+    "InsufficientCreditsError",
+    "InvalidRequestError",
+    "MissingAPIKeyError",
+    "NotFoundError",
+    "Problem",
+    "ProtocolError",
+    "RateLimitError",
+    "ResultExpiredError",
+    "ServerError",
+    "SubmitUncertainError",
+    "TaskFailedError",
+    "WaitTimeoutError",
+    "redact",
+]
+
+# Keys look like ``sk-...``; a server that echoes a header back must not leak one through us.
+_KEY_PATTERN = re.compile(r"(sk-[A-Za-z0-9_\-]{4})[A-Za-z0-9_\-]+")
+_BEARER_PATTERN = re.compile(r"(Bearer\s+)\S+", re.IGNORECASE)
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Return ``text`` with the given secrets and anything key-shaped replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    text = _BEARER_PATTERN.sub(r"\1***", text)
+    return _KEY_PATTERN.sub(r"\1***", text)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation finding: which field, what is wrong and how to fix it.
+
+    ``level`` is ``"error"`` (the request cannot be sent) or ``"warning"`` (it can, but the
+    user should know, e.g. the 4k price tier). ``field`` uses wire names with an index for
+    list items: ``"prompt"``, ``"multi_prompt[1].duration"``, ``"voice_ids"``.
+    """
+
+    field: str
+    message: str
+    level: str = "error"
+
+    def to_dict(self) -> dict[str, str]:
+        """Plain-dict form, as sent to the widget and in emulator error bodies."""
+        return {"field": self.field, "message": self.message, "level": self.level}
+
+
+class FoxAPIError(Exception):
+    """Base class of every error raised by foxkling-widgets.
+
+    Attributes:
+        message: the provider's message, or ours when the error never reached the provider.
+        status: HTTP status, or ``None`` when no response was received.
+        type: the provider's error ``type`` (e.g. ``"rate_limit_error"``), if any.
+        code: the provider's error ``code`` (an open string, e.g. ``"model_not_found"``).
+        request_id: the server's request id header, if it sent one.
+        hint: what the user can do about it.
+    """
+
+    default_hint = ""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        type: str | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        hint: str | None = None,
+        body: Any = None,
+    ) -> None:
+        self.message = redact(message)
+        self.status = status
+        self.type = type
+        self.code = code
+        self.request_id = request_id
+        self.hint = hint if hint is not None else self.default_hint
+        self.body = body
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        details = [
+            f"{name}={value}"
+            for name, value in (
+                ("status", self.status),
+                ("code", self.code),
+                ("type", self.type),
+                ("request_id", self.request_id),
+            )
+            if value is not None
+        ]
+        if details:
+            parts.append(f"({', '.join(details)})")
+        if self.hint:
+            parts.append(f"-- {self.hint}")
+        return " ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, status={self.status!r}, code={self.code!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe summary for task cards and the journal."""
+        return {
+            "error": type(self).__name__,
+            "message": self.message,
+            "status": self.status,
+            "type": self.type,
+            "code": self.code,
+            "request_id": self.request_id,
+            "hint": self.hint,
+        }
+
+
+class InvalidRequestError(FoxAPIError, ValueError):
+    """The request is not valid. Raised before sending (``status is None``) or on 400/422.
+
+    ``problems`` lists every finding (field, message); ``field`` is the first one's field.
+    """
+
+    default_hint = "Fix the field named above and try again; nothing was sent or billed."
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        problems: Sequence[Problem] = (),
+        field: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.problems = list(problems)
+        self.field = field if field is not None else (self.problems[0].field if self.problems else None)
+
+    @classmethod
+    def from_problems(cls, problems: Sequence[Problem]) -> InvalidRequestError:
+        """Build one error that lists every error-level problem."""
+        errors = [p for p in problems if p.level == "error"]
+        if len(errors) == 1:
+            message = f"{errors[0].field}: {errors[0].message}"
+        else:
+            message = f"{len(errors)} problems: " + "; ".join(f"{p.field}: {p.message}" for p in errors)
+        return cls(message, problems=errors)
+
+
+class MissingAPIKeyError(InvalidRequestError):
+    """No API key is configured. Nothing was sent."""
+
+    default_hint = (
+        "Set the FOXAPI_API_KEY environment variable (export FOXAPI_API_KEY=sk-...) before starting "
+        "Python/Jupyter, pass FoxClient(api_key=...), or use the built-in emulator "
+        "(FoxClient.emulator() / KlingWidget(emulator=True)) to try everything without a key."
+    )
+
+
+class AuthenticationError(FoxAPIError):
+    """HTTP 401: the key is missing, wrong or expired."""
+
+    default_hint = (
+        "Check the key: set FOXAPI_API_KEY=sk-... (or FoxClient(api_key=...)) to a current key "
+        "from your FoxAPI dashboard."
+    )
+
+
+class InsufficientCreditsError(FoxAPIError):
+    """HTTP 402: the account balance is too low for this request."""
+
+    default_hint = "Top up your FoxAPI balance, or choose a cheaper tier (720p/1080p, 5 s)."
+
+
+class BlockedClientError(FoxAPIError):
+    """HTTP 403 with the firewall's ``error code: 1010`` page: the gateway blocked this client."""
+
+    default_hint = (
+        "The API's firewall rejected this client by its signature (Cloudflare error 1010). "
+        "foxkling-widgets sends its own User-Agent; if you replaced the HTTP client or its headers, "
+        "restore an explicit User-Agent. If it persists, your network or proxy may be altering requests."
+    )
+
+
+class NotFoundError(FoxAPIError):
+    """HTTP 404: the provider does not know this task id."""
+
+    default_hint = "Check the task id (it looks like task-unified-<unix>-<8 chars>) and the base URL."
+
+
+class ResultExpiredError(NotFoundError):
+    """The result URL no longer serves the video (403/404/410): its 24-hour window has passed."""
+
+    default_hint = (
+        "FoxAPI keeps result files for 24 hours only; this one has expired and cannot be recovered. "
+        "Videos are downloaded as soon as a task completes to avoid this; generate the clip again."
+    )
+
+
+class RateLimitError(FoxAPIError):
+    """HTTP 429 that persisted through retries. ``retry_after`` is the server's hint in seconds."""
+
+    default_hint = "Too many requests: wait a little, or lower the number of generations run at once."
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(FoxAPIError):
+    """HTTP 5xx on a request that is safe to repeat, after retries."""
+
+    default_hint = "The provider or its upstream is failing; try again in a few minutes."
+
+
+class SubmitUncertainError(FoxAPIError):
+    """A submit may or may not have created (and billed) a task; it was deliberately not re-sent.
+
+    Raised after a 5xx, a timeout or a dropped connection once the POST may have reached the
+    server. FoxAPI has no idempotency key and no task list, so re-sending could pay twice.
+    """
+
+    default_hint = (
+        "The submit may have been accepted and billed even though no task id came back. It was NOT "
+        "re-sent, to avoid paying twice. Check your FoxAPI usage page before submitting again."
+    )
+
+
+class APIConnectionError(FoxAPIError):
+    """The server could not be reached (or timed out) on a safe request, after retries."""
+
+    default_hint = "Check your network connection and FOXAPI_BASE_URL."
+
+
+class ProtocolError(FoxAPIError):
+    """The server answered with something that is not the API's JSON (an HTML page, bad JSON)."""
+
+    default_hint = (
+        "The response was not FoxAPI JSON: a proxy, captive portal or outage page may be in the way. "
+        "Check FOXAPI_BASE_URL and try again."
+    )
+
+
+class DownloadError(FoxAPIError):
+    """The video download failed or was cut off after retries. No partial file was left behind."""
+
+    default_hint = "Try the download again; the result URL stays valid for 24 hours after completion."
+
+
+class TaskFailedError(FoxAPIError):
+    """The task ended in failure (or was cancelled). ``code`` is the provider's reason."""
+
+    default_hint = "See the code: content_policy_violation means the prompt was refused; rephrase it."
+
+    def __init__(self, message: str, *, task: Any = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.task = task
+
+
+class WaitTimeoutError(FoxAPIError, TimeoutError):
+    """``wait`` gave up before the task finished. The task keeps running at the provider."""
+
+    default_hint = (
+        "The task is still running (and billed) at the provider; call wait() again with its id, or "
+        "resume it later. FoxAPI has no cancel endpoint."
+    )
+
+    def __init__(self, message: str, *, task: Any = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.task = task

@@ -1,0 +1,337 @@
+"""``KlingWidget``: the studio's model. A thin layer of synced traits over the controller.
+
+The wire protocol (trait names, task cards, message kinds) is documented in
+``docs/widget-protocol.md``; keep it in sync with ``js/src/protocol.js``. Traits carry state,
+messages carry one-shot commands and the video bytes. The API key is never a trait: a
+``set-key`` message hands it to the kernel, which keeps it in memory only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import os
+import pathlib
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import anywidget
+import traitlets
+
+from ._controller import Controller, Generation
+from ._display import VideoDisplay
+from ._exceptions import FoxAPIError, InvalidRequestError, Problem
+from ._loop import LoopThread
+from ._paths import video_dir
+from ._types import Segment, Task, VideoRequest
+from ._validation import validate_payload
+from .client import AsyncFoxClient, FoxClient
+
+__all__ = ["KlingWidget"]
+
+_STATIC = pathlib.Path(__file__).parent / "static"
+
+# Message kinds: keep in sync with js/src/protocol.js and docs/widget-protocol.md.
+GENERATE = "generate"
+STOP_WATCHING = "stop-watching"
+VIDEO_REQUEST = "video-request"
+SET_KEY = "set-key"
+CLEAR_KEY = "clear-key"
+LOAD_TASK = "load-task"
+
+_CONTROLS = (
+    "prompt",
+    "negative_prompt",
+    "resolution",
+    "aspect_ratio",
+    "duration",
+    "generate_audio",
+    "voice_ids",
+    "multishot",
+    "segments",
+)
+
+
+def _default_client(emulator: bool | None) -> AsyncFoxClient:
+    """Live when a key is configured, else the built-in emulator (``emulator=True`` forces it)."""
+    if emulator or (emulator is None and not os.environ.get("FOXAPI_API_KEY")):
+        try:
+            return AsyncFoxClient.emulator()
+        except ImportError:
+            if emulator:
+                raise
+            return AsyncFoxClient(mode="none")  # no key, no emulator extra: the widget asks for a key
+    return AsyncFoxClient()
+
+
+class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
+    """A Kling V3 video studio for notebooks.
+
+    ``KlingWidget()`` uses the live API when ``FOXAPI_API_KEY`` is set and the built-in emulator
+    otherwise (the widget shows which). ``KlingWidget(emulator=True)`` forces the emulator;
+    ``KlingWidget(client=FoxClient(...))`` uses a client of yours. Every control is a synced trait.
+    """
+
+    _esm = _STATIC / "widget.js"
+    _css = _STATIC / "widget.css"
+
+    prompt = traitlets.Unicode("", help="What the clip shows (at most 2500 characters).").tag(sync=True)
+    negative_prompt = traitlets.Unicode("", help="Comma-separated things to keep out of the clip.").tag(sync=True)
+    resolution = traitlets.Unicode("720p", help='"720p", "1080p" or "4k" (4k is its own price tier).').tag(sync=True)
+    aspect_ratio = traitlets.Unicode("16:9", help='"16:9", "9:16" or "1:1".').tag(sync=True)
+    duration = traitlets.Int(5, help="Clip length in seconds: 5 or 10.").tag(sync=True)
+    generate_audio = traitlets.Bool(False, help="Add AI sound (required for voices).").tag(sync=True)
+    voice_ids = traitlets.List(traitlets.Unicode(), help="Up to two voice ids; prompts refer to them as <<<voice_N>>>.").tag(
+        sync=True
+    )
+    multishot = traitlets.Bool(False, help="Use the shot timeline (segments) instead of a single prompt.").tag(sync=True)
+    segments = traitlets.List(traitlets.Dict(), help="Shots: [{prompt, duration}], durations adding up to duration.").tag(
+        sync=True
+    )
+
+    # Kernel-owned state (read-only for the front end).
+    _mode = traitlets.Unicode("emulator", help='"emulator", "live", or "none" (no key: ask for one).').tag(sync=True)
+    _problems = traitlets.List(traitlets.Dict(), help="Validation of the controls: [{field, message, level}].").tag(sync=True)
+    _tasks = traitlets.List(traitlets.Dict(), help="Task cards, newest first (docs/widget-protocol.md).").tag(sync=True)
+    _has_key = traitlets.Bool(False, help="A key was entered in the widget (the key itself never leaves the kernel).").tag(
+        sync=True
+    )
+
+    def __init__(
+        self,
+        *,
+        client: AsyncFoxClient | FoxClient | None = None,
+        emulator: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if isinstance(client, FoxClient):
+            self._runner = client._runner
+            aclient = client.aio
+        else:
+            self._runner = LoopThread("foxkling-widget")
+            aclient = client if client is not None else _default_client(emulator)
+        self._emulator_choice = emulator
+        self._display_ids: list[str] = []
+        self._controller = Controller(aclient, self._runner, self._publish, video_dir=video_dir())
+        self._controller.on_finished = lambda _generation: self._refresh_fallback()
+        self._mode = aclient.mode
+        self.observe(self._controls_changed, names=list(_CONTROLS))
+        self._controls_changed()
+        self.on_msg(self._on_custom_message)
+
+    # -- state ----------------------------------------------------------------------------
+    @property
+    def client(self) -> AsyncFoxClient:
+        """The async client generations go through."""
+        return self._controller.client
+
+    @property
+    def tasks(self) -> list[Generation]:
+        """Every generation this widget knows, newest first."""
+        return self._controller.generations
+
+    def request(self) -> VideoRequest:
+        """The controls as a :class:`VideoRequest` (segments only when multi-shot is on)."""
+        segments: Sequence[Segment] = ()
+        if self.multishot:
+            segments = [Segment(str(s.get("prompt", "")), s.get("duration")) for s in self.segments]  # type: ignore[arg-type]
+        return VideoRequest(
+            prompt=self.prompt,
+            resolution=self.resolution,
+            aspect_ratio=self.aspect_ratio,
+            duration=self.duration,
+            generate_audio=self.generate_audio,
+            negative_prompt=self.negative_prompt,
+            voice_ids=list(self.voice_ids),
+            segments=segments,
+        )
+
+    def problems(self) -> list[Problem]:
+        """Errors and warnings for the current controls (the same rules the client enforces)."""
+        problems = validate_payload(self.request().to_payload())
+        if self._mode == "none":
+            problems.append(
+                Problem("api_key", "No API key: paste one below, or set FOXAPI_API_KEY before starting Jupyter.")
+            )
+        return problems
+
+    def _controls_changed(self, change: Any = None) -> None:
+        self._problems = [p.to_dict() for p in self.problems()]
+
+    def _publish(self, cards: list[dict[str, Any]]) -> None:
+        # Runs on the controller's loop thread; ipykernel sends IOPub messages from any thread.
+        self._tasks = cards
+
+    # -- generation -----------------------------------------------------------------------
+    def generate_nowait(self) -> str:
+        """Start a generation from the current controls (what the Generate button does).
+
+        Returns the generation's id. Raises :class:`InvalidRequestError` without sending anything
+        when the controls are invalid.
+        """
+        request = self.request()
+        errors = [p for p in self.problems() if p.level == "error"]
+        if errors:
+            raise InvalidRequestError.from_problems(errors)
+        generation, _future = self._controller.start(request)
+        return generation.id
+
+    async def generate(self) -> Task:
+        """Generate from the current controls and return the finished :class:`Task`.
+
+        The card in the widget follows along; the video is downloaded before this returns.
+        Raises the client's errors (e.g. :class:`InvalidRequestError`, sending nothing).
+        """
+        request = self.request()
+        errors = [p for p in self.problems() if p.level == "error"]
+        if errors:
+            raise InvalidRequestError.from_problems(errors)
+        _generation, future = self._controller.start(request)
+        return await asyncio.wrap_future(future)
+
+    def wait(self, task_id: str | None = None, timeout: float | None = None) -> Generation:
+        """Block until a generation (default: the newest) finishes; prefer ``await w.generate()``."""
+        import concurrent.futures
+        import time
+
+        generation = self._find(task_id) if task_id else (self.tasks[0] if self.tasks else None)
+        if generation is None:
+            raise LookupError("no generation to wait for")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while generation.watching:
+            if deadline is not None and time.monotonic() > deadline:
+                raise concurrent.futures.TimeoutError(f"{generation.id} is still {generation.status}")
+            time.sleep(0.1)
+        return generation
+
+    def _find(self, task: str | Task | Generation) -> Generation | None:
+        task_id = task if isinstance(task, str) else task.id
+        return self._controller.find(task_id)
+
+    def stop_watching(self, task: str | Task | Generation) -> bool:
+        """Stop polling a task. FoxAPI has no cancel: the provider may keep running and billing it."""
+        generation = self._find(task)
+        return bool(generation and self._controller.stop_watching(generation.id))
+
+    def video(self, task: str | Task | Generation | None = None) -> VideoDisplay:
+        """The finished video as an inline output that stays in the saved notebook."""
+        generation = self._find(task) if task is not None else next((g for g in self.tasks if g.done), None)
+        if generation is None or generation.path is None:
+            raise LookupError(f"no finished video for {task!r}")
+        return VideoDisplay(generation.path, poster=generation.poster, caption=generation.to_card()["summary"])
+
+    # -- messages -------------------------------------------------------------------------
+    def _reply(self, message: dict[str, Any], buffers: list[bytes] | None = None, **fields: Any) -> None:
+        self.send({"id": message.get("id"), "kind": f"{message.get('kind')}-response", **fields}, buffers)
+
+    def _on_custom_message(self, _widget: Any, content: Any, buffers: list[bytes]) -> None:
+        # Never name this _handle_msg: that would replace ipywidgets' own comm handler.
+        if not isinstance(content, dict):
+            return
+        kind = content.get("kind")
+        try:
+            if kind == GENERATE:
+                self._reply(content, ok=True, task_id=self.generate_nowait())
+            elif kind == STOP_WATCHING:
+                self._reply(content, ok=self.stop_watching(str(content.get("task_id", ""))))
+            elif kind == VIDEO_REQUEST:
+                self._send_video(content)
+            elif kind == SET_KEY:
+                self._set_key(content)
+            elif kind == CLEAR_KEY:
+                self._clear_key()
+                self._reply(content, ok=True, mode=self._mode)
+            elif kind == LOAD_TASK:
+                self._reply(content, ok=self.load(str(content.get("task_id", ""))))
+        except FoxAPIError as error:
+            self._reply(content, ok=False, error=error.message, field=getattr(error, "field", None))
+
+    def _send_video(self, message: dict[str, Any]) -> None:
+        generation = self._find(str(message.get("task_id", "")))
+        if generation is None or generation.path is None or not generation.path.exists():
+            self._reply(message, ok=False, task_id=message.get("task_id"), error="no video for this task in this kernel")
+            return
+        data = generation.path.read_bytes()
+        name = generation.to_card()["video"]["name"]
+        self._reply(message, [data], ok=True, task_id=generation.id, mime="video/mp4", name=name)
+
+    def _set_key(self, message: dict[str, Any]) -> None:
+        key = str(message.get("key") or "").strip()
+        if not key:
+            self._reply(message, ok=False, error="The key is empty.", mode=self._mode)
+            return
+        # A new client holds the key in memory only; the old one's pending work keeps its own.
+        self._controller.client = AsyncFoxClient(api_key=key, mode="live")
+        self._mode, self._has_key = "live", True
+        self._controls_changed()
+        self._reply(message, ok=True, mode=self._mode)
+
+    def _clear_key(self) -> None:
+        self._controller.client = _default_client(self._emulator_choice if self._emulator_choice else None)
+        self._mode, self._has_key = self._controller.client.mode, False
+        self._controls_changed()
+
+    def load(self, task: str | Task | Generation) -> bool:
+        """Load a generation's settings back into the controls ("edit and re-run")."""
+        generation = self._find(task)
+        if generation is None:
+            return False
+        request = generation.request
+        with self.hold_trait_notifications():
+            self.prompt, self.negative_prompt = request.prompt, request.negative_prompt
+            self.resolution, self.aspect_ratio, self.duration = request.resolution, request.aspect_ratio, request.duration
+            self.generate_audio, self.voice_ids = request.generate_audio, list(request.voice_ids)
+            self.multishot = bool(request.shots)
+            self.segments = [{"prompt": s.prompt, "duration": s.duration} for s in request.shots]
+        return True
+
+    # -- display --------------------------------------------------------------------------
+    def _fallback_html(self) -> str:
+        """What a saved notebook shows without a kernel: the task list with posters, all text escaped."""
+        rows = []
+        for generation in self.tasks:
+            card = generation.to_card()
+            poster = (
+                f'<img src="{html.escape(card["poster"])}" alt="" style="width:120px;vertical-align:middle">'
+                if card["poster"].startswith("data:image/jpeg;base64,")
+                else ""
+            )
+            error = f" — {html.escape(str(card['error']['message']))}" if card["error"] else ""
+            rows.append(
+                f"<li>{poster} <b>{html.escape(card['status'])}</b> {html.escape(card['summary'])}{error}"
+                f" <code>{html.escape(card['id'])}</code></li>"
+            )
+        items = "".join(rows) or "<li>No generations yet.</li>"
+        return f"<div><b>Kling video studio</b> ({html.escape(self._mode)})<ul>{items}</ul></div>"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        data["text/html"] = self._fallback_html()
+        return bundle  # type: ignore[no-any-return]
+
+    def _ipython_display_(self) -> None:
+        # A display id lets finished tasks refresh the kernel-less fallback in the saved notebook.
+        from IPython.display import display
+
+        display_id = uuid.uuid4().hex
+        self._display_ids.append(display_id)
+        display(self._repr_mimebundle_(), raw=True, display_id=display_id)
+
+    def _refresh_fallback(self) -> None:
+        if not self._display_ids:
+            return
+        from IPython.display import update_display
+
+        bundle = self._repr_mimebundle_()
+        for display_id in self._display_ids:
+            update_display(bundle, raw=True, display_id=display_id)
+
+    def close(self) -> None:
+        """Stop watching all tasks (they keep running at the provider) and close the widget."""
+        self._controller.close()
+        super().close()

@@ -1,0 +1,126 @@
+"""``FoxClient``: the blocking face of :class:`AsyncFoxClient`, with no logic of its own.
+
+Each ``FoxClient`` owns a private event loop on a daemon thread and runs the async client's
+coroutines there. That keeps one implementation (no drifting sync copy), and it works inside
+Jupyter, where the kernel's own loop is already running and ``asyncio.run`` would fail.
+Ctrl-C (KeyboardInterrupt) during a blocking call cancels the coroutine; a cancelled wait
+leaves the task running at the provider.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .._loop import LoopThread
+from .._types import Task, VideoRequest
+from ._async import AsyncFoxClient, ProgressCallback
+
+__all__ = ["FoxClient"]
+
+
+class FoxClient:
+    """Blocking FoxAPI client; the same arguments and methods as :class:`AsyncFoxClient`.
+
+    ``FoxClient()`` reads ``FOXAPI_API_KEY`` and ``FOXAPI_BASE_URL``; ``FoxClient.emulator()``
+    uses the built-in emulator. Use it as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, api_key: str | None = None, base_url: str | None = None, **kwargs: Any) -> None:
+        self._runner = LoopThread("foxkling-client")
+        self._async = AsyncFoxClient(api_key, base_url, **kwargs)
+
+    @classmethod
+    def emulator(cls, **kwargs: Any) -> FoxClient:
+        """A client for this process's built-in emulator (needs the ``emulator`` extra)."""
+        from ..emulator import shared_emulator
+
+        return cls(api_key="sk-emulator", base_url=shared_emulator().url, mode="emulator", **kwargs)
+
+    @property
+    def aio(self) -> AsyncFoxClient:
+        """The async client underneath (its coroutines must run on this client's loop)."""
+        return self._async
+
+    @property
+    def base_url(self) -> str:
+        """The API base URL."""
+        return self._async.base_url
+
+    @property
+    def mode(self) -> str:
+        """``"emulator"`` or ``"live"``."""
+        return self._async.mode
+
+    @property
+    def journal(self) -> Any:
+        """The journal submits are recorded in, if any."""
+        return self._async.journal
+
+    def __repr__(self) -> str:
+        return repr(self._async).replace("AsyncFoxClient", "FoxClient", 1)
+
+    def close(self) -> None:
+        """Close connections and stop the private loop."""
+        if not self._runner.closed:
+            self._runner.run(self._async.aclose())
+            self._runner.close()
+
+    def __enter__(self) -> FoxClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def submit(self, request: VideoRequest) -> Task:
+        """See :meth:`AsyncFoxClient.submit`."""
+        return self._runner.run(self._async.submit(request))
+
+    def get_task(self, task_id: str) -> Task:
+        """See :meth:`AsyncFoxClient.get_task`."""
+        return self._runner.run(self._async.get_task(task_id))
+
+    def wait(
+        self, task: str | Task, *, on_progress: ProgressCallback | None = None, timeout: float | None = 600
+    ) -> Task:
+        """See :meth:`AsyncFoxClient.wait` (``on_progress`` runs on the client's thread)."""
+        return self._runner.run(self._async.wait(task, on_progress=on_progress, timeout=timeout))
+
+    def watch(self, task: str | Task, *, timeout: float | None = None) -> Iterator[Task]:
+        """Blocking iterator of snapshots; see :meth:`AsyncFoxClient.watch`."""
+        agen = self._async.watch(task, timeout=timeout)
+        try:
+            while True:
+                try:
+                    yield self._runner.run(agen.__anext__())
+                except StopAsyncIteration:
+                    return
+        finally:
+            self._runner.run(agen.aclose())
+
+    def generate(
+        self,
+        request: VideoRequest,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        on_progress: ProgressCallback | None = None,
+        timeout: float | None = 600,
+    ) -> Task:
+        """See :meth:`AsyncFoxClient.generate`."""
+        return self._runner.run(self._async.generate(request, path, on_progress=on_progress, timeout=timeout))
+
+    def download(self, task: Task | str, path: str | os.PathLike[str], *, max_bytes: int | None = None) -> Path:
+        """See :meth:`AsyncFoxClient.download`."""
+        kwargs = {"max_bytes": max_bytes} if max_bytes is not None else {}
+        return self._runner.run(self._async.download(task, path, **kwargs))
+
+    def create_voice(
+        self, voice_url: str, *, name: str | None = None, on_progress: ProgressCallback | None = None, timeout: float | None = 600
+    ) -> str:
+        """See :meth:`AsyncFoxClient.create_voice`."""
+        return self._runner.run(self._async.create_voice(voice_url, name=name, on_progress=on_progress, timeout=timeout))

@@ -1,0 +1,35 @@
+"""A local FoxAPI: the whole product works with no key and no network.
+
+It implements the contract's endpoints with the same validation and error bodies, renders each
+video as a real, playable H.264 MP4 storyboard of the request (preview-sized frames: it never
+renders 1080p or 4k pixels), and can inject every failure the contract describes.
+
+Runs three ways:
+
+- in-process: ``httpx.AsyncClient(transport=httpx.ASGITransport(create_app(config)))``;
+- in a background thread on loopback: ``EmulatorServer(config)`` or the shared :func:`shared_emulator`;
+- as a server: ``foxkling emulator --port 8765`` (or ``python -m foxkling_widgets.emulator``).
+
+Keys: any non-empty Bearer key is accepted, except the documented test keys ``sk-test-401``
+and ``sk-test-402``, which answer 401 and 402. A prompt containing ``[fail:content_policy]``
+fails with ``content_policy_violation``; ``[fail:generation]`` fails with ``generation_failed``.
+Faults: see :mod:`foxkling_widgets.emulator._faults`.
+
+Needs the ``emulator`` extra (PyAV, Pillow, NumPy, Starlette, uvicorn).
+"""
+
+from ._app import FAILURE_MARKERS, TEST_KEYS, Emulator, EmulatorConfig, create_app
+from ._faults import FAULTS
+from ._server import EmulatorServer, serve, shared_emulator
+
+__all__ = [
+    "FAILURE_MARKERS",
+    "FAULTS",
+    "TEST_KEYS",
+    "Emulator",
+    "EmulatorConfig",
+    "EmulatorServer",
+    "create_app",
+    "serve",
+    "shared_emulator",
+]

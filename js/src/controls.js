@@ -1,0 +1,189 @@
+// The request controls: prompt, negative prompt, resolution, aspect ratio, duration, audio, voices.
+// Each control shows the kernel's validation messages for its field right below it.
+
+import { h, debounce } from "./dom.js";
+import { ASPECTS, DURATIONS, MAX_PROMPT, MAX_VOICES, RESOLUTIONS } from "./protocol.js";
+
+/** @typedef {import("@anywidget/types").AnyModel<import("./protocol.js").Model>} AnyModel */
+
+/**
+ * Insert `text` at the textarea's cursor and return the new value.
+ * @param {HTMLTextAreaElement} area @param {string} text
+ */
+export function insertAtCursor(area, text) {
+  const start = area.selectionStart ?? area.value.length;
+  const end = area.selectionEnd ?? start;
+  area.value = area.value.slice(0, start) + text + area.value.slice(end);
+  area.selectionStart = area.selectionEnd = start + text.length;
+  return area.value;
+}
+
+/**
+ * An option group: buttons with aria-pressed, one per value.
+ * @param {string} hook @param {string} label @param {(string | number)[]} values
+ * @param {(value: string) => void} pick @param {(value: string | number) => string} [text]
+ */
+function optionGroup(hook, label, values, pick, text = String) {
+  const group = h("div", { class: "fk-options", role: "group", "aria-label": label, "data-fk": hook });
+  for (const value of values) {
+    const button = h("button", { type: "button", class: "fk-option", "data-value": String(value), "aria-pressed": "false" });
+    if (hook === "aspect") {
+      const [w, hgt] = String(value).split(":").map(Number);
+      const scale = 14 / Math.max(w, hgt);
+      button.append(
+        h("span", { class: "fk-shape", "aria-hidden": "true", style: `width:${Math.round(w * scale)}px;height:${Math.round(hgt * scale)}px` }),
+      );
+    }
+    button.append(document.createTextNode(text(value)));
+    button.addEventListener("click", () => pick(String(value)));
+    group.append(button);
+  }
+  return group;
+}
+
+/** @param {HTMLElement} group @param {string} value */
+function markPressed(group, value) {
+  for (const button of group.querySelectorAll("[data-value]")) {
+    const on = button.getAttribute("data-value") === value;
+    button.setAttribute("aria-pressed", String(on));
+    button.classList.toggle("fk-on", on);
+  }
+}
+
+/**
+ * Build the controls for one view.
+ * @param {AnyModel} model
+ * @param {{onGenerateShortcut: () => void}} hooks
+ */
+export function createControls(model, { onGenerateShortcut }) {
+  const save = () => model.save_changes();
+  const prompt = h("textarea", { class: "fk-textarea", rows: 3, "data-fk": "prompt", placeholder: "Describe the clip: who, does what, where, how it looks" });
+  const promptLabel = h("label", { class: "fk-label", text: "Prompt" });
+  const count = h("span", { class: "fk-count", "aria-live": "off" });
+  const negative = h("input", { class: "fk-input", type: "text", "data-fk": "negative-prompt", placeholder: "e.g. blurry, text, watermark" });
+  const negativeLabel = h("label", { class: "fk-label", text: "Negative prompt" });
+  promptLabel.append(prompt);
+  negativeLabel.append(negative);
+
+  const typing = debounce(() => {
+    model.set("prompt", prompt.value);
+    model.set("negative_prompt", negative.value);
+    save();
+  }, 250);
+  prompt.addEventListener("input", () => {
+    count.textContent = `${prompt.value.length} / ${MAX_PROMPT}`;
+    typing.call();
+  });
+  negative.addEventListener("input", () => typing.call());
+  prompt.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      onGenerateShortcut();
+    }
+  });
+
+  const resolution = optionGroup("resolution", "Resolution", RESOLUTIONS, (v) => {
+    model.set("resolution", v);
+    save();
+  });
+  const tierNote = h("div", { class: "fk-note", "data-fk": "tier-note", text: "4k is billed at its own, higher price tier." });
+  const aspect = optionGroup("aspect", "Aspect ratio", ASPECTS, (v) => {
+    model.set("aspect_ratio", v);
+    save();
+  });
+  const duration = optionGroup(
+    "duration",
+    "Duration",
+    DURATIONS,
+    (v) => {
+      model.set("duration", Number(v));
+      save();
+    },
+    (v) => `${v} s`,
+  );
+  const audio = h("input", { type: "checkbox", "data-fk": "audio" });
+  audio.addEventListener("change", () => {
+    model.set("generate_audio", audio.checked);
+    save();
+  });
+
+  // Voices: up to two ids, plus buttons that insert <<<voice_N>>> at the prompt's cursor.
+  const voiceInputs = Array.from({ length: MAX_VOICES }, (_, i) =>
+    h("input", { class: "fk-input fk-voice", type: "text", "data-fk": `voice-${i + 1}`, "aria-label": `Voice ${i + 1} id`, placeholder: `voice ${i + 1} id` }),
+  );
+  const voicesChanged = debounce(() => {
+    const ids = voiceInputs.map((input) => input.value.trim()).filter(Boolean);
+    model.set("voice_ids", ids);
+    if (ids.length && !model.get("generate_audio")) model.set("generate_audio", true);
+    save();
+  }, 250);
+  for (const input of voiceInputs) input.addEventListener("input", () => voicesChanged.call());
+  const tokenButtons = Array.from({ length: MAX_VOICES }, (_, i) => {
+    const button = h("button", { type: "button", class: "fk-link", "data-fk": `insert-voice-${i + 1}`, text: `+ <<<voice_${i + 1}>>>` });
+    button.addEventListener("click", () => {
+      insertAtCursor(prompt, `<<<voice_${i + 1}>>>`);
+      prompt.focus();
+      typing.call();
+      typing.flush();
+    });
+    return button;
+  });
+
+  /** @type {Record<string, HTMLElement>} */
+  const slots = {
+    prompt: h("div", { class: "fk-msgs", "data-fk-field": "prompt" }),
+    negative_prompt: h("div", { class: "fk-msgs", "data-fk-field": "negative_prompt" }),
+    resolution: h("div", { class: "fk-msgs", "data-fk-field": "resolution" }),
+    aspect_ratio: h("div", { class: "fk-msgs", "data-fk-field": "aspect_ratio" }),
+    duration: h("div", { class: "fk-msgs", "data-fk-field": "duration" }),
+    voice_ids: h("div", { class: "fk-msgs", "data-fk-field": "voice_ids" }),
+  };
+
+  const el = h(
+    "div",
+    { class: "fk-controls" },
+    h("div", { class: "fk-field" }, promptLabel, h("div", { class: "fk-row fk-between" }, h("div", { class: "fk-row" }, ...tokenButtons), count), slots.prompt),
+    h("div", { class: "fk-field" }, negativeLabel, slots.negative_prompt),
+    h(
+      "div",
+      { class: "fk-grid" },
+      h("div", { class: "fk-field" }, h("span", { class: "fk-label", text: "Resolution" }), resolution, tierNote, slots.resolution),
+      h("div", { class: "fk-field" }, h("span", { class: "fk-label", text: "Aspect ratio" }), aspect, slots.aspect_ratio),
+      h("div", { class: "fk-field" }, h("span", { class: "fk-label", text: "Duration" }), duration, slots.duration),
+      h(
+        "div",
+        { class: "fk-field" },
+        h("label", { class: "fk-check" }, audio, h("span", { text: "Audio" })),
+        h("div", { class: "fk-row" }, ...voiceInputs),
+        slots.voice_ids,
+      ),
+    ),
+  );
+
+  function update() {
+    if (document.activeElement !== prompt && prompt.value !== model.get("prompt")) prompt.value = model.get("prompt");
+    if (document.activeElement !== negative && negative.value !== model.get("negative_prompt")) negative.value = model.get("negative_prompt");
+    count.textContent = `${prompt.value.length} / ${MAX_PROMPT}`;
+    markPressed(resolution, model.get("resolution"));
+    markPressed(aspect, model.get("aspect_ratio"));
+    markPressed(duration, String(model.get("duration")));
+    tierNote.hidden = model.get("resolution") !== "4k";
+    audio.checked = model.get("generate_audio");
+    const ids = model.get("voice_ids");
+    voiceInputs.forEach((input, i) => {
+      if (document.activeElement !== input && input.value !== (ids[i] ?? "")) input.value = ids[i] ?? "";
+    });
+  }
+
+  /** @param {import("./protocol.js").ProblemState[]} problems */
+  function showProblems(problems) {
+    for (const [field, slot] of Object.entries(slots)) {
+      const mine = problems.filter((p) => p.field === field || (field === "voice_ids" && p.field === "generate_audio"));
+      slot.replaceChildren(...mine.map((p) => h("div", { class: `fk-msg fk-msg-${p.level}`, text: p.message })));
+      const control = field === "prompt" ? prompt : field === "negative_prompt" ? negative : null;
+      if (control) control.setAttribute("aria-invalid", String(mine.some((p) => p.level === "error")));
+    }
+  }
+
+  return { el, update, showProblems, flush: () => { typing.flush(); voicesChanged.flush(); }, dispose: () => { typing.cancel(); voicesChanged.cancel(); } };
+}

@@ -1,0 +1,53 @@
+// A tiny element builder. Text goes in through textContent only: never innerHTML with data.
+
+/**
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Record<string, string | number | boolean | null | undefined>} [attrs]
+ * @param {(Node | string | null | undefined | false)[]} children
+ * @returns {HTMLElementTagNameMap[K]}
+ */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "class") el.className = String(value);
+    else if (name === "text") el.textContent = String(value);
+    else el.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(typeof child === "string" ? document.createTextNode(child) : child);
+  }
+  return el;
+}
+
+/** Call `fn` at most once per `ms`, after the last call; `flush()` runs a pending call now.
+ * @param {() => void} fn @param {number} ms */
+export function debounce(fn, ms) {
+  /** @type {ReturnType<typeof setTimeout> | null} */
+  let timer = null;
+  const run = () => {
+    if (timer !== null) {
+      clearTimeout(timer);
+      timer = null;
+      fn();
+    }
+  };
+  return {
+    call() {
+      if (timer !== null) clearTimeout(timer);
+      timer = setTimeout(run, ms);
+    },
+    flush: run,
+    cancel() {
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
+    },
+  };
+}
+
+/** @param {string} message @param {string} [level] */
+export function messageEl(message, level = "error") {
+  return h("div", { class: `fk-msg fk-msg-${level}`, role: level === "error" ? "alert" : null, text: message });
+}

@@ -1,0 +1,67 @@
+// Pure formatting helpers (no DOM).
+
+/** "1:05" style duration from seconds. @param {number} seconds */
+export function clock(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  const m = Math.floor(s / 60);
+  return `${m}:${String(s % 60).padStart(2, "0")}`;
+}
+
+/**
+ * Elapsed and ETA text for a card.
+ * @param {{submitted_at: number, finished_at: number | null, estimated_time: number | null, progress: number}} card
+ * @param {number} now ms since epoch
+ */
+export function timing(card, now) {
+  const end = card.finished_at ?? now;
+  const elapsed = Math.max(0, (end - card.submitted_at) / 1000);
+  let text = `elapsed ${clock(elapsed)}`;
+  if (card.finished_at == null) {
+    let remaining = null;
+    if (card.progress > 2 && card.progress < 100) remaining = (elapsed * (100 - card.progress)) / card.progress;
+    else if (card.estimated_time) remaining = card.estimated_time - elapsed;
+    if (remaining != null) text += remaining > 0 ? ` · about ${clock(remaining)} left` : " · any moment now";
+  }
+  return text;
+}
+
+/** @param {number | null} credits */
+export function credits(credits) {
+  return credits == null ? "" : `${Number.isInteger(credits) ? credits : credits.toFixed(2)} credits reserved`;
+}
+
+/** @param {number} bytes */
+export function bytes(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(0)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+const LABELS = /** @type {Record<string, string>} */ ({
+  submitting: "Submitting",
+  pending: "Queued",
+  processing: "Generating",
+  completed: "Done",
+  downloading: "Downloading",
+  failed: "Failed",
+  cancelled: "Cancelled",
+  stopped: "Not watching",
+  uncertain: "Outcome unknown",
+  unknown: "Working",
+});
+
+/** @param {string} status */
+export function statusLabel(status) {
+  return LABELS[status] ?? status;
+}
+
+/** Whether a card may still change. @param {string} status */
+export function inFlight(status) {
+  return ["submitting", "pending", "processing", "downloading", "unknown"].includes(status);
+}
+
+/** A safe download name: only [A-Za-z0-9._-]. @param {string} name */
+export function safeFileName(name) {
+  const cleaned = name.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[.\-_]+/, "").slice(0, 120);
+  return cleaned || "video.mp4";
+}

@@ -1,0 +1,46 @@
+// Video sources: Blob URLs made from bytes the kernel sends, and a guard on every src we set.
+
+/** Only http(s) and blob URLs may become a media src (never javascript:, data:, file:). @param {unknown} url */
+export function isSafeVideoSrc(url) {
+  if (typeof url !== "string") return false;
+  try {
+    const parsed = new URL(url, "http://invalid.invalid/");
+    return ["http:", "https:", "blob:"].includes(parsed.protocol) && /^(https?:|blob:)/i.test(url.trim());
+  } catch {
+    return false;
+  }
+}
+
+/** Poster images: only the kernel's JPEG data URLs. @param {unknown} url */
+export function isSafePoster(url) {
+  return typeof url === "string" && url.startsWith("data:image/jpeg;base64,") && /^[A-Za-z0-9+/=]*$/.test(url.slice(23));
+}
+
+/**
+ * Set a media element's src only when it passes the guard.
+ * @param {HTMLVideoElement | HTMLAnchorElement} el @param {string} url
+ */
+export function setSafeSrc(el, url) {
+  if (!isSafeVideoSrc(url)) return false;
+  if (el instanceof HTMLAnchorElement) el.href = url;
+  else el.src = url;
+  return true;
+}
+
+/** A Blob URL for MP4 bytes received as a DataView/ArrayBuffer buffer. @param {DataView | ArrayBuffer | Uint8Array} buffer */
+export function blobUrl(buffer, type = "video/mp4") {
+  return URL.createObjectURL(new Blob([/** @type {BlobPart} */ (buffer)], { type }));
+}
+
+/**
+ * Whether a video that played for a while decoded no audio (VS Code's webview lacks AAC:
+ * microsoft/vscode#156558). Unknown is false: only a clear "no audio" counts.
+ * @param {HTMLVideoElement & {webkitAudioDecodedByteCount?: number, mozHasAudio?: boolean, audioTracks?: {length: number}}} video
+ */
+export function playedWithoutAudio(video) {
+  if (video.currentTime < 1) return false;
+  if (typeof video.mozHasAudio === "boolean") return !video.mozHasAudio;
+  if (video.audioTracks && typeof video.audioTracks.length === "number") return video.audioTracks.length === 0;
+  if (typeof video.webkitAudioDecodedByteCount === "number") return video.webkitAudioDecodedByteCount === 0;
+  return false;
+}

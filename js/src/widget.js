@@ -1,0 +1,194 @@
+// Entry point: composes the studio for one view of the model. Several views of the same model
+// work independently (each keeps its own Blob URLs and listeners) and clean up on removal.
+
+import { createControls } from "./controls.js";
+import { h } from "./dom.js";
+import { statusLabel } from "./format.js";
+import { createKeyEntry } from "./key-entry.js";
+import { KIND, nextId } from "./protocol.js";
+import { createSegmentEditor } from "./segment-editor.js";
+import { createTaskCard } from "./task-card.js";
+
+/** @typedef {import("./protocol.js").Model} Model */
+/** @typedef {import("./protocol.js").TaskCard} TaskCard */
+/** @typedef {import("@anywidget/types").AnyModel<Model>} AnyModel */
+
+const MODE_TEXT = /** @type {Record<string, string>} */ ({
+  emulator: "emulator · no key, nothing billed",
+  live: "live API · billed",
+  none: "no key: enter one below",
+});
+
+/**
+ * @param {{model: AnyModel, el: HTMLElement}} props
+ * @returns {() => void} cleanup
+ */
+export function renderStudio({ model, el }) {
+  /** @type {Map<string, (content: any, buffers: DataView[]) => void>} */
+  const pending = new Map();
+  /** @param {Record<string, unknown>} content @param {(reply: any, buffers: DataView[]) => void} [onReply] */
+  function send(content, onReply) {
+    const id = nextId();
+    if (onReply) pending.set(id, onReply);
+    model.send({ id, ...content });
+  }
+
+  const errorBox = h("div", { class: "fk-msg fk-msg-error", "data-fk": "error", role: "alert" });
+  const generate = h("button", { type: "button", class: "fk-button fk-primary", "data-fk": "generate", text: "Generate" });
+  const announcer = h("div", { class: "fk-sr", "aria-live": "polite", "data-fk": "announcer" });
+  const mode = h("span", { class: "fk-mode", "data-fk": "mode" });
+  const cardsEl = h("div", { class: "fk-tasks", "data-fk": "tasks" });
+
+  const doGenerate = () => {
+    controls.flush();
+    editor.flush();
+    if (generate.disabled) return;
+    model.save_changes();
+    send({ kind: KIND.generate }, (reply) => {
+      if (!reply.ok) errorBox.textContent = String(reply.error ?? "Could not start the generation.");
+    });
+  };
+  const controls = createControls(model, { onGenerateShortcut: doGenerate });
+  const editor = createSegmentEditor(model);
+  const keyEntry = createKeyEntry(
+    model,
+    (key) => send({ kind: KIND.setKey, key }, (reply) => keyEntry.showError(reply.ok ? "" : String(reply.error))),
+    () => send({ kind: KIND.clearKey }),
+  );
+  generate.addEventListener("click", doGenerate);
+
+  const root = h(
+    "div",
+    { class: "fk-root", "data-fk": "root" },
+    h("header", { class: "fk-row fk-between fk-head" }, h("strong", { class: "fk-title", text: "Kling V3 video studio" }), mode),
+    controls.el,
+    editor.el,
+    h("div", { class: "fk-row fk-generate" }, generate, h("kbd", { class: "fk-note", text: "Ctrl/⌘+Enter" }), errorBox),
+    keyEntry.el,
+    cardsEl,
+    announcer,
+  );
+  el.replaceChildren(root);
+
+  /** @type {Map<string, ReturnType<typeof createTaskCard>>} */
+  const cards = new Map();
+  /** @type {Map<string, string>} */
+  const announced = new Map();
+
+  function renderProblems() {
+    const problems = model.get("_problems") ?? [];
+    controls.showProblems(problems);
+    editor.showProblems(problems);
+    keyEntry.showProblems(problems);
+    const first = problems.find((p) => p.level === "error");
+    generate.disabled = Boolean(first);
+    errorBox.textContent = first ? first.message : "";
+    errorBox.hidden = !first;
+    generate.title = first ? `Fix first: ${first.message}` : "Generate (Ctrl/⌘+Enter)";
+  }
+
+  function renderMode() {
+    const value = model.get("_mode");
+    root.setAttribute("data-mode", value);
+    mode.textContent = MODE_TEXT[value] ?? value;
+    keyEntry.update();
+  }
+
+  function renderTasks() {
+    const list = model.get("_tasks") ?? [];
+    const now = Date.now();
+    const seen = new Set();
+    list.forEach((card, index) => {
+      seen.add(card.id);
+      let view = cards.get(card.id);
+      if (!view) {
+        view = createTaskCard({
+          stopWatching: (id) => send({ kind: KIND.stopWatching, task_id: id }),
+          load: (id) => send({ kind: KIND.loadTask, task_id: id }),
+          requestVideo: (id) =>
+            send({ kind: KIND.videoRequest, task_id: id }, (reply, buffers) => {
+              const target = cards.get(id);
+              if (!target) return;
+              if (reply.ok && buffers?.[0]) target.setVideo(buffers[0], String(reply.name ?? `${id}.mp4`));
+              else target.videoFailed(String(reply.error ?? "The video could not be loaded."));
+            }),
+        });
+        cards.set(card.id, view);
+      }
+      view.update(card, now);
+      // Keep DOM order newest first without recreating nodes (a playing video keeps playing).
+      if (cardsEl.children[index] !== view.el) cardsEl.insertBefore(view.el, cardsEl.children[index] ?? null);
+      announce(card);
+    });
+    for (const [id, view] of cards) {
+      if (!seen.has(id)) {
+        view.dispose();
+        view.el.remove();
+        cards.delete(id);
+      }
+    }
+  }
+
+  /** Announce status changes and each 25% of progress, not every tick. @param {TaskCard} card */
+  function announce(card) {
+    const key = `${card.status}:${Math.floor(card.progress / 25)}`;
+    if (announced.get(card.id) === key) return;
+    const first = !announced.has(card.id);
+    announced.set(card.id, key);
+    if (first && card.status === "completed") return; // restored cards are not news
+    announcer.textContent = `${statusLabel(card.status)}: ${Math.round(card.progress)}%`;
+  }
+
+  /** @param {any} content @param {DataView[]} buffers */
+  function onMessage(content, buffers) {
+    if (!content || typeof content !== "object") return;
+    const handler = pending.get(content.id);
+    if (handler) {
+      pending.delete(content.id);
+      handler(content, buffers);
+    }
+  }
+
+  const update = () => {
+    controls.update();
+    editor.update();
+  };
+  const traits = ["prompt", "negative_prompt", "resolution", "aspect_ratio", "duration", "generate_audio", "voice_ids", "multishot", "segments"];
+  for (const name of traits) model.on(`change:${name}`, update);
+  model.on("change:_problems", renderProblems);
+  model.on("change:_mode", renderMode);
+  model.on("change:_has_key", renderMode);
+  model.on("change:_tasks", renderTasks);
+  model.on("msg:custom", onMessage);
+  const ticker = setInterval(() => {
+    const now = Date.now();
+    for (const view of cards.values()) view.tick(now);
+  }, 1000);
+
+  update();
+  renderProblems();
+  renderMode();
+  renderTasks();
+
+  return () => {
+    clearInterval(ticker);
+    for (const name of traits) model.off(`change:${name}`, update);
+    model.off("change:_problems", renderProblems);
+    model.off("change:_mode", renderMode);
+    model.off("change:_has_key", renderMode);
+    model.off("change:_tasks", renderTasks);
+    model.off("msg:custom", onMessage);
+    controls.dispose();
+    editor.dispose();
+    for (const view of cards.values()) view.dispose();
+    cards.clear();
+    pending.clear();
+  };
+}
+
+/** @type {import("@anywidget/types").Render<Model>} */
+function render({ model, el }) {
+  return renderStudio({ model, el });
+}
+
+export default { render };

@@ -27,8 +27,8 @@ from ._exceptions import (
 )
 from ._types import Segment, Task, TaskError, TaskStatus, VideoRequest
 from ._version import __version__
-from .client import AsyncFoxClient, FoxClient
 from ._widget import KlingWidget
+from .client import AsyncFoxClient, FoxClient
 
 __all__ = [
     "APIConnectionError",

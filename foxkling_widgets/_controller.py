@@ -136,7 +136,9 @@ class Generation:
             "request": self.request.to_payload(),
             "summary": request_summary(self.request),
             "error": self.error,
-            "video": {"name": sanitize_filename(f"{self.id}.mp4"), "size": size, "mime": "video/mp4"} if self.done else None,
+            "video": {"name": sanitize_filename(f"{self.id}.mp4"), "size": size, "mime": "video/mp4"}
+            if self.done
+            else None,
             "poster": self.poster,
             "watching": self.watching,
             "code": request_code(self.request),

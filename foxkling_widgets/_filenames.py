@@ -20,5 +20,7 @@ def sanitize_filename(name: str, default: str = "video") -> str:
     cleaned = re.sub(r"\.{2,}", ".", cleaned)
     if len(cleaned) > MAX_NAME:
         stem, dot, suffix = cleaned.rpartition(".")
-        cleaned = (stem[: MAX_NAME - len(suffix) - 1] + dot + suffix) if dot and len(suffix) <= 8 else cleaned[:MAX_NAME]
+        cleaned = (
+            (stem[: MAX_NAME - len(suffix) - 1] + dot + suffix) if dot and len(suffix) <= 8 else cleaned[:MAX_NAME]
+        )
     return cleaned or default

@@ -84,7 +84,9 @@ def _http_url_problem(field: str, url: object, extensions: tuple[str, ...], kind
     extension = parts.path.rsplit(".", 1)[-1].lower() if "." in parts.path.rsplit("/", 1)[-1] else ""
     if extension not in extensions:
         allowed = "/".join(extensions)
-        return Problem(field, f"must point to a {kind} file ending in .{allowed.replace('/', ', .')} (allowed: {allowed})")
+        return Problem(
+            field, f"must point to a {kind} file ending in .{allowed.replace('/', ', .')} (allowed: {allowed})"
+        )
     return None
 
 
@@ -102,7 +104,9 @@ def _check_text(field: str, value: object, limit: int, *, required: bool, what: 
     if required and not value.strip():
         return [Problem(field, f"{what} is empty: describe what should happen")]
     if len(value) > limit:
-        return [Problem(field, f"is {len(value)} characters; the limit is {limit}. Shorten it by {len(value) - limit}.")]
+        return [
+            Problem(field, f"is {len(value)} characters; the limit is {limit}. Shorten it by {len(value) - limit}.")
+        ]
     return []
 
 
@@ -119,7 +123,9 @@ def _validate_segments(payload: Mapping[str, Any], duration: object) -> list[Pro
         problems.append(Problem("multi_prompt", "has no segments: add one, or turn multi-shot off"))
     if len(segments) > MAX_SEGMENTS:
         problems.append(
-            Problem("multi_prompt", f"has {len(segments)} segments; at most {MAX_SEGMENTS} are allowed. Merge some shots.")
+            Problem(
+                "multi_prompt", f"has {len(segments)} segments; at most {MAX_SEGMENTS} are allowed. Merge some shots."
+            )
         )
     total = 0
     sums_checkable = True
@@ -143,7 +149,7 @@ def _validate_segments(payload: Mapping[str, Any], duration: object) -> list[Pro
                 )
             )
         seconds = segment.get("duration")
-        if not _is_int(seconds):
+        if not isinstance(seconds, int) or isinstance(seconds, bool):
             problems.append(Problem(f"{name}.duration", "must be a whole number of seconds"))
             sums_checkable = False
         elif seconds < 1:
@@ -151,7 +157,13 @@ def _validate_segments(payload: Mapping[str, Any], duration: object) -> list[Pro
             sums_checkable = False
         else:
             total += seconds
-    if sums_checkable and segments and _is_int(duration) and total != duration:
+    if (
+        sums_checkable
+        and segments
+        and isinstance(duration, int)
+        and not isinstance(duration, bool)
+        and total != duration
+    ):
         fix = "shorten" if total > duration else "lengthen"
         problems.append(
             Problem(
@@ -185,9 +197,15 @@ def validate_payload(payload: Mapping[str, Any]) -> list[Problem]:
     has_segments = "multi_prompt" in present
 
     # Top-level prompt: required unless segments carry the story (see _types.PROMPT_WITH_SEGMENTS).
-    problems += _check_text("prompt", present.get("prompt"), MAX_PROMPT_CHARS, required=not has_segments, what="the prompt")
     problems += _check_text(
-        "negative_prompt", present.get("negative_prompt"), MAX_NEGATIVE_PROMPT_CHARS, required=False, what="negative prompt"
+        "prompt", present.get("prompt"), MAX_PROMPT_CHARS, required=not has_segments, what="the prompt"
+    )
+    problems += _check_text(
+        "negative_prompt",
+        present.get("negative_prompt"),
+        MAX_NEGATIVE_PROMPT_CHARS,
+        required=False,
+        what="negative prompt",
     )
 
     resolution = present.get("resolution", "720p")
@@ -195,7 +213,11 @@ def validate_payload(payload: Mapping[str, Any]) -> list[Problem]:
         problems.append(Problem("resolution", f"{resolution!r} is not offered; choose {', '.join(RESOLUTIONS)}"))
     elif resolution == "4k":
         problems.append(
-            Problem("resolution", "4k is billed at its own, higher price tier (audio and voices do not change it)", "warning")
+            Problem(
+                "resolution",
+                "4k is billed at its own, higher price tier (audio and voices do not change it)",
+                "warning",
+            )
         )
 
     if model == MODEL_IMAGE_TO_VIDEO:
@@ -245,8 +267,16 @@ def validate_payload(payload: Mapping[str, Any]) -> list[Problem]:
     for field, text in texts:
         for n in sorted(_voice_refs(text)):
             if n < 1 or n > voice_count:
-                have = f"only {voice_count} voice{'s' if voice_count != 1 else ''} attached" if voice_count else "no voices attached"
-                problems.append(Problem(field, f"refers to <<<voice_{n}>>> but there are {have}; attach a voice or remove the reference"))
+                have = (
+                    f"only {voice_count} voice{'s' if voice_count != 1 else ''} attached"
+                    if voice_count
+                    else "no voices attached"
+                )
+                problems.append(
+                    Problem(
+                        field, f"refers to <<<voice_{n}>>> but there are {have}; attach a voice or remove the reference"
+                    )
+                )
     return problems
 
 

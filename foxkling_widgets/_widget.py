@@ -82,21 +82,25 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     aspect_ratio = traitlets.Unicode("16:9", help='"16:9", "9:16" or "1:1".').tag(sync=True)
     duration = traitlets.Int(5, help="Clip length in seconds: 5 or 10.").tag(sync=True)
     generate_audio = traitlets.Bool(False, help="Add AI sound (required for voices).").tag(sync=True)
-    voice_ids = traitlets.List(traitlets.Unicode(), help="Up to two voice ids; prompts refer to them as <<<voice_N>>>.").tag(
+    voice_ids = traitlets.List(
+        traitlets.Unicode(), help="Up to two voice ids; prompts refer to them as <<<voice_N>>>."
+    ).tag(sync=True)
+    multishot = traitlets.Bool(False, help="Use the shot timeline (segments) instead of a single prompt.").tag(
         sync=True
     )
-    multishot = traitlets.Bool(False, help="Use the shot timeline (segments) instead of a single prompt.").tag(sync=True)
-    segments = traitlets.List(traitlets.Dict(), help="Shots: [{prompt, duration}], durations adding up to duration.").tag(
-        sync=True
-    )
+    segments = traitlets.List(
+        traitlets.Dict(), help="Shots: [{prompt, duration}], durations adding up to duration."
+    ).tag(sync=True)
 
     # Kernel-owned state (read-only for the front end).
     _mode = traitlets.Unicode("emulator", help='"emulator", "live", or "none" (no key: ask for one).').tag(sync=True)
-    _problems = traitlets.List(traitlets.Dict(), help="Validation of the controls: [{field, message, level}].").tag(sync=True)
-    _tasks = traitlets.List(traitlets.Dict(), help="Task cards, newest first (docs/widget-protocol.md).").tag(sync=True)
-    _has_key = traitlets.Bool(False, help="A key was entered in the widget (the key itself never leaves the kernel).").tag(
+    _problems = traitlets.List(traitlets.Dict(), help="Validation of the controls: [{field, message, level}].").tag(
         sync=True
     )
+    _tasks = traitlets.List(traitlets.Dict(), help="Task cards, newest first (docs/widget-protocol.md).").tag(sync=True)
+    _has_key = traitlets.Bool(
+        False, help="A key was entered in the widget (the key itself never leaves the kernel)."
+    ).tag(sync=True)
 
     def __init__(
         self,
@@ -251,7 +255,9 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     def _send_video(self, message: dict[str, Any]) -> None:
         generation = self._find(str(message.get("task_id", "")))
         if generation is None or generation.path is None or not generation.path.exists():
-            self._reply(message, ok=False, task_id=message.get("task_id"), error="no video for this task in this kernel")
+            self._reply(
+                message, ok=False, task_id=message.get("task_id"), error="no video for this task in this kernel"
+            )
             return
         data = generation.path.read_bytes()
         name = generation.to_card()["video"]["name"]
@@ -281,7 +287,11 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         request = generation.request
         with self.hold_trait_notifications():
             self.prompt, self.negative_prompt = request.prompt, request.negative_prompt
-            self.resolution, self.aspect_ratio, self.duration = request.resolution, request.aspect_ratio, request.duration
+            self.resolution, self.aspect_ratio, self.duration = (
+                request.resolution,
+                request.aspect_ratio,
+                request.duration,
+            )
             self.generate_audio, self.voice_ids = request.generate_audio, list(request.voice_ids)
             self.multishot = bool(request.shots)
             self.segments = [{"prompt": s.prompt, "duration": s.duration} for s in request.shots]
@@ -306,13 +316,14 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         items = "".join(rows) or "<li>No generations yet.</li>"
         return f"<div><b>Kling video studio</b> ({html.escape(self._mode)})<ul>{items}</ul></div>"
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        # anywidget returns (data, metadata); add the kernel-less HTML fallback to the data.
         bundle = super()._repr_mimebundle_(**kwargs)
         if bundle is None:
             return None
         data = bundle[0] if isinstance(bundle, tuple) else bundle
         data["text/html"] = self._fallback_html()
-        return bundle  # type: ignore[no-any-return]
+        return bundle
 
     def _ipython_display_(self) -> None:
         # A display id lets finished tasks refresh the kernel-less fallback in the saved notebook.
@@ -320,16 +331,17 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
 
         display_id = uuid.uuid4().hex
         self._display_ids.append(display_id)
-        display(self._repr_mimebundle_(), raw=True, display_id=display_id)
+        data, metadata = self._repr_mimebundle_()
+        display(data, metadata=metadata, raw=True, display_id=display_id)
 
     def _refresh_fallback(self) -> None:
         if not self._display_ids:
             return
         from IPython.display import update_display
 
-        bundle = self._repr_mimebundle_()
+        data, metadata = self._repr_mimebundle_()
         for display_id in self._display_ids:
-            update_display(bundle, raw=True, display_id=display_id)
+            update_display(data, metadata=metadata, raw=True, display_id=display_id)
 
     def close(self) -> None:
         """Stop watching all tasks (they keep running at the provider) and close the widget."""

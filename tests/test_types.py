@@ -99,7 +99,11 @@ def test_unknown_status_keeps_running(status: Any) -> None:
 
 def test_failed_task_carries_code() -> None:
     task = Task.from_json(
-        {"id": "t", "status": "failed", "error": {"code": "content_policy_violation", "message": "no", "type": "task_error"}}
+        {
+            "id": "t",
+            "status": "failed",
+            "error": {"code": "content_policy_violation", "message": "no", "type": "task_error"},
+        }
     )
     assert task.failed and task.error is not None and task.error.code == "content_policy_violation"
     assert Task.from_json({"id": "t", "status": "failed", "error": "boom"}).error.message == "boom"  # type: ignore[union-attr]

@@ -13,7 +13,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -134,7 +134,8 @@ class AsyncFoxClient:
         return self._api_key is not None
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.base_url!r}, mode={self.mode!r}, key={'set' if self.has_key else 'missing'})"
+        key = "set" if self.has_key else "missing"
+        return f"{type(self).__name__}(base_url={self.base_url!r}, mode={self.mode!r}, key={key})"
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -196,13 +197,13 @@ class AsyncFoxClient:
                     continue
                 raise error_from_response(response)
             if status >= 500:
-                error = error_from_response(response)
+                mapped = error_from_response(response)
                 raise SubmitUncertainError(
-                    f"The submit got HTTP {status} ({error.message}); the task may still have been created.",
+                    f"The submit got HTTP {status} ({mapped.message}); the task may still have been created.",
                     status=status,
-                    type=error.type,
-                    code=error.code,
-                    request_id=error.request_id,
+                    type=mapped.type,
+                    code=mapped.code,
+                    request_id=mapped.request_id,
                 )
             if status >= 400:
                 raise error_from_response(response)
@@ -243,9 +244,9 @@ class AsyncFoxClient:
             raise
         task = Task.from_json(body)
         if not task.id:
-            error = SubmitUncertainError("The submit was accepted but no task id came back.")
-            self._journal("record_uncertain", intent, error)
-            raise error
+            missing = SubmitUncertainError("The submit was accepted but no task id came back.")
+            self._journal("record_uncertain", intent, missing)
+            raise missing
         self._journal("record_submitted", intent, task, payload, self.base_url)
         return task
 
@@ -255,7 +256,7 @@ class AsyncFoxClient:
             raise InvalidRequestError(f"not a task id: {task_id!r}", field="task_id")
         return Task.from_json(await self._request("GET", f"/v1/tasks/{task_id}"))
 
-    async def watch(self, task: str | Task, *, timeout: float | None = None) -> AsyncIterator[Task]:
+    async def watch(self, task: str | Task, *, timeout: float | None = None) -> AsyncGenerator[Task, None]:
         """Yield snapshots of a task until it is terminal (done, failed or cancelled).
 
         Polls adaptively (see :class:`PollPolicy`); raises :class:`WaitTimeoutError` after
@@ -274,7 +275,9 @@ class AsyncFoxClient:
             if snapshot.terminal:
                 return
             if timeout is not None and self._clock() - start >= timeout:
-                raise WaitTimeoutError(f"Task {task_id} was still {snapshot.status_text} after {timeout:g} s.", task=snapshot)
+                raise WaitTimeoutError(
+                    f"Task {task_id} was still {snapshot.status_text} after {timeout:g} s.", task=snapshot
+                )
             delay = self.poll.next_delay(history, snapshot, estimated)
             if timeout is not None:
                 delay = min(delay, max(0.0, timeout - (self._clock() - start)))
@@ -291,12 +294,12 @@ class AsyncFoxClient:
                 on_progress(snapshot)
         assert last is not None
         if last.failed:
-            error = last.error
+            reason = last.error
             raise TaskFailedError(
-                f"Task {last.id} {last.status.value}: {error.message if error else 'no reason given'}",
+                f"Task {last.id} {last.status.value}: {reason.message if reason else 'no reason given'}",
                 task=last,
-                code=error.code if error else None,
-                type=error.type if error else None,
+                code=reason.code if reason else None,
+                type=reason.type if reason else None,
             )
         return last
 
@@ -387,10 +390,14 @@ class AsyncFoxClient:
                         async for chunk in response.aiter_raw(_CHUNK):
                             received += len(chunk)
                             if received > max_bytes:
-                                raise DownloadError(f"The download passed the {max_bytes}-byte limit.", code="too_large")
+                                raise DownloadError(
+                                    f"The download passed the {max_bytes}-byte limit.", code="too_large"
+                                )
                             handle.write(chunk)
                 except (httpx.TransportError, OSError) as error:
-                    raise DownloadError(f"The transfer was cut off after {received} bytes ({type(error).__name__}).") from None
+                    raise DownloadError(
+                        f"The transfer was cut off after {received} bytes ({type(error).__name__})."
+                    ) from None
                 if length is not None and received != length:
                     raise DownloadError(f"The transfer was cut off: {received} of {length} bytes.")
                 handle.flush()

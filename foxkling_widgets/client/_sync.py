@@ -94,10 +94,14 @@ class FoxClient:
     def watch(self, task: str | Task, *, timeout: float | None = None) -> Iterator[Task]:
         """Blocking iterator of snapshots; see :meth:`AsyncFoxClient.watch`."""
         agen = self._async.watch(task, timeout=timeout)
+
+        async def step() -> Task:
+            return await agen.__anext__()
+
         try:
             while True:
                 try:
-                    yield self._runner.run(agen.__anext__())
+                    yield self._runner.run(step())
                 except StopAsyncIteration:
                     return
         finally:
@@ -120,7 +124,14 @@ class FoxClient:
         return self._runner.run(self._async.download(task, path, **kwargs))
 
     def create_voice(
-        self, voice_url: str, *, name: str | None = None, on_progress: ProgressCallback | None = None, timeout: float | None = 600
+        self,
+        voice_url: str,
+        *,
+        name: str | None = None,
+        on_progress: ProgressCallback | None = None,
+        timeout: float | None = 600,
     ) -> str:
         """See :meth:`AsyncFoxClient.create_voice`."""
-        return self._runner.run(self._async.create_voice(voice_url, name=name, on_progress=on_progress, timeout=timeout))
+        return self._runner.run(
+            self._async.create_voice(voice_url, name=name, on_progress=on_progress, timeout=timeout)
+        )

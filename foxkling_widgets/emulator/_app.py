@@ -128,7 +128,8 @@ class Emulator:
 
     @property
     def stats(self) -> dict[str, int]:
-        """Request counters: ``posts`` (every submit that reached the app), ``gets``, ``downloads``, ``tasks_created``."""
+        """Request counters: ``posts`` (every submit that reached the app), ``gets``, ``downloads``,
+        ``tasks_created``."""
         with self._lock:
             return dict(self._stats)
 
@@ -196,7 +197,9 @@ class Emulator:
             return "pending", round(fraction * 100, 1)
         return "processing", min(99.0, round(fraction * 100, 1))
 
-    def task_body(self, task: _Task, base_url: str, *, race: bool = False, status_override: str | None = None) -> dict[str, Any]:
+    def task_body(
+        self, task: _Task, base_url: str, *, race: bool = False, status_override: str | None = None
+    ) -> dict[str, Any]:
         """The task query response, in the configured shape."""
         status, progress = self.progress(task)
         if status_override:
@@ -225,7 +228,13 @@ class Emulator:
 
             width, height = FRAME_SIZES.get(str(task.payload.get("aspect_ratio", "16:9")), (640, 360))
             body["output"] = (
-                {"url": url, "urls": [url], "duration": task.payload.get("duration", 5), "width": width, "height": height}
+                {
+                    "url": url,
+                    "urls": [url],
+                    "duration": task.payload.get("duration", 5),
+                    "width": width,
+                    "height": height,
+                }
                 if completed
                 else None
             )
@@ -295,7 +304,10 @@ def _fault_response(emulator: Emulator, kind: str, *, skip: frozenset[str] = fro
     if name == "rate_limit_no_header":
         return _error(429, "Too many requests, slow down.", "rate_limit_error")
     if name == "html_error":
-        html = "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+        html = (
+            "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
+            "<body><h1>502 Bad Gateway</h1></body></html>"
+        )
         return Response(html, status_code=502, media_type="text/html")
     if name == "cloudflare_1010":
         return PlainTextResponse("error code: 1010", status_code=403)
@@ -311,7 +323,9 @@ async def _partial_then_reset(body: bytes, status: int = 200, media_type: str = 
         yield body[: max(1, len(body) // 2)]
         raise _EmulatedReset("emulated connection reset")
 
-    return StreamingResponse(chunks(), status_code=status, media_type=media_type, headers={"content-length": str(len(body))})
+    return StreamingResponse(
+        chunks(), status_code=status, media_type=media_type, headers={"content-length": str(len(body))}
+    )
 
 
 def create_app(config: EmulatorConfig | None = None) -> Starlette:
@@ -338,7 +352,9 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         problems = errors_only(validate_payload(payload))
         if problems:
             if problems[0].field == "model":
-                return _error(422, f"Model not found: {payload.get('model')!r}.", "invalid_request_error", "model_not_found")
+                return _error(
+                    422, f"Model not found: {payload.get('model')!r}.", "invalid_request_error", "model_not_found"
+                )
             message = "; ".join(f"{p.field}: {p.message}" for p in problems)
             return _error(422, message, "invalid_request_error", "invalid_parameters", param=problems[0].field)
         task = emulator.create_task(payload)
@@ -448,4 +464,3 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
     )
     app.state.emulator = emulator
     return app
-

@@ -155,7 +155,7 @@ def _static_layer(payload: Mapping[str, Any], shot: _Shot, size: tuple[int, int]
             y += int(medium.size * 1.3) if isinstance(medium, ImageFont.FreeTypeFont) else 16
     if shot.count > 1 or not top_prompt:
         y += margin // 2
-        label = f"Shot {shot.index + 1} of {shot.count} · {shot.start:.0f}–{shot.end:.0f} s"
+        label = f"Shot {shot.index + 1} of {shot.count} · {shot.start:.0f} to {shot.end:.0f} s"
         draw.text((margin, y), label, font=medium, fill=(255, 214, 102))
         y += int(medium.size * 1.5) if isinstance(medium, ImageFont.FreeTypeFont) else 18
         for line in _wrap(shot.prompt, chars, 4):
@@ -229,14 +229,17 @@ def render_video(
                 r = max(6, width // 40)
                 draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(255, 214, 102))
                 draw.text(
-                    (width - width // 4, height - bar_h - 4 - (small.size if isinstance(small, ImageFont.FreeTypeFont) else 12) - 6),
+                    (
+                        width - width // 4,
+                        height - bar_h - 4 - (small.size if isinstance(small, ImageFont.FreeTypeFont) else 12) - 6,
+                    ),
                     f"{int(seconds // 60):02d}:{seconds % 60:05.2f}",
                     font=small,
                     fill=(255, 255, 255),
                 )
                 draw.rectangle((0, height - bar_h, width, height), fill=(0, 0, 0))
                 draw.rectangle((0, height - bar_h, int(width * (n + 1) / total_frames), height), fill=(255, 214, 102))
-                frame = av.VideoFrame.from_image(frame_image)
+                frame = av.VideoFrame.from_image(frame_image)  # type: ignore[no-untyped-call]
                 frame.pts = n
                 for packet in video.encode(frame):
                     container.mux(packet)

@@ -47,7 +47,9 @@ class EmulatorServer:
 
     def __init__(self, config: EmulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
         if not _is_loopback(host):
-            raise ValueError(f"EmulatorServer listens on loopback only (got {host!r}); use serve(..., allow_remote=True)")
+            raise ValueError(
+                f"EmulatorServer listens on loopback only (got {host!r}); use serve(..., allow_remote=True)"
+            )
         self.app = create_app(config)
         self.emulator: Emulator = self.app.state.emulator
         self._server = uvicorn.Server(_uvicorn_config(self.app, host, port))

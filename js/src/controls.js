@@ -77,10 +77,15 @@ export function createControls(model, { onGenerateShortcut }) {
   negative.addEventListener("input", () => typing.call());
   prompt.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      // Ours, not the notebook's: without this, JupyterLab would also re-run the cell.
       event.preventDefault();
+      event.stopPropagation();
       onGenerateShortcut();
     }
   });
+  // Leaving a field saves it at once, so a click on another control cannot race the debounce.
+  prompt.addEventListener("blur", () => typing.flush());
+  negative.addEventListener("blur", () => typing.flush());
 
   const resolution = optionGroup("resolution", "Resolution", RESOLUTIONS, (v) => {
     model.set("resolution", v);
@@ -117,7 +122,10 @@ export function createControls(model, { onGenerateShortcut }) {
     if (ids.length && !model.get("generate_audio")) model.set("generate_audio", true);
     save();
   }, 250);
-  for (const input of voiceInputs) input.addEventListener("input", () => voicesChanged.call());
+  for (const input of voiceInputs) {
+    input.addEventListener("input", () => voicesChanged.call());
+    input.addEventListener("blur", () => voicesChanged.flush());
+  }
   const tokenButtons = Array.from({ length: MAX_VOICES }, (_, i) => {
     const button = h("button", { type: "button", class: "fk-link", "data-fk": `insert-voice-${i + 1}`, text: `+ <<<voice_${i + 1}>>>` });
     button.addEventListener("click", () => {
@@ -161,8 +169,11 @@ export function createControls(model, { onGenerateShortcut }) {
   );
 
   function update() {
-    if (document.activeElement !== prompt && prompt.value !== model.get("prompt")) prompt.value = model.get("prompt");
-    if (document.activeElement !== negative && negative.value !== model.get("negative_prompt")) negative.value = model.get("negative_prompt");
+    const editing = typing.pending();
+    if (!editing && document.activeElement !== prompt && prompt.value !== model.get("prompt")) prompt.value = model.get("prompt");
+    if (!editing && document.activeElement !== negative && negative.value !== model.get("negative_prompt")) {
+      negative.value = model.get("negative_prompt");
+    }
     count.textContent = `${prompt.value.length} / ${MAX_PROMPT}`;
     markPressed(resolution, model.get("resolution"));
     markPressed(aspect, model.get("aspect_ratio"));
@@ -171,7 +182,7 @@ export function createControls(model, { onGenerateShortcut }) {
     audio.checked = model.get("generate_audio");
     const ids = model.get("voice_ids");
     voiceInputs.forEach((input, i) => {
-      if (document.activeElement !== input && input.value !== (ids[i] ?? "")) input.value = ids[i] ?? "";
+      if (!voicesChanged.pending() && document.activeElement !== input && input.value !== (ids[i] ?? "")) input.value = ids[i] ?? "";
     });
   }
 

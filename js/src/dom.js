@@ -40,6 +40,7 @@ export function debounce(fn, ms) {
       timer = setTimeout(run, ms);
     },
     flush: run,
+    pending: () => timer !== null,
     cancel() {
       if (timer !== null) clearTimeout(timer);
       timer = null;

@@ -45,67 +45,85 @@ export function createSegmentEditor(model) {
   add.addEventListener("click", () => commit(seg.addSegment(local, model.get("duration"))));
   even.addEventListener("click", () => commit(seg.evenOut(local, model.get("duration"))));
 
-  /** @param {SegmentState} shot @param {number} index */
-  function row(shot, index) {
+  /**
+   * One shot's row. Rows are reused while the number of shots is unchanged, so a value being
+   * typed is never replaced by a re-render (validation results arrive while the user types).
+   * @param {number} index
+   */
+  function createRow(index) {
     const prompt = h("textarea", { class: "fk-textarea", rows: 2, "data-fk": "segment-prompt", "aria-label": `Shot ${index + 1} prompt`, placeholder: `What happens in shot ${index + 1}` });
-    prompt.value = shot.prompt;
     prompt.addEventListener("input", () => {
       local = seg.updateSegment(local, index, { prompt: prompt.value });
       typing.call();
     });
+    prompt.addEventListener("blur", () => typing.flush());
     const seconds = h("input", { class: "fk-input fk-seconds", type: "number", min: 1, max: 10, step: 1, "data-fk": "segment-duration", "aria-label": `Shot ${index + 1} duration in seconds` });
-    seconds.value = String(shot.duration);
-    seconds.addEventListener("change", () => {
+    const setSeconds = () => {
       const value = seg.parseSeconds(seconds.value);
-      commit(seg.updateSegment(local, index, { duration: Number.isNaN(value) ? 0 : value }));
+      local = seg.updateSegment(local, index, { duration: Number.isNaN(value) ? 0 : value });
+      typing.call();
+      renderSummary();
+    };
+    seconds.addEventListener("input", setSeconds);
+    seconds.addEventListener("change", () => {
+      setSeconds();
+      typing.flush();
     });
-    const button = (/** @type {string} */ hook, /** @type {string} */ text, /** @type {string} */ label, /** @type {() => void} */ action, disabled = false) => {
-      const b = h("button", { type: "button", class: "fk-icon", "data-fk": hook, "aria-label": label, title: label, text, disabled });
+    const button = (/** @type {string} */ hook, /** @type {string} */ text, /** @type {string} */ label, /** @type {() => void} */ action) => {
+      const b = h("button", { type: "button", class: "fk-icon", "data-fk": hook, "aria-label": label, title: label, text });
       b.addEventListener("click", action);
       return b;
     };
-    const msgs = problems.filter((p) => p.field.startsWith(`multi_prompt[${index}]`));
-    return h(
+    const left = button("move-left", "↑", `Move shot ${index + 1} earlier`, () => commit(seg.moveSegment(local, index, -1)));
+    const right = button("move-right", "↓", `Move shot ${index + 1} later`, () => commit(seg.moveSegment(local, index, 1)));
+    const split = button("split-segment", "⇹", `Split shot ${index + 1}`, () => commit(seg.splitSegment(local, index)));
+    const remove = button("remove-segment", "✕", `Remove shot ${index + 1}`, () => commit(seg.removeSegment(local, index)));
+    const msgs = h("div", { class: "fk-msgs" });
+    const el = h(
       "li",
       { class: "fk-segment", "data-fk": "segment", "data-index": index },
       h("span", { class: "fk-segment-n", text: String(index + 1) }),
-      h("div", { class: "fk-segment-main" }, prompt, ...msgs.map((p) => h("div", { class: `fk-msg fk-msg-${p.level}`, text: p.message }))),
-      h(
-        "div",
-        { class: "fk-segment-side" },
-        h("label", { class: "fk-row fk-small" }, seconds, h("span", { text: "s" })),
-        h(
-          "div",
-          { class: "fk-row" },
-          button("move-left", "↑", `Move shot ${index + 1} earlier`, () => commit(seg.moveSegment(local, index, -1)), index === 0),
-          button("move-right", "↓", `Move shot ${index + 1} later`, () => commit(seg.moveSegment(local, index, 1)), index === local.length - 1),
-          button("split-segment", "⇹", `Split shot ${index + 1}`, () => commit(seg.splitSegment(local, index)), shot.duration < 2 || local.length >= MAX_SEGMENTS),
-          button("remove-segment", "✕", `Remove shot ${index + 1}`, () => commit(seg.removeSegment(local, index))),
-        ),
-      ),
+      h("div", { class: "fk-segment-main" }, prompt, msgs),
+      h("div", { class: "fk-segment-side" }, h("label", { class: "fk-row fk-small" }, seconds, h("span", { text: "s" })), h("div", { class: "fk-row" }, left, right, split, remove)),
     );
+    return {
+      el,
+      /** @param {SegmentState} shot */
+      update(shot) {
+        if (document.activeElement !== prompt && prompt.value !== shot.prompt) prompt.value = shot.prompt;
+        if (document.activeElement !== seconds && seg.parseSeconds(seconds.value) !== shot.duration) seconds.value = String(shot.duration);
+        left.toggleAttribute("disabled", index === 0);
+        right.toggleAttribute("disabled", index === local.length - 1);
+        split.toggleAttribute("disabled", shot.duration < 2 || local.length >= MAX_SEGMENTS);
+        const mine = problems.filter((p) => p.field.startsWith(`multi_prompt[${index}]`));
+        msgs.replaceChildren(...mine.map((p) => h("div", { class: `fk-msg fk-msg-${p.level}`, text: p.message })));
+      },
+    };
+  }
+  /** @type {ReturnType<typeof createRow>[]} */
+  let rows = [];
+
+  function renderSummary() {
+    const widths = seg.widths(local);
+    timeline.replaceChildren(
+      ...local.map((s, i) => h("div", { class: "fk-block", style: `flex-basis:${widths[i].toFixed(2)}%`, text: `${i + 1} · ${s.duration}s` })),
+    );
+    const total = seg.total(local);
+    const target = model.get("duration");
+    sum.textContent = `Shots add up to ${total} s of ${target} s`;
+    sum.classList.toggle("fk-bad", total !== target);
   }
 
   function render() {
     const on = model.get("multishot");
     toggle.checked = on;
     body.hidden = !on;
-    const widths = seg.widths(local);
-    timeline.replaceChildren(
-      ...local.map((s, i) => h("div", { class: "fk-block", style: `flex-basis:${widths[i].toFixed(2)}%`, text: `${i + 1} · ${s.duration}s` })),
-    );
-    const focused = document.activeElement;
-    const focusHook = focused instanceof HTMLElement && list.contains(focused) ? focused.getAttribute("data-fk") : null;
-    const focusIndex = focused instanceof HTMLElement ? focused.closest("[data-index]")?.getAttribute("data-index") : null;
-    list.replaceChildren(...local.map(row));
-    if (focusHook && focusIndex != null) {
-      const again = list.querySelector(`[data-index="${focusIndex}"] [data-fk="${focusHook}"]`);
-      if (again instanceof HTMLElement) again.focus();
+    if (rows.length !== local.length) {
+      rows = local.map((_, i) => createRow(i));
+      list.replaceChildren(...rows.map((r) => r.el));
     }
-    const total = seg.total(local);
-    const target = model.get("duration");
-    sum.textContent = `Shots add up to ${total} s of ${target} s`;
-    sum.classList.toggle("fk-bad", total !== target);
+    rows.forEach((r, i) => r.update(local[i]));
+    renderSummary();
     add.disabled = local.length >= MAX_SEGMENTS;
     fieldMsgs.replaceChildren(...problems.filter((p) => p.field === "multi_prompt").map((p) => h("div", { class: `fk-msg fk-msg-${p.level}`, text: p.message })));
   }
@@ -114,11 +132,8 @@ export function createSegmentEditor(model) {
     const incoming = model.get("segments");
     const same = incoming.length === local.length && incoming.every((s, i) => s.prompt === local[i].prompt && s.duration === local[i].duration);
     // Typing in a shot prompt must not be interrupted by the echo of our own change.
-    if (!same) {
-      const typingHere = document.activeElement instanceof HTMLTextAreaElement && list.contains(document.activeElement);
-      local = incoming.map((s) => ({ prompt: String(s.prompt ?? ""), duration: Number(s.duration) }));
-      if (typingHere && incoming.length === list.children.length) return;
-    }
+    // Our own pending edits win over an echo of older state.
+    if (!same && !typing.pending()) local = incoming.map((s) => ({ prompt: String(s.prompt ?? ""), duration: Number(s.duration) }));
     render();
   }
 

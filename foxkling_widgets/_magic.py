@@ -1,0 +1,121 @@
+"""The ``%%kling`` cell magic: the cell body is the prompt, options are flags.
+
+::
+
+    %load_ext foxkling_widgets
+
+    %%kling --aspect 9:16 --duration 10 --audio --segment "wide shot:6" --segment "close-up:4"
+    A red fox trots through fresh snow at dawn
+
+Progress and then the video appear in that cell's output. The cell blocks while the clip is
+generated (the polling itself runs on the client's own thread), so a class can run the
+notebook top to bottom. Bad flags or an invalid request print the reason and send nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+import shlex
+from typing import Any
+
+from ._display import VideoDisplay
+from ._exceptions import FoxAPIError
+from ._filenames import sanitize_filename
+from ._paths import video_dir
+from ._types import Segment, Task, VideoRequest
+
+__all__ = ["kling", "register"]
+
+
+class _MagicParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ValueError(message)
+
+
+def _segment(text: str) -> Segment:
+    prompt, sep, seconds = text.rpartition(":")
+    if not sep or not seconds.strip().isdigit() or not prompt.strip():
+        raise argparse.ArgumentTypeError(f'--segment {text!r} must look like "what happens:SECONDS"')
+    return Segment(prompt.strip(), int(seconds))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _MagicParser(prog="%%kling", add_help=False)
+    parser.add_argument("--resolution", default="720p")
+    parser.add_argument("--aspect", default="16:9")
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--audio", action="store_true")
+    parser.add_argument("--negative", default="")
+    parser.add_argument("--voice", action="append", default=[])
+    parser.add_argument("--segment", type=_segment, action="append", default=[])
+    parser.add_argument("--emulator", action="store_true", help="force the built-in emulator")
+    return parser
+
+
+def parse(line: str, cell: str) -> tuple[VideoRequest, bool]:
+    """The request a ``%%kling`` cell describes, and whether the emulator was asked for."""
+    args = _parser().parse_args(shlex.split(line))
+    request = VideoRequest(
+        prompt=cell.strip(),
+        resolution=args.resolution,
+        aspect_ratio=args.aspect,
+        duration=args.duration,
+        generate_audio=args.audio or bool(args.voice),
+        negative_prompt=args.negative,
+        voice_ids=args.voice,
+        segments=args.segment,
+    )
+    return request, bool(args.emulator)
+
+
+def _progress_html(task: Task) -> str:
+    return (
+        f"<div><progress max='100' value='{task.progress:.0f}'></progress> "
+        f"{html.escape(task.status_text)} {task.progress:.0f}% <code>{html.escape(task.id)}</code></div>"
+    )
+
+
+def kling(line: str, cell: str) -> VideoDisplay | None:
+    """Generate the clip a ``%%kling`` cell describes and return it for display."""
+    from IPython.display import HTML, display
+
+    from .client import FoxClient
+
+    try:
+        request, force_emulator = parse(line, cell)
+        request.validate()
+    except (ValueError, FoxAPIError) as error:
+        display(HTML(f"<pre style='color:var(--jp-error-color1,#c62828)'>%%kling: {html.escape(str(error))}</pre>"))
+        return None
+    use_emulator = force_emulator or not os.environ.get("FOXAPI_API_KEY")
+    client = FoxClient.emulator() if use_emulator else FoxClient()
+    handle: Any = display(HTML("<div>submitting…</div>"), display_id=True)
+    try:
+        with client:
+            task = client.submit(request)
+            for snapshot in client.watch(task, timeout=900):
+                task = snapshot
+                handle.update(HTML(_progress_html(snapshot)))
+            if task.failed:
+                reason = task.error.message if task.error else "no reason given"
+                code = task.error.code if task.error else None
+                text = f"Task {task.id} failed ({code}): {reason}"
+                handle.update(HTML(f"<pre>{html.escape(text)}</pre>"))
+                return None
+            path = client.download(task, video_dir() / sanitize_filename(f"{task.id}.mp4"))
+    except FoxAPIError as error:
+        handle.update(HTML(f"<pre>%%kling: {html.escape(str(error))}</pre>"))
+        return None
+    from ._poster import poster_data_url
+
+    handle.update(
+        HTML(f"<div>done: <code>{html.escape(task.id)}</code> ({'emulator' if use_emulator else 'live'})</div>")
+    )
+    return VideoDisplay(path, poster=poster_data_url(path), caption=request.prompt[:120])
+
+
+def register(ipython: Any) -> None:
+    """Register ``%%kling`` with an IPython shell."""
+    ipython.register_magic_function(kling, magic_kind="cell", magic_name="kling")

@@ -1,0 +1,167 @@
+"""The ``foxkling`` command: run the emulator, generate a clip, check or download a task.
+
+Exit codes: 0 done, 2 bad input (nothing sent), 3 API error, 4 task failed, 5 submit outcome
+unknown (may be billed; never re-sent), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from ._exceptions import FoxAPIError, InvalidRequestError, SubmitUncertainError, TaskFailedError
+from ._types import Segment, Task, VideoRequest
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_INPUT, EXIT_API, EXIT_FAILED, EXIT_UNCERTAIN, EXIT_INTERRUPTED = 0, 2, 3, 4, 5, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _segment(text: str) -> Segment:
+    prompt, sep, seconds = text.rpartition(":")
+    if not sep or not seconds.strip().isdigit() or not prompt.strip():
+        raise argparse.ArgumentTypeError(f'segment {text!r} must look like "what happens:SECONDS"')
+    return Segment(prompt.strip(), int(seconds))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="foxkling", description="Kling V3 videos through FoxAPI, or its local emulator.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    emulator = commands.add_parser("emulator", help="serve the local FoxAPI emulator")
+    emulator.add_argument("--host", default="127.0.0.1", help="interface (loopback unless --allow-remote)")
+    emulator.add_argument("--port", type=int, default=8765)
+    emulator.add_argument("--allow-remote", action="store_true", help="permit a non-loopback --host")
+    emulator.add_argument("--speed", type=float, default=8.0, help="simulated seconds per video (default 8)")
+    emulator.add_argument("--shape", choices=["A", "B"], default="A", help="task response shape (contract A or B)")
+
+    generate = commands.add_parser("generate", help="generate a clip and download it")
+    generate.add_argument("prompt", nargs="?", default="", help="the clip's prompt (optional with --segment)")
+    generate.add_argument("--resolution", choices=["720p", "1080p", "4k"], default="720p")
+    generate.add_argument("--aspect", choices=["16:9", "9:16", "1:1"], default="16:9")
+    generate.add_argument("--duration", type=int, choices=[5, 10], default=5)
+    generate.add_argument(
+        "--segment", type=_segment, action="append", default=[], help='a shot, "text:SECONDS" (repeat)'
+    )
+    generate.add_argument("--negative", default="", help="negative prompt")
+    generate.add_argument("--audio", action="store_true", help="generate audio")
+    generate.add_argument("--voice", action="append", default=[], help="a voice id (repeat, at most 2)")
+    generate.add_argument(
+        "-o", "--output", type=Path, default=None, help="where to save the MP4 (default <task id>.mp4)"
+    )
+    generate.add_argument("--emulator", action="store_true", help="use the built-in emulator (no key needed)")
+    generate.add_argument("--timeout", type=float, default=900, help="seconds to wait (default 900)")
+
+    status = commands.add_parser("status", help="show a task's status")
+    status.add_argument("task_id")
+    status.add_argument("--emulator", action="store_true")
+
+    download = commands.add_parser("download", help="download a finished task's video")
+    download.add_argument("task_id")
+    download.add_argument("-o", "--output", type=Path, default=None)
+    download.add_argument("--emulator", action="store_true")
+    return parser
+
+
+def _bar(task: Task, out: TextIO) -> None:
+    filled = int(30 * task.progress / 100)
+    line = f"[{'#' * filled}{'.' * (30 - filled)}] {task.progress:5.1f}% {task.status_text}"
+    if out.isatty():
+        print("\r" + line, end="\n" if task.terminal else "", file=out, flush=True)
+    else:
+        print(line, file=out, flush=True)
+
+
+def _client(use_emulator: bool, err: TextIO) -> object:
+    from .client import FoxClient
+
+    if use_emulator:
+        print("foxkling: using the built-in emulator (nothing is billed)", file=err)
+        return FoxClient.emulator()
+    if not os.environ.get("FOXAPI_API_KEY"):
+        raise InvalidRequestError(
+            "No FoxAPI key: set FOXAPI_API_KEY=sk-... or pass --emulator to try the built-in emulator.", field="api_key"
+        )
+    return FoxClient()
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "emulator":
+            from .emulator import EmulatorConfig, serve
+
+            print(f"foxkling emulator on http://{args.host}:{args.port} (Ctrl-C stops)", file=err, flush=True)
+            serve(
+                args.host,
+                args.port,
+                EmulatorConfig(seconds_per_video=args.speed, response_shape=args.shape),
+                allow_remote=args.allow_remote,
+            )
+            return EXIT_OK
+        client = _client(args.emulator, err)
+        from .client import FoxClient
+
+        assert isinstance(client, FoxClient)
+        with client:
+            if args.command == "generate":
+                request = VideoRequest(
+                    prompt=args.prompt,
+                    resolution=args.resolution,
+                    aspect_ratio=args.aspect,
+                    duration=args.duration,
+                    generate_audio=args.audio or bool(args.voice),
+                    negative_prompt=args.negative,
+                    voice_ids=args.voice,
+                    segments=args.segment,
+                )
+                task = client.submit(request)
+                print(f"task {task.id} submitted ({task.credits_reserved or '?'} credits reserved)", file=err)
+                task = client.wait(task, on_progress=lambda t: _bar(t, err), timeout=args.timeout)
+                path = client.download(task, args.output or Path(f"{task.id}.mp4"))
+                print(path, file=out)
+            elif args.command == "status":
+                task = client.get_task(args.task_id)
+                print(f"{task.id} {task.status_text} {task.progress:.0f}% {task.video_url or ''}".rstrip(), file=out)
+            elif args.command == "download":
+                task = client.get_task(args.task_id)
+                if not task.done:
+                    print(f"foxkling: task {task.id} is {task.status_text}; nothing to download yet", file=err)
+                    return EXIT_FAILED if task.failed else EXIT_API
+                print(client.download(task, args.output or Path(f"{task.id}.mp4")), file=out)
+        return EXIT_OK
+    except InvalidRequestError as error:
+        print(f"foxkling: {error}", file=err)
+        return EXIT_INPUT
+    except TaskFailedError as error:
+        print(f"foxkling: {error}", file=err)
+        return EXIT_FAILED
+    except SubmitUncertainError as error:
+        print(f"foxkling: {error}", file=err)
+        return EXIT_UNCERTAIN
+    except FoxAPIError as error:
+        print(f"foxkling: {error}", file=err)
+        return EXIT_API
+    except ValueError as error:
+        print(f"foxkling: {error}", file=err)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("foxkling: interrupted (a submitted task keeps running at the provider)", file=err)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

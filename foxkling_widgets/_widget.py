@@ -228,7 +228,9 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
 
     # -- messages -------------------------------------------------------------------------
     def _reply(self, message: dict[str, Any], buffers: list[bytes] | None = None, **fields: Any) -> None:
-        self.send({"id": message.get("id"), "kind": f"{message.get('kind')}-response", **fields}, buffers)
+        kind = str(message.get("kind"))
+        kind = "video" if kind == VIDEO_REQUEST else kind  # the protocol names it video-response
+        self.send({"id": message.get("id"), "kind": f"{kind}-response", **fields}, buffers)
 
     def _on_custom_message(self, _widget: Any, content: Any, buffers: list[bytes]) -> None:
         # Never name this _handle_msg: that would replace ipywidgets' own comm handler.

@@ -1,4 +1,4 @@
-// A tiny element builder. Text goes in through textContent only: never innerHTML with data.
+// A tiny element builder. Text goes in through textContent only: data is never parsed as HTML.
 
 /**
  * @template {keyof HTMLElementTagNameMap} K

@@ -1,0 +1,172 @@
+// @vitest-environment happy-dom
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import widget from "../src/widget.js";
+
+/** A fake anywidget model: get/set/on/off/save_changes/send, and a way to deliver custom messages. */
+function fakeModel(initial = {}) {
+  const state = {
+    prompt: "", negative_prompt: "", resolution: "720p", aspect_ratio: "16:9", duration: 5,
+    generate_audio: false, voice_ids: [], multishot: false, segments: [],
+    _mode: "emulator", _problems: [], _tasks: [], _has_key: false, ...initial,
+  };
+  const handlers = new Map();
+  const sent = [];
+  return {
+    state, sent,
+    get: (k) => state[k],
+    set(k, v) {
+      state[k] = v;
+      for (const cb of handlers.get(`change:${k}`) ?? []) cb();
+    },
+    on(event, cb) {
+      if (!handlers.has(event)) handlers.set(event, new Set());
+      handlers.get(event).add(cb);
+    },
+    off(event, cb) { handlers.get(event)?.delete(cb); },
+    save_changes: vi.fn(),
+    send(content) { sent.push(content); },
+    deliver(content, buffers = []) { for (const cb of handlers.get("msg:custom") ?? []) cb(content, buffers); },
+    listeners: () => [...handlers.values()].reduce((n, s) => n + s.size, 0),
+  };
+}
+
+const card = (over = {}) => ({
+  id: "task-unified-1-abcdefgh", status: "processing", status_text: "processing", progress: 40, created: 1,
+  submitted_at: Date.now() - 5000, finished_at: null, estimated_time: 10, credits_reserved: 5,
+  request: {}, summary: "16:9 · 5 s · 720p — a fox", error: null, video: null, poster: "", watching: true,
+  code: "print(1)", audio_requested: false, note: "", ...over,
+});
+
+let el;
+beforeEach(() => {
+  document.body.replaceChildren();
+  el = document.createElement("div");
+  document.body.append(el);
+  URL.createObjectURL = vi.fn(() => "blob:http://localhost/video-1");
+  URL.revokeObjectURL = vi.fn();
+});
+
+describe("render", () => {
+  it("exposes the stable test hooks", () => {
+    widget.render({ model: fakeModel(), el });
+    for (const hook of ["root", "prompt", "negative-prompt", "resolution", "aspect", "duration", "audio", "multishot", "add-segment", "generate", "error"]) {
+      expect(el.querySelector(`[data-fk="${hook}"]`), hook).not.toBeNull();
+    }
+    expect(el.querySelector('[data-fk="root"]').getAttribute("data-mode")).toBe("emulator");
+    expect(el.querySelectorAll('[data-fk="aspect"] [data-value]').length).toBe(3);
+  });
+
+  it("clicking an option sets the trait and saves", () => {
+    const model = fakeModel();
+    widget.render({ model, el });
+    el.querySelector('[data-fk="aspect"] [data-value="9:16"]').click();
+    el.querySelector('[data-fk="duration"] [data-value="10"]').click();
+    expect(model.state.aspect_ratio).toBe("9:16");
+    expect(model.state.duration).toBe(10);
+    expect(model.save_changes).toHaveBeenCalled();
+    expect(el.querySelector('[data-fk="aspect"] [data-value="9:16"]').getAttribute("aria-pressed")).toBe("true");
+  });
+
+  it("shows problems next to their control and disables generate", () => {
+    const model = fakeModel();
+    widget.render({ model, el });
+    model.set("_problems", [{ field: "prompt", message: "the prompt is empty", level: "error" }, { field: "resolution", message: "4k tier", level: "warning" }]);
+    expect(el.querySelector('[data-fk-field="prompt"]').textContent).toContain("the prompt is empty");
+    expect(el.querySelector('[data-fk-field="resolution"]').textContent).toContain("4k tier");
+    expect(el.querySelector('[data-fk="generate"]').disabled).toBe(true);
+    expect(el.querySelector('[data-fk="error"]').textContent).toBe("the prompt is empty");
+    el.querySelector('[data-fk="generate"]').click();
+    expect(model.sent.filter((m) => m.kind === "generate")).toEqual([]);
+    model.set("_problems", []);
+    el.querySelector('[data-fk="generate"]').click();
+    expect(model.sent.at(-1).kind).toBe("generate");
+    expect(model.sent.at(-1).id).toMatch(/^fk-/);
+  });
+
+  it("turning multi-shot on lays out shots; add and remove update the trait", () => {
+    const model = fakeModel({ duration: 10 });
+    widget.render({ model, el });
+    const toggle = el.querySelector('[data-fk="multishot"]');
+    toggle.checked = true;
+    toggle.dispatchEvent(new Event("change"));
+    expect(model.state.multishot).toBe(true);
+    expect(model.state.segments.map((s) => s.duration)).toEqual([5, 5]);
+    expect(el.querySelectorAll('[data-fk="segment"]').length).toBe(2);
+    el.querySelector('[data-fk="add-segment"]').click();
+    expect(model.state.segments.length).toBe(3);
+    el.querySelectorAll('[data-fk="remove-segment"]')[0].click();
+    expect(model.state.segments.length).toBe(2);
+    expect(el.querySelector('[data-fk="segment-sum"]').textContent).toContain("of 10 s");
+  });
+
+  it("renders a task card from state and plays bytes from a video-response", () => {
+    const model = fakeModel();
+    widget.render({ model, el });
+    model.set("_tasks", [card()]);
+    const node = el.querySelector('[data-fk="task"]');
+    expect(node.getAttribute("data-status")).toBe("processing");
+    expect(node.getAttribute("data-progress")).toBe("40");
+    expect(node.getAttribute("data-task-id")).toBe("task-unified-1-abcdefgh");
+    expect(node.textContent).toContain("5 credits reserved");
+    model.set("_tasks", [card({ status: "completed", progress: 100, watching: false, video: { name: "a.mp4", size: 10, mime: "video/mp4" } })]);
+    expect(el.querySelector('[data-fk="task"]')).toBe(node); // same node: a playing video keeps playing
+    const request = model.sent.find((m) => m.kind === "video-request");
+    expect(request.task_id).toBe("task-unified-1-abcdefgh");
+    model.deliver({ id: request.id, kind: "video-response", ok: true, name: "a.mp4" }, [new DataView(new ArrayBuffer(8))]);
+    expect(el.querySelector('video[data-fk="video"]').getAttribute("src")).toBe("blob:http://localhost/video-1");
+    expect(el.querySelector('[data-fk="download"]').getAttribute("download")).toBe("a.mp4");
+  });
+
+  it("renders server text as text", () => {
+    const model = fakeModel();
+    widget.render({ model, el });
+    model.set("_tasks", [card({ status: "failed", error: { code: "x", message: "<img src=x onerror=alert(1)>", hint: "" } })]);
+    expect(el.querySelector("img[src='x']")).toBeNull();
+    expect(el.textContent).toContain("<img src=x onerror=alert(1)>");
+  });
+
+  it("stop watching and edit-rerun send their messages", () => {
+    const model = fakeModel();
+    widget.render({ model, el });
+    model.set("_tasks", [card()]);
+    el.querySelector('[data-fk="stop-watching"]').click();
+    el.querySelector('[data-fk="edit-rerun"]').click();
+    expect(model.sent.map((m) => m.kind)).toEqual(["stop-watching", "load-task"]);
+    expect(model.sent[0].task_id).toBe("task-unified-1-abcdefgh");
+  });
+
+  it("sends the key once in a message and keeps it out of the DOM", () => {
+    const model = fakeModel({ _mode: "none" });
+    widget.render({ model, el });
+    const input = el.querySelector('[data-fk="api-key"]');
+    input.value = "sk-secret-123";
+    el.querySelector('[data-fk="use-key"]').click();
+    expect(model.sent.at(-1)).toMatchObject({ kind: "set-key", key: "sk-secret-123" });
+    expect(input.value).toBe("");
+    expect(el.innerHTML).not.toContain("sk-secret-123");
+    expect(Object.values(model.state).join(" ")).not.toContain("sk-secret");
+  });
+
+  it("cleanup removes listeners and revokes blob URLs", () => {
+    const model = fakeModel();
+    const before = model.listeners();
+    const cleanup = widget.render({ model, el });
+    model.set("_tasks", [card({ status: "completed", video: { name: "a.mp4", size: 1, mime: "video/mp4" } })]);
+    const request = model.sent.find((m) => m.kind === "video-request");
+    model.deliver({ id: request.id, ok: true, name: "a.mp4" }, [new DataView(new ArrayBuffer(8))]);
+    cleanup();
+    expect(model.listeners()).toBe(before);
+    expect(URL.revokeObjectURL).toHaveBeenCalledWith("blob:http://localhost/video-1");
+  });
+
+  it("two views of one model work independently", () => {
+    const model = fakeModel();
+    const other = document.createElement("div");
+    widget.render({ model, el });
+    widget.render({ model, el: other });
+    model.set("aspect_ratio", "1:1");
+    for (const root of [el, other]) {
+      expect(root.querySelector('[data-fk="aspect"] [data-value="1:1"]').getAttribute("aria-pressed")).toBe("true");
+    }
+  });
+});

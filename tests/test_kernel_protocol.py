@@ -1,0 +1,154 @@
+"""The widget in a real kernel, driven exactly as the front end drives it, with no browser.
+
+The cell that creates the widget finishes first; everything after happens through comm
+messages while the kernel is idle. That is the situation in which ipykernel 7 stops running
+asyncio tasks created in a cell (ipython/ipykernel#1510), so this test is what shows the
+controller's own loop thread keeps generations moving.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.manager import KernelManager, start_new_kernel
+
+from foxkling_widgets.emulator import EmulatorConfig, EmulatorServer
+
+pytestmark = [pytest.mark.kernel, pytest.mark.slow, pytest.mark.timeout(240)]
+
+KEY = "sk-kernel-protocol-secret-42"
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[EmulatorServer]:
+    with EmulatorServer(EmulatorConfig(seconds_per_video=1)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def kernel(
+    emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[KernelManager, BlockingKernelClient]]:
+    home = tmp_path_factory.mktemp("kernel")
+    env = {
+        **os.environ,
+        "FOXAPI_BASE_URL": emulator.url,
+        "FOXAPI_API_KEY": KEY,
+        "FOXKLING_DATA_DIR": str(home / "data"),
+        "FOXKLING_CACHE_DIR": str(home / "cache"),
+    }
+    manager, client = start_new_kernel(kernel_name="python3", env=env)
+    try:
+        yield manager, client
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+class Session:
+    """Sends what the front end's model sends and collects what comes back on IOPub."""
+
+    def __init__(self, client: BlockingKernelClient, comm_id: str) -> None:
+        self.client = client
+        self.comm_id = comm_id
+        self.seen: list[dict[str, Any]] = []
+
+    def send(self, data: dict[str, Any]) -> None:
+        msg = self.client.session.msg("comm_msg", {"comm_id": self.comm_id, "data": data})
+        self.client.shell_channel.send(msg)
+
+    def custom(self, **content: Any) -> None:
+        self.send({"method": "custom", "content": content})
+
+    def update(self, **state: Any) -> None:
+        self.send({"method": "update", "state": state, "buffer_paths": []})
+
+    def wait_for(self, predicate: Any, timeout: float = 120) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                msg = self.client.get_iopub_msg(timeout=1)
+            except queue.Empty:
+                continue
+            self.seen.append(msg)
+            if msg["msg_type"] == "comm_msg" and msg["content"]["comm_id"] == self.comm_id and predicate(msg):
+                return msg
+        raise AssertionError("the expected message never came")
+
+
+def run_cell(client: BlockingKernelClient, code: str) -> str:
+    reply = client.execute_interactive(code, timeout=120, output_hook=lambda msg: outputs.append(msg))
+    assert reply["content"]["status"] == "ok", reply["content"]
+    return "".join(m["content"].get("text", "") for m in outputs if m["msg_type"] == "stream")
+
+
+outputs: list[dict[str, Any]] = []
+
+
+def tasks_in(msg: dict[str, Any]) -> list[dict[str, Any]] | None:
+    if msg["msg_type"] != "comm_msg":
+        return None
+    data = msg["content"]["data"]
+    if data.get("method") == "update" and "_tasks" in data.get("state", {}):
+        return list(data["state"]["_tasks"])
+    return None
+
+
+def test_generation_runs_while_the_kernel_is_idle(
+    kernel: tuple[KernelManager, BlockingKernelClient], emulator: EmulatorServer
+) -> None:
+    _manager, client = kernel
+    outputs.clear()
+    comm_id = run_cell(client, "from foxkling_widgets import KlingWidget\nw = KlingWidget()\nprint(w.model_id)").strip()
+    session = Session(client, comm_id)
+
+    # An invalid layout (6 + 3 for 10 s) gives a problem and sends nothing.
+    posts = emulator.emulator.stats["posts"]
+    session.update(
+        prompt="a fox",
+        duration=10,
+        multishot=True,
+        segments=[{"prompt": "a", "duration": 6}, {"prompt": "b", "duration": 3}],
+    )
+    session.wait_for(
+        lambda m: any(p["field"] == "multi_prompt" for p in m["content"]["data"].get("state", {}).get("_problems", []))
+    )
+    session.custom(id="g0", kind="generate")
+    reply = session.wait_for(lambda m: m["content"]["data"].get("content", {}).get("id") == "g0")
+    assert reply["content"]["data"]["content"]["ok"] is False
+    assert emulator.emulator.stats["posts"] == posts
+
+    session.update(
+        aspect_ratio="9:16",
+        generate_audio=True,
+        segments=[{"prompt": "a", "duration": 6}, {"prompt": "b", "duration": 4}],
+    )
+    session.custom(id="g1", kind="generate")
+    reply = session.wait_for(lambda m: m["content"]["data"].get("content", {}).get("id") == "g1")
+    assert reply["content"]["data"]["content"]["ok"] is True
+    # The kernel is idle from here on: only the controller's thread can move the task along.
+    done = session.wait_for(lambda m: (t := tasks_in(m)) is not None and bool(t) and t[0]["status"] == "completed")
+    card = tasks_in(done)[0]  # type: ignore[index]
+    progress = [t[0]["progress"] for m in session.seen if (t := tasks_in(m))]
+    assert progress == sorted(progress) and card["progress"] == 100 and card["video"]
+    assert emulator.emulator.stats["posts"] == posts + 1
+
+    session.custom(id="v1", kind="video-request", task_id=card["id"])
+    video = session.wait_for(lambda m: m["content"]["data"].get("content", {}).get("id") == "v1")
+    assert video["content"]["data"]["content"]["kind"] == "video-response"
+    assert bytes(video["buffers"][0])[4:8] == b"ftyp"
+
+    # A key typed into the widget never comes back out.
+    session.custom(id="k1", kind="set-key", key="sk-typed-in-the-browser-77")
+    session.wait_for(lambda m: m["content"]["data"].get("content", {}).get("id") == "k1")
+    state_text = run_cell(client, "print(w.get_state(), repr(w.client))")
+    for msg in session.seen:
+        text = str(msg["content"]) + str(msg.get("metadata"))
+        assert KEY not in text and "sk-typed-in-the-browser-77" not in text
+    assert KEY not in state_text and "sk-typed-in-the-browser-77" not in state_text

@@ -1,0 +1,178 @@
+"""The widget's model and controller in-process (no kernel): traits, validation, messages, display."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from foxkling_widgets import FoxClient, InvalidRequestError, KlingWidget, TaskStatus
+from foxkling_widgets._controller import request_code
+from foxkling_widgets.emulator import EmulatorConfig, EmulatorServer
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def server() -> Any:
+    with EmulatorServer(EmulatorConfig(seconds_per_video=0.5)) as running:
+        yield running
+
+
+@pytest.fixture
+def widget(server: EmulatorServer) -> Any:
+    client = FoxClient("sk-widget-test-key", server.url)
+    w = KlingWidget(client=client)
+    sent: list[tuple[dict[str, Any], Any]] = []
+    w.send = lambda content, buffers=None: sent.append((content, buffers))  # type: ignore[method-assign]
+    w.sent = sent
+    yield w
+    w.close()
+    client.close()
+
+
+def message(w: KlingWidget, **content: Any) -> dict[str, Any]:
+    w._on_custom_message(w, {"id": "m1", **content}, [])
+    return w.sent[-1][0]  # type: ignore[no-any-return, attr-defined]
+
+
+def test_default_is_the_emulator_without_a_key() -> None:
+    w = KlingWidget()
+    assert w._mode == "emulator" and w.client.mode == "emulator"
+    state = w.get_state()
+    assert not any("sk-emulator" in str(v) for v in state.values())
+    w.close()
+
+
+def test_problems_follow_the_controls(widget: KlingWidget) -> None:
+    assert [p["field"] for p in widget._problems] == ["prompt"]
+    widget.prompt = "a fox"
+    assert widget._problems == []
+    widget.duration = 10
+    widget.segments = [{"prompt": "a", "duration": 6}, {"prompt": "b", "duration": 3}]
+    assert widget._problems == []  # segments only count in multi-shot mode
+    widget.multishot = True
+    assert [p["field"] for p in widget._problems] == ["multi_prompt"]
+    widget.resolution = "4k"
+    assert {(p["field"], p["level"]) for p in widget._problems} >= {("resolution", "warning")}
+
+
+def test_generate_with_errors_sends_nothing(widget: KlingWidget, server: EmulatorServer) -> None:
+    posts = server.emulator.stats["posts"]
+    reply = message(widget, kind="generate")
+    assert reply == {"id": "m1", "kind": "generate-response", "ok": False, "error": reply["error"], "field": "prompt"}
+    with pytest.raises(InvalidRequestError):
+        asyncio.run(widget.generate())
+    assert server.emulator.stats["posts"] == posts and widget.tasks == []
+
+
+def _wait_done(widget: KlingWidget, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if widget.tasks and not widget.tasks[0].watching:
+            return widget.tasks[0]
+        time.sleep(0.05)
+    raise AssertionError("generation did not finish")
+
+
+def test_generate_streams_cards_and_sends_video_bytes(widget: KlingWidget, server: EmulatorServer) -> None:
+    widget.prompt = "a red fox"
+    widget.aspect_ratio = "9:16"
+    reply = message(widget, kind="generate")
+    assert reply["ok"] and reply["task_id"].startswith("local-")
+    generation = _wait_done(widget)
+    assert generation.status == "completed" and generation.path.exists()
+    time.sleep(0.3)  # the coalesced publish
+    card = widget._tasks[0]
+    assert card["status"] == "completed" and card["progress"] == 100 and card["video"]["name"].endswith(".mp4")
+    assert card["poster"].startswith("data:image/jpeg;base64,") and len(card["poster"]) < 40_000
+    assert "VideoRequest(" in card["code"] and card["credits_reserved"]
+    reply = message(widget, kind="video-request", task_id=generation.id)
+    content, buffers = widget.sent[-1]  # type: ignore[attr-defined]
+    assert content["ok"] and content["kind"] == "video-response" and buffers[0][4:8] == b"ftyp"
+    assert widget.video(generation.id)._repr_html_().startswith("<figure")
+    html = widget._repr_mimebundle_()[0]["text/html"]
+    assert generation.id in html and "data:image/jpeg" in html
+
+
+def test_await_generate_returns_the_finished_task(widget: KlingWidget) -> None:
+    widget.prompt = "a lighthouse"
+
+    async def run() -> Any:
+        return await widget.generate()
+
+    task = asyncio.run(run())
+    assert task.status is TaskStatus.COMPLETED and widget.tasks[0].done
+
+
+def test_failures_land_on_the_card(widget: KlingWidget) -> None:
+    widget.prompt = "a fox [fail:content_policy]"
+    message(widget, kind="generate")
+    generation = _wait_done(widget)
+    assert generation.status == "failed" and generation.error["code"] == "content_policy_violation"
+
+
+def test_stop_watching_explains_billing(widget: KlingWidget, server: EmulatorServer) -> None:
+    server.emulator.config.seconds_per_video = 30
+    try:
+        widget.prompt = "a slow fox"
+        message(widget, kind="generate")
+        deadline = time.monotonic() + 20
+        while not widget.tasks[0].id.startswith("task-") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        reply = message(widget, kind="stop-watching", task_id=widget.tasks[0].id)
+        assert reply["ok"]
+        generation = _wait_done(widget)
+        assert generation.status == "stopped" and "no cancel endpoint" in generation.note
+    finally:
+        server.emulator.config.seconds_per_video = 0.5
+
+
+def test_key_entry_keeps_the_key_in_kernel_memory(widget: KlingWidget) -> None:
+    reply = message(widget, kind="set-key", key="sk-typed-in-widget-999")
+    assert reply["ok"] and widget._mode == "live" and widget._has_key
+    assert "sk-typed-in-widget-999" not in str(widget.get_state())
+    assert "sk-typed-in-widget-999" not in repr(widget.client)
+    message(widget, kind="clear-key")
+    assert not widget._has_key
+
+
+def test_load_task_restores_controls(widget: KlingWidget) -> None:
+    widget.prompt, widget.duration, widget.multishot = "x", 10, True
+    widget.segments = [{"prompt": "a", "duration": 6}, {"prompt": "b", "duration": 4}]
+    asyncio.run(widget.generate())
+    widget.prompt, widget.multishot, widget.segments = "", False, []
+    assert message(widget, kind="load-task", task_id=widget.tasks[0].id)["ok"]
+    assert widget.multishot and [s["duration"] for s in widget.segments] == [6, 4] and widget.prompt == "x"
+
+
+def test_fallback_html_escapes_everything(widget: KlingWidget) -> None:
+    widget.prompt = "<script>alert(1)</script> [fail:generation]"
+    message(widget, kind="generate")
+    _wait_done(widget)
+    html = widget._fallback_html()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_request_code_round_trips() -> None:
+    from foxkling_widgets import Segment, VideoRequest
+
+    request = VideoRequest(prompt="it's", duration=10, segments=[Segment("a", 6), Segment("b", 4)], generate_audio=True)
+    namespace: dict[str, Any] = {}
+    code = request_code(request).split("with FoxClient()")[0]
+    exec(code, namespace)  # noqa: S102 - our own generated snippet
+    assert namespace["request"] == request
+
+
+def test_magic_parses_and_rejects_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    from foxkling_widgets._magic import kling, parse
+
+    request, emulator = parse(
+        '--aspect 9:16 --duration 10 --audio --segment "wide:6" --segment "close:4" --emulator', " a fox \n"
+    )
+    assert request.prompt == "a fox" and request.aspect_ratio == "9:16" and emulator
+    assert [s.duration for s in request.shots] == [6, 4]
+    assert kling("--duration 7", "a fox") is None
+    assert kling("--segment nocolon", "a fox") is None

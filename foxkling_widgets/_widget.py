@@ -14,6 +14,7 @@ import os
 import pathlib
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import anywidget
@@ -25,7 +26,7 @@ from ._exceptions import FoxAPIError, InvalidRequestError, Problem
 from ._loop import LoopThread
 from ._paths import video_dir
 from ._types import Segment, Task, VideoRequest
-from ._validation import validate_payload
+from ._validation import MODEL_CREATE_VOICE, validate_payload
 from .client import AsyncFoxClient, FoxClient
 
 __all__ = ["KlingWidget"]
@@ -121,9 +122,58 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self._controller = Controller(aclient, self._runner, self._publish, video_dir=video_dir())
         self._controller.on_finished = lambda _generation: self._refresh_fallback()
         self._mode = aclient.mode
+        self._restore_from_journal()
         self.observe(self._controls_changed, names=list(_CONTROLS))
         self._controls_changed()
         self.on_msg(self._on_custom_message)
+
+    def _restore_from_journal(self, limit: int = 20) -> None:
+        """Pick up where an earlier kernel left off (this API host, the last 24 hours).
+
+        Unfinished tasks are polled again and downloaded; finished ones show from their local file;
+        ones whose result URL expired before download say so.
+        """
+        journal = self.client.journal
+        entries = getattr(journal, "entries", None)
+        if entries is None:
+            return
+        for entry in reversed(entries(base_url=self.client.base_url, limit=limit)):
+            if entry.expired and entry.local_path is None and entry.status not in ("failed", "cancelled"):
+                status = "expired"
+            else:
+                status = entry.status
+            if (entry.age > 24 * 3600 and status != "expired") or entry.request.get("model") == MODEL_CREATE_VOICE:
+                continue
+            generation = Generation(
+                VideoRequest.from_payload(entry.request),
+                id=entry.task_id,
+                status=status,
+                progress=entry.progress,
+                task=entry.to_task(),
+                submitted_at=entry.created * 1000,
+                error=entry.error,
+                note="Restored from the task journal.",
+            )
+            local = Path(entry.local_path) if entry.local_path else None
+            if local is not None and local.exists():
+                from ._poster import poster_data_url
+
+                generation.path, generation.status, generation.progress = local, "completed", 100.0
+                generation.poster, generation.watching = poster_data_url(local), False
+                self._controller.add_finished(generation)
+            elif status == "expired":
+                generation.watching, generation.status = False, "failed"
+                generation.error = {
+                    "code": "result_expired",
+                    "message": "The result URL expired (24 hours) before the video was downloaded.",
+                    "hint": "Generate the clip again.",
+                }
+                self._controller.add_finished(generation)
+            elif status in ("failed", "cancelled"):
+                generation.watching = False
+                self._controller.add_finished(generation)
+            else:
+                self._controller.resume(generation)
 
     # -- state ----------------------------------------------------------------------------
     @property

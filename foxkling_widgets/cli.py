@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--emulator", action="store_true", help="use the built-in emulator (no key needed)")
     generate.add_argument("--timeout", type=float, default=900, help="seconds to wait (default 900)")
 
+    tasks = commands.add_parser("tasks", help="list the task journal (every task submitted from this machine)")
+    tasks.add_argument("--limit", type=int, default=30)
+
     status = commands.add_parser("status", help="show a task's status")
     status.add_argument("task_id")
     status.add_argument("--emulator", action="store_true")
@@ -111,6 +114,20 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
                 EmulatorConfig(seconds_per_video=args.speed, response_shape=args.shape),
                 allow_remote=args.allow_remote,
             )
+            return EXIT_OK
+        if args.command == "tasks":
+            from ._journal import Journal
+
+            journal = Journal.default()
+            for entry in journal.entries(limit=args.limit):
+                where = entry.local_path or entry.video_url or ""
+                print(
+                    f"{entry.task_id}  {entry.status:<10} {entry.progress:5.0f}%  {entry.base_url}  {where}", file=out
+                )
+            for intent in journal.uncertain_submits():
+                print(
+                    f"possibly billed, id unknown: submit at {intent['created']:.0f} to {intent['base_url']}", file=out
+                )
             return EXIT_OK
         client = _client(args.emulator, err)
         from .client import FoxClient

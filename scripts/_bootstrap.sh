@@ -24,7 +24,9 @@ VENV_PY="$ROOT/.venv/bin/python"
 "$VENV_PY" -m pip install --quiet --disable-pip-version-check --upgrade pip
 
 echo "==> building the front end (js/ -> foxkling_widgets/static/)"
-(cd js && if [ -d node_modules ]; then npm install --no-audit --no-fund --silent; else npm ci --no-audit --no-fund --silent; fi && npm run --silent build)
+# `npm install`, not `npm ci`: npm 11 has been seen to reject its own lock files over rollup's
+# per-platform optional packages; install still follows the lock's versions.
+(cd js && npm install --no-audit --no-fund --silent && npm run --silent build)
 
 echo "==> installing foxkling-widgets[${FOXKLING_EXTRAS}] into .venv"
 "$VENV_PY" -m pip install --quiet --disable-pip-version-check -e ".[${FOXKLING_EXTRAS}]"

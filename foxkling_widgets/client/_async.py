@@ -88,7 +88,8 @@ class AsyncFoxClient:
         transport: an httpx transport (tests: ``httpx.MockTransport``, ``httpx.ASGITransport``).
         sleep: the async sleep used between polls and retries (tests inject a fake one).
         clock: monotonic seconds used to time polling (benchmarks inject a virtual one).
-        journal: where submits are recorded before ``submit`` returns (``None``: not recorded).
+        journal: where submits are recorded before ``submit`` returns: ``True`` (default) is the
+            user's journal (see :mod:`foxkling_widgets._journal`), ``False``/``None`` records nothing.
         retry: backoff for safe requests; poll: the schedule used by :meth:`watch`.
     """
 
@@ -101,7 +102,7 @@ class AsyncFoxClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep | None = None,
         clock: Callable[[], float] | None = None,
-        journal: JournalLike | None = None,
+        journal: JournalLike | bool | None = True,
         retry: RetryPolicy | None = None,
         poll: _Policy | None = None,
         mode: str | None = None,
@@ -116,7 +117,11 @@ class AsyncFoxClient:
         )
         self._sleep: Sleep = sleep or asyncio.sleep
         self._clock = clock or time.monotonic
-        self.journal = journal
+        if journal is True:
+            from .._journal import Journal
+
+            journal = Journal.default()
+        self.journal: JournalLike | None = journal or None
         self.retry = retry or RetryPolicy()
         self.poll: _Policy = poll or PollPolicy()
         self.mode = mode or ("emulator" if _is_loopback_url(self.base_url) else "live")
@@ -407,6 +412,34 @@ class AsyncFoxClient:
             with contextlib.suppress(OSError):
                 os.unlink(temp_name)
             raise
+
+    # -- history ----------------------------------------------------------------------------
+    def history(self, limit: int = 200) -> list[Any]:
+        """Tasks recorded in the journal for this API host, newest first (``JournalEntry`` objects)."""
+        entries = getattr(self.journal, "entries", None)
+        return list(entries(base_url=self.base_url, limit=limit)) if entries else []
+
+    async def resume(self, directory: str | os.PathLike[str] | None = None) -> list[Task]:
+        """Finish what an earlier session left: poll unfinished tasks (under 24 h old) and download them.
+
+        Returns the tasks that are now done. Failures are recorded in the journal, not raised.
+        """
+        unfinished = getattr(self.journal, "unfinished", None)
+        if unfinished is None:
+            return []
+        from .._filenames import sanitize_filename
+        from .._paths import video_dir
+
+        target = Path(directory) if directory is not None else video_dir()
+        finished = []
+        for entry in unfinished(base_url=self.base_url):
+            try:
+                task = await self.wait(entry.task_id)
+                await self.download(task, target / sanitize_filename(f"{task.id}.mp4"))
+                finished.append(task)
+            except FoxAPIError as error:
+                logger.warning("could not resume %s: %s", entry.task_id, error)
+        return finished
 
     # -- voices ---------------------------------------------------------------------------
     async def create_voice(

@@ -123,6 +123,14 @@ class FoxClient:
         kwargs = {"max_bytes": max_bytes} if max_bytes is not None else {}
         return self._runner.run(self._async.download(task, path, **kwargs))
 
+    def history(self, limit: int = 200) -> list[Any]:
+        """See :meth:`AsyncFoxClient.history`."""
+        return self._async.history(limit)
+
+    def resume(self, directory: str | os.PathLike[str] | None = None) -> list[Task]:
+        """See :meth:`AsyncFoxClient.resume`."""
+        return self._runner.run(self._async.resume(directory))
+
     def create_voice(
         self,
         voice_url: str,

@@ -24,7 +24,8 @@ from ._display import VideoDisplay
 from ._exceptions import FoxAPIError
 from ._filenames import sanitize_filename
 from ._paths import video_dir
-from ._types import Segment, Task, VideoRequest
+from ._types import Task, VideoRequest
+from .cli import segment_argument
 
 __all__ = ["kling", "register"]
 
@@ -32,13 +33,6 @@ __all__ = ["kling", "register"]
 class _MagicParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise ValueError(message)
-
-
-def _segment(text: str) -> Segment:
-    prompt, sep, seconds = text.rpartition(":")
-    if not sep or not seconds.strip().isdigit() or not prompt.strip():
-        raise argparse.ArgumentTypeError(f'--segment {text!r} must look like "what happens:SECONDS"')
-    return Segment(prompt.strip(), int(seconds))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--audio", action="store_true")
     parser.add_argument("--negative", default="")
     parser.add_argument("--voice", action="append", default=[])
-    parser.add_argument("--segment", type=_segment, action="append", default=[])
+    parser.add_argument("--segment", type=segment_argument, action="append", default=[])
     parser.add_argument("--emulator", action="store_true", help="force the built-in emulator")
     return parser
 

@@ -53,6 +53,14 @@ class Segment:
         return {"prompt": self.prompt, "duration": self.duration}
 
     @classmethod
+    def parse(cls, text: str) -> Segment:
+        """Parse the command-line form ``"what happens:SECONDS"`` (the last colon splits)."""
+        prompt, sep, seconds = text.rpartition(":")
+        if not sep or not seconds.strip().isdigit() or not prompt.strip():
+            raise ValueError(f'segment {text!r} must look like "what happens:SECONDS"')
+        return cls(prompt.strip(), int(seconds))
+
+    @classmethod
     def coerce(cls, value: SegmentLike) -> Segment:
         """Accept a Segment, a ``(prompt, duration)`` pair or a ``{prompt, duration}`` mapping."""
         if isinstance(value, Segment):

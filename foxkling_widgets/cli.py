@@ -27,11 +27,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_INPUT, f"{self.prog}: error: {message}\n")
 
 
-def _segment(text: str) -> Segment:
-    prompt, sep, seconds = text.rpartition(":")
-    if not sep or not seconds.strip().isdigit() or not prompt.strip():
-        raise argparse.ArgumentTypeError(f'segment {text!r} must look like "what happens:SECONDS"')
-    return Segment(prompt.strip(), int(seconds))
+def segment_argument(text: str) -> Segment:
+    """argparse type for ``--segment "what happens:SECONDS"`` (shared with the ``%%kling`` magic)."""
+    try:
+        return Segment.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--aspect", choices=["16:9", "9:16", "1:1"], default="16:9")
     generate.add_argument("--duration", type=int, choices=[5, 10], default=5)
     generate.add_argument(
-        "--segment", type=_segment, action="append", default=[], help='a shot, "text:SECONDS" (repeat)'
+        "--segment", type=segment_argument, action="append", default=[], help='a shot, "text:SECONDS" (repeat)'
     )
     generate.add_argument("--negative", default="", help="negative prompt")
     generate.add_argument("--audio", action="store_true", help="generate audio")
@@ -74,6 +75,16 @@ def _parser() -> argparse.ArgumentParser:
     download.add_argument("-o", "--output", type=Path, default=None)
     download.add_argument("--emulator", action="store_true")
     return parser
+
+
+# Most specific first: InvalidRequestError is also a FoxAPIError and a ValueError.
+_EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
+    (InvalidRequestError, EXIT_INPUT),
+    (TaskFailedError, EXIT_FAILED),
+    (SubmitUncertainError, EXIT_UNCERTAIN),
+    (FoxAPIError, EXIT_API),
+    (ValueError, EXIT_INPUT),
+)
 
 
 def _bar(task: Task, out: TextIO) -> None:
@@ -102,7 +113,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     """Run the command line; returns the exit code."""
     out = out or sys.stdout
     err = err or sys.stderr
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exit_:  # bad flags (2) or --help (0): a return code like every other path
+        return int(exit_.code or 0)
     try:
         if args.command == "emulator":
             from .emulator import EmulatorConfig, serve
@@ -160,21 +174,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
                     return EXIT_FAILED if task.failed else EXIT_API
                 print(client.download(task, args.output or Path(f"{task.id}.mp4")), file=out)
         return EXIT_OK
-    except InvalidRequestError as error:
+    except (FoxAPIError, ValueError) as error:
         print(f"foxkling: {error}", file=err)
-        return EXIT_INPUT
-    except TaskFailedError as error:
-        print(f"foxkling: {error}", file=err)
-        return EXIT_FAILED
-    except SubmitUncertainError as error:
-        print(f"foxkling: {error}", file=err)
-        return EXIT_UNCERTAIN
-    except FoxAPIError as error:
-        print(f"foxkling: {error}", file=err)
-        return EXIT_API
-    except ValueError as error:
-        print(f"foxkling: {error}", file=err)
-        return EXIT_INPUT
+        return next(code for kind, code in _EXIT_CODES if isinstance(error, kind))
     except KeyboardInterrupt:
         print("foxkling: interrupted (a submitted task keeps running at the provider)", file=err)
         return EXIT_INTERRUPTED

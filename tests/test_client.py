@@ -373,6 +373,7 @@ async def test_create_voice_returns_an_id(asgi: tuple[AsyncFoxClient, Any]) -> N
     client._sleep = lambda s: asyncio.sleep(min(s, 0.05))
     voice = await client.create_voice("https://example.com/narrator.wav", name="Narrator")
     assert voice.startswith("voice-")
+    assert {"voice_id": voice, "name": "Narrator"}.items() <= client.voices()[0].items()
 
 
 async def test_wait_times_out_without_cancelling() -> None:

@@ -40,3 +40,21 @@ def test_notebook_executes(path: Path, tmp_path: Path, monkeypatch: pytest.Monke
         for output in cell.get("outputs", []):
             assert output.get("output_type") != "error", f"{path.name}: {output.get('ename')}: {output.get('evalue')}"
             assert output.get("name") != "stderr", f"{path.name}: {output.get('text')}"
+
+
+def test_kling_cell_magic_runs_in_a_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FOXKLING_EMULATOR_SECONDS", "1")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext foxkling_widgets"),
+        nbformat.v4.new_code_cell(
+            '%%kling --emulator --aspect 9:16 --duration 10 --audio --segment "wide:6" --segment "close:4"\n'
+            "A red fox trots through fresh snow"
+        ),
+        nbformat.v4.new_code_cell("%%kling --duration 7\nnot sent"),
+    ]
+    NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    video = [o for o in nb.cells[1].outputs if "text/html" in o.get("data", {}) and "<video" in o["data"]["text/html"]]
+    assert video and "data:video/mp4;base64," in video[0]["data"]["text/html"]
+    refused = "".join(o.get("data", {}).get("text/html", "") for o in nb.cells[2].outputs)
+    assert "duration" in refused and "5 or 10" in refused

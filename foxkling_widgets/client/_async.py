@@ -419,6 +419,11 @@ class AsyncFoxClient:
         entries = getattr(self.journal, "entries", None)
         return list(entries(base_url=self.base_url, limit=limit)) if entries else []
 
+    def voices(self) -> list[dict[str, Any]]:
+        """Voices created from this machine for this API host, with their names (from the journal)."""
+        voices = getattr(self.journal, "voices", None)
+        return list(voices(base_url=self.base_url)) if voices else []
+
     async def resume(self, directory: str | os.PathLike[str] | None = None) -> list[Task]:
         """Finish what an earlier session left: poll unfinished tasks (under 24 h old) and download them.
 

@@ -127,6 +127,10 @@ class FoxClient:
         """See :meth:`AsyncFoxClient.history`."""
         return self._async.history(limit)
 
+    def voices(self) -> list[dict[str, Any]]:
+        """See :meth:`AsyncFoxClient.voices`."""
+        return self._async.voices()
+
     def resume(self, directory: str | os.PathLike[str] | None = None) -> list[Task]:
         """See :meth:`AsyncFoxClient.resume`."""
         return self._runner.run(self._async.resume(directory))

@@ -179,6 +179,18 @@ def test_jupyterlab_dark_theme_quickstart(
             assert video["t1"] > video["t0"] and abs(video["width"] / video["height"] - 9 / 16) < 0.01
             page.locator('[data-fk="root"]').first.scroll_into_view_if_needed()
             page.locator('[data-fk="root"]').first.screenshot(path=str(artifacts / "lab-dark.png"))
+            # Narrow output (a side panel, a phone): controls stack, nothing overflows the output.
+            root_width = "() => document.querySelector('[data-fk=\"root\"]').getBoundingClientRect().width"
+            width = page.evaluate(root_width)
+            page.set_viewport_size({"width": int(1280 - (width - 400)), "height": 1400})
+            page.wait_for_timeout(300)
+            assert abs(page.evaluate(root_width) - 400) < 30, page.evaluate(root_width)
+            page.locator('[data-fk="root"]').first.screenshot(path=str(artifacts / "lab-dark-400px.png"))
+            overflow = page.evaluate(
+                "() => { const r = document.querySelector('[data-fk=\"root\"]');"
+                " return r.scrollWidth - r.clientWidth; }"
+            )
+            assert overflow <= 1, overflow
         except BaseException:
             page.screenshot(path=str(artifacts / "lab-dark-failure.png"), full_page=True)
             raise

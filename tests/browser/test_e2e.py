@@ -8,6 +8,7 @@ Then save the notebook: the key must not be in it, and it must stay small.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -119,6 +120,12 @@ def _save_and_check(page: Page, server: JupyterServer, notebook: Path) -> int:
         time.sleep(0.2)
     time.sleep(0.5)
     text = notebook.read_text()
+    # The kernel-less fallback (GitHub, nbconvert) was refreshed when the task finished.
+    saved = json.loads(text)
+    html = "".join(
+        "".join(o.get("data", {}).get("text/html", "")) for c in saved["cells"] for o in c.get("outputs", [])
+    )
+    assert "task-unified-" in html and "data:image/jpeg;base64," in html, html[:500]
     assert server.api_key not in text
     assert "sk-e2e-" not in text
     size = notebook.stat().st_size

@@ -25,7 +25,7 @@ from ._exceptions import FoxAPIError
 from ._filenames import sanitize_filename
 from ._paths import video_dir
 from ._types import Task, VideoRequest
-from .cli import segment_argument
+from .cli import add_request_arguments, request_from_args
 
 __all__ = ["kling", "register"]
 
@@ -37,31 +37,14 @@ class _MagicParser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _MagicParser(prog="%%kling", add_help=False)
-    parser.add_argument("--resolution", default="720p")
-    parser.add_argument("--aspect", default="16:9")
-    parser.add_argument("--duration", type=int, default=5)
-    parser.add_argument("--audio", action="store_true")
-    parser.add_argument("--negative", default="")
-    parser.add_argument("--voice", action="append", default=[])
-    parser.add_argument("--segment", type=segment_argument, action="append", default=[])
-    parser.add_argument("--emulator", action="store_true", help="force the built-in emulator")
+    add_request_arguments(parser)
     return parser
 
 
 def parse(line: str, cell: str) -> tuple[VideoRequest, bool]:
     """The request a ``%%kling`` cell describes, and whether the emulator was asked for."""
     args = _parser().parse_args(shlex.split(line))
-    request = VideoRequest(
-        prompt=cell.strip(),
-        resolution=args.resolution,
-        aspect_ratio=args.aspect,
-        duration=args.duration,
-        generate_audio=args.audio or bool(args.voice),
-        negative_prompt=args.negative,
-        voice_ids=args.voice,
-        segments=args.segment,
-    )
-    return request, bool(args.emulator)
+    return request_from_args(args, cell.strip()), bool(args.emulator)
 
 
 def _progress_html(task: Task) -> str:

@@ -35,6 +35,36 @@ def segment_argument(text: str) -> Segment:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def add_request_arguments(parser: argparse.ArgumentParser) -> None:
+    """The request flags shared by ``foxkling generate`` and ``%%kling``.
+
+    Values are checked by the validator (not argparse ``choices``) so both report the same
+    message, naming the field and the fix.
+    """
+    parser.add_argument("--resolution", default="720p", help="720p, 1080p or 4k")
+    parser.add_argument("--aspect", default="16:9", help="16:9, 9:16 or 1:1")
+    parser.add_argument("--duration", type=int, default=5, help="5 or 10 seconds")
+    parser.add_argument("--segment", type=segment_argument, action="append", default=[], help='a shot, "text:SECONDS"')
+    parser.add_argument("--negative", default="", help="negative prompt")
+    parser.add_argument("--audio", action="store_true", help="generate audio")
+    parser.add_argument("--voice", action="append", default=[], help="a voice id (repeat, at most 2)")
+    parser.add_argument("--emulator", action="store_true", help="use the built-in emulator (no key needed)")
+
+
+def request_from_args(args: argparse.Namespace, prompt: str) -> VideoRequest:
+    """The :class:`VideoRequest` the shared flags describe (voices turn audio on)."""
+    return VideoRequest(
+        prompt=prompt,
+        resolution=args.resolution,
+        aspect_ratio=args.aspect,
+        duration=args.duration,
+        generate_audio=args.audio or bool(args.voice),
+        negative_prompt=args.negative,
+        voice_ids=args.voice,
+        segments=args.segment,
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="foxkling", description="Kling V3 videos through FoxAPI, or its local emulator.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -48,19 +78,10 @@ def _parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser("generate", help="generate a clip and download it")
     generate.add_argument("prompt", nargs="?", default="", help="the clip's prompt (optional with --segment)")
-    generate.add_argument("--resolution", choices=["720p", "1080p", "4k"], default="720p")
-    generate.add_argument("--aspect", choices=["16:9", "9:16", "1:1"], default="16:9")
-    generate.add_argument("--duration", type=int, choices=[5, 10], default=5)
-    generate.add_argument(
-        "--segment", type=segment_argument, action="append", default=[], help='a shot, "text:SECONDS" (repeat)'
-    )
-    generate.add_argument("--negative", default="", help="negative prompt")
-    generate.add_argument("--audio", action="store_true", help="generate audio")
-    generate.add_argument("--voice", action="append", default=[], help="a voice id (repeat, at most 2)")
+    add_request_arguments(generate)
     generate.add_argument(
         "-o", "--output", type=Path, default=None, help="where to save the MP4 (default <task id>.mp4)"
     )
-    generate.add_argument("--emulator", action="store_true", help="use the built-in emulator (no key needed)")
     generate.add_argument("--timeout", type=float, default=900, help="seconds to wait (default 900)")
 
     tasks = commands.add_parser("tasks", help="list the task journal (every task submitted from this machine)")
@@ -149,17 +170,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         assert isinstance(client, FoxClient)
         with client:
             if args.command == "generate":
-                request = VideoRequest(
-                    prompt=args.prompt,
-                    resolution=args.resolution,
-                    aspect_ratio=args.aspect,
-                    duration=args.duration,
-                    generate_audio=args.audio or bool(args.voice),
-                    negative_prompt=args.negative,
-                    voice_ids=args.voice,
-                    segments=args.segment,
-                )
-                task = client.submit(request)
+                task = client.submit(request_from_args(args, args.prompt))
                 print(f"task {task.id} submitted ({task.credits_reserved or '?'} credits reserved)", file=err)
                 task = client.wait(task, on_progress=lambda t: _bar(t, err), timeout=args.timeout)
                 path = client.download(task, args.output or Path(f"{task.id}.mp4"))

@@ -1,6 +1,8 @@
-"""Journal write cost per task (an intent, the submit, 20 progress updates and the download), vs a
-baseline from the same run: the same number of in-process task queries to the emulator, i.e. the
-polling work the journal rides along with."""
+"""Journal write cost per task (and cache eviction time over 1000 files).
+
+Writes per task: an intent, the submit, 20 progress updates and the download, vs a baseline from
+the same run: the same number of in-process task queries to the emulator, i.e. the polling work
+the journal rides along with."""
 
 from __future__ import annotations
 
@@ -65,5 +67,25 @@ def main() -> None:
     print(f"reading back for a restart: unfinished() over {tasks} tasks in {took:.1f} ms ({len(entries)} to resume)")
 
 
+def eviction() -> None:
+    import os
+
+    from foxkling_widgets._cache import VideoCache
+
+    cache = VideoCache(Path(tempfile.mkdtemp()), budget_bytes=500 * 1024)
+    now = time.time()
+    for n in range(1000):
+        path = cache.path_for(f"task-unified-1-{n:08d}")
+        path.write_bytes(b"x" * 1024)
+        os.utime(path, (now - 1000 + n, now - 1000 + n))
+    shown = [cache.path_for("task-unified-1-00000000")]  # the oldest, but on screen
+    start = time.perf_counter()
+    removed = cache.evict(protect=shown)
+    took = (time.perf_counter() - start) * 1000
+    print(f"cache eviction: 1000 x 1 KB files to a 500 KB budget in {took:.1f} ms; removed {len(removed)}")
+    print(f"  oldest removed first: {removed[0].name}; protected oldest kept: {shown[0].exists()}")
+
+
 if __name__ == "__main__":
     main()
+    eviction()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._cache import VideoCache
 from ._exceptions import FoxAPIError, SubmitUncertainError, TaskFailedError
 from ._filenames import sanitize_filename
 from ._loop import LoopThread
@@ -166,11 +167,13 @@ class Controller:
         *,
         video_dir: Path,
         max_rate: float = 10.0,
+        cache: VideoCache | None = None,
     ) -> None:
         self.client = client
         self.runner = runner
         self._publish = publish
         self.video_dir = video_dir
+        self.cache = cache or VideoCache(video_dir)
         self._interval = 1.0 / max_rate
         self._lock = threading.Lock()
         self._generations: list[Generation] = []
@@ -261,7 +264,7 @@ class Controller:
             )
         generation.status = "downloading"
         self.changed()
-        path = await self.client.download(last, self.video_dir / sanitize_filename(f"{last.id}.mp4"))
+        path = await self.client.download(last, self.cache.path_for(last.id))
         from ._poster import poster_data_url
 
         loop = asyncio.get_running_loop()
@@ -271,6 +274,8 @@ class Controller:
         generation.status = "completed"
         generation.watching = False
         generation.finished_at = time.time() * 1000
+        # Keep the cache under budget, never evicting a video this widget shows.
+        self.cache.evict(protect=[g.path for g in self.generations if g.path is not None])
         return last
 
     def resume(self, generation: Generation) -> concurrent.futures.Future[Task]:

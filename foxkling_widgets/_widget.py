@@ -311,6 +311,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
                 message, ok=False, task_id=message.get("task_id"), error="no video for this task in this kernel"
             )
             return
+        self._controller.cache.touch(generation.path)  # recently shown: last to be evicted
         data = generation.path.read_bytes()
         name = generation.to_card()["video"]["name"]
         self._reply(message, [data], ok=True, task_id=generation.id, mime="video/mp4", name=name)

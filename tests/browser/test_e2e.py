@@ -203,3 +203,43 @@ def test_jupyterlab_dark_theme_quickstart(
             raise
         finally:
             browser.close()
+
+
+def test_jupyterlab_tab_closed_and_reopened(
+    jupyter_lab: JupyterServer, emulator_process: Emulator, artifacts: Path
+) -> None:
+    """The kernel keeps the widget: a reopened tab shows the finished video again, with no new submit."""
+    server = jupyter_lab
+    write_notebook(
+        server.root / "reopen.ipynb",
+        WIDGET_CELL,
+        "w.prompt = 'A lantern drifts over a dark lake'\ntask = await w.generate()\ntask.id",
+    )
+    url = f"{server.url}/lab/tree/reopen.ipynb?token={server.token}"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(**launch_options())
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        try:
+            open_notebook(page, url)
+            run_all(page)
+            wait_for_widget(page)
+            page.locator('[data-fk="task"][data-status="completed"]').first.wait_for(timeout=GENERATION_MS)
+            task_id = page.locator('[data-fk="task"]').first.get_attribute("data-task-id")
+            posts = emulator_process.stats()["posts"]
+            # Outputs live in the page until saved (Lab autosaves; here explicitly), then the tab closes.
+            _save_and_check(page, server, server.root / "reopen.ipynb")
+            page.close()
+
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page.goto(url)
+            card = page.locator(f'[data-fk="task"][data-task-id="{task_id}"][data-status="completed"]').first
+            card.wait_for(timeout=GENERATION_MS)
+            video = check_video(page)
+            assert video["scheme"] == "blob" and video["t1"] > video["t0"]
+            assert emulator_process.stats()["posts"] == posts
+            page.screenshot(path=str(artifacts / "lab-reopened.png"), full_page=True)
+        except BaseException:
+            page.screenshot(path=str(artifacts / "lab-reopen-failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()

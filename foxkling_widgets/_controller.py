@@ -101,6 +101,7 @@ class Generation:
     poster: str = ""
     watching: bool = True
     note: str = ""
+    restored: bool = False  # from the journal of an earlier session (not this session's spending)
 
     @property
     def done(self) -> bool:

@@ -308,6 +308,30 @@ class Journal:
             if base_url is None or r[3] == base_url
         ]
 
+    def credit_estimate(self, payload: dict[str, Any], *, base_url: str | None = None) -> float | None:
+        """Credits that past tasks of the same price tier reserved (median), or ``None`` without history.
+
+        Same tier: resolution, duration, audio on/off and voices used or not. FoxAPI publishes no
+        prices, so this is the only estimate there is; it is labelled as one wherever it is shown.
+        """
+
+        def tier(request: dict[str, Any]) -> tuple[Any, ...]:
+            return (
+                request.get("model", "kling-v3-text-to-video"),
+                request.get("resolution", "720p"),
+                request.get("duration", 5),
+                bool(request.get("generate_audio")),
+                bool(request.get("voice_ids")),
+            )
+
+        wanted = tier(payload)
+        seen = sorted(
+            e.credits_reserved
+            for e in self.entries(base_url=base_url, limit=500)
+            if e.credits_reserved is not None and tier(e.request) == wanted
+        )
+        return seen[len(seen) // 2] if seen else None
+
     def credits_total(self, *, base_url: str | None = None) -> float:
         """Credits reserved by every recorded task."""
         return sum(e.credits_reserved or 0 for e in self.entries(base_url=base_url, limit=100_000))

@@ -99,6 +99,9 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         sync=True
     )
     _tasks = traitlets.List(traitlets.Dict(), help="Task cards, newest first (docs/widget-protocol.md).").tag(sync=True)
+    _credits = traitlets.Dict(
+        help="Credits: {estimate (median of past same-tier tasks, or null), session, journal} for this API host."
+    ).tag(sync=True)
     _has_key = traitlets.Bool(
         False, help="A key was entered in the widget (the key itself never leaves the kernel)."
     ).tag(sync=True)
@@ -120,7 +123,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self._emulator_choice = emulator
         self._display_ids: list[str] = []
         self._controller = Controller(aclient, self._runner, self._publish, video_dir=video_dir())
-        self._controller.on_finished = lambda _generation: self._refresh_fallback()
+        self._controller.on_finished = self._generation_finished
         self._mode = aclient.mode
         self._restore_from_journal()
         self.observe(self._controls_changed, names=list(_CONTROLS))
@@ -153,6 +156,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
                 submitted_at=entry.created * 1000,
                 error=entry.error,
                 note="Restored from the task journal.",
+                restored=True,
             )
             local = Path(entry.local_path) if entry.local_path else None
             if local is not None and local.exists():
@@ -213,6 +217,24 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
 
     def _controls_changed(self, change: Any = None) -> None:
         self._problems = [p.to_dict() for p in self.problems()]
+        self._update_credits()
+
+    def _generation_finished(self, _generation: Generation) -> None:
+        # On the controller's thread: refresh what depends on finished tasks.
+        self._refresh_fallback()
+        self._update_credits()
+
+    def _update_credits(self) -> None:
+        journal = self.client.journal
+        estimate = getattr(journal, "credit_estimate", None)
+        total = getattr(journal, "credits_total", None)
+        base_url = self.client.base_url
+        session = sum(g.task.credits_reserved or 0 for g in self.tasks if g.task is not None and not g.restored)
+        self._credits = {
+            "estimate": estimate(self.request().to_payload(), base_url=base_url) if estimate else None,
+            "session": session,
+            "journal": total(base_url=base_url) if total else None,
+        }
 
     def _publish(self, cards: list[dict[str, Any]]) -> None:
         # Runs on the controller's loop thread; ipykernel sends IOPub messages from any thread.

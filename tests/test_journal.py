@@ -152,3 +152,24 @@ def test_a_new_widget_finishes_what_the_last_one_started(tmp_path: Path) -> None
             third = KlingWidget(client=second)
             assert third.tasks[0].done and third.tasks[0].poster and server.emulator.stats["gets"] == gets
             third.close()
+
+
+def test_credit_estimate_comes_from_the_same_tier(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    assert journal.credit_estimate(PAYLOAD) is None
+    for n, (credits, payload) in enumerate(
+        [
+            (5, PAYLOAD),
+            (7, PAYLOAD),
+            (6, PAYLOAD),
+            (30, {**PAYLOAD, "resolution": "4k"}),
+            (99, {**PAYLOAD, "duration": 10}),
+        ]
+    ):
+        t = Task.from_json(
+            {"id": f"task-unified-1-{n:08d}", "status": "pending", "usage": {"credits_reserved": credits}}
+        )
+        journal.record_submitted(None, t, payload, "u")
+    assert journal.credit_estimate(PAYLOAD) == 6  # the median of 5, 6, 7: other tiers ignored
+    assert journal.credit_estimate({**PAYLOAD, "resolution": "4k", "generate_audio": True}) is None
+    assert journal.credits_total() == 147

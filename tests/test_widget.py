@@ -176,3 +176,15 @@ def test_magic_parses_and_rejects_bad_input(capsys: pytest.CaptureFixture[str]) 
     assert [s.duration for s in request.shots] == [6, 4]
     assert kling("--duration 7", "a fox") is None
     assert kling("--segment nocolon", "a fox") is None
+
+
+def test_credits_show_an_estimate_and_totals(widget: KlingWidget) -> None:
+    widget.prompt = "a fox"
+    before = dict(widget._credits)
+    asyncio.run(widget.generate())
+    time.sleep(0.1)
+    after = widget._credits
+    assert after["session"] > before.get("session", 0)
+    assert after["estimate"] is not None and after["journal"] >= after["session"]
+    widget.resolution = "4k"
+    assert widget._credits["estimate"] is None or widget._credits["estimate"] > 0

@@ -65,3 +65,16 @@ export function safeFileName(name) {
   const cleaned = name.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[.\-_]+/, "").slice(0, 120);
   return cleaned || "video.mp4";
 }
+
+/**
+ * The credits line next to Generate: an estimate labelled as one, and the running totals.
+ * @param {{estimate?: number | null, session?: number, journal?: number | null} | undefined} c
+ */
+export function creditsLine(c) {
+  if (!c) return "";
+  const n = (/** @type {number} */ v) => (Number.isInteger(v) ? String(v) : v.toFixed(1));
+  const parts = [c.estimate == null ? "cost unknown (no past task of this tier)" : `≈ ${n(c.estimate)} credits (estimate from past tasks)`];
+  if (c.session) parts.push(`this session ${n(c.session)}`);
+  if (c.journal) parts.push(`all recorded ${n(c.journal)}`);
+  return parts.join(" · ");
+}

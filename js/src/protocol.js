@@ -18,7 +18,7 @@
  *   prompt: string, negative_prompt: string, resolution: string, aspect_ratio: string,
  *   duration: number, generate_audio: boolean, voice_ids: string[], multishot: boolean,
  *   segments: SegmentState[], _mode: string, _problems: ProblemState[], _tasks: TaskCard[],
- *   _has_key: boolean
+ *   _has_key: boolean, _credits: {estimate?: number | null, session?: number, journal?: number | null}
  * }} Model
  */
 

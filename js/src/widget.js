@@ -3,7 +3,7 @@
 
 import { createControls } from "./controls.js";
 import { h } from "./dom.js";
-import { statusLabel } from "./format.js";
+import { creditsLine, statusLabel } from "./format.js";
 import { createKeyEntry } from "./key-entry.js";
 import { KIND, nextId } from "./protocol.js";
 import { createSegmentEditor } from "./segment-editor.js";
@@ -37,6 +37,7 @@ export function renderStudio({ model, el }) {
   const generate = h("button", { type: "button", class: "fk-button fk-primary", "data-fk": "generate", text: "Generate" });
   const announcer = h("div", { class: "fk-sr", "aria-live": "polite", "data-fk": "announcer" });
   const mode = h("span", { class: "fk-mode", "data-fk": "mode" });
+  const creditsEl = h("span", { class: "fk-note", "data-fk": "credits" });
   const cardsEl = h("div", { class: "fk-tasks", "data-fk": "tasks" });
 
   const doGenerate = () => {
@@ -64,6 +65,7 @@ export function renderStudio({ model, el }) {
     controls.el,
     editor.el,
     h("div", { class: "fk-row fk-generate" }, generate, h("kbd", { class: "fk-note", text: "Ctrl/⌘+Enter" }), errorBox),
+    creditsEl,
     keyEntry.el,
     cardsEl,
     announcer,
@@ -86,6 +88,10 @@ export function renderStudio({ model, el }) {
     errorBox.hidden = !first;
     generate.title = first ? `Fix first: ${first.message}` : "Generate (Ctrl/⌘+Enter)";
   }
+
+  const renderCredits = () => {
+    creditsEl.textContent = creditsLine(model.get("_credits"));
+  };
 
   function renderMode() {
     const value = model.get("_mode");
@@ -159,6 +165,7 @@ export function renderStudio({ model, el }) {
   model.on("change:_mode", renderMode);
   model.on("change:_has_key", renderMode);
   model.on("change:_tasks", renderTasks);
+  model.on("change:_credits", renderCredits);
   model.on("msg:custom", onMessage);
   const ticker = setInterval(() => {
     const now = Date.now();
@@ -169,6 +176,7 @@ export function renderStudio({ model, el }) {
   renderProblems();
   renderMode();
   renderTasks();
+  renderCredits();
 
   return () => {
     clearInterval(ticker);
@@ -177,6 +185,7 @@ export function renderStudio({ model, el }) {
     model.off("change:_mode", renderMode);
     model.off("change:_has_key", renderMode);
     model.off("change:_tasks", renderTasks);
+    model.off("change:_credits", renderCredits);
     model.off("msg:custom", onMessage);
     controls.dispose();
     editor.dispose();

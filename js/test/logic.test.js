@@ -50,6 +50,13 @@ describe("formatting", () => {
     expect(fmt.timing({ ...base, progress: 50 }, 30_000)).toBe("elapsed 0:30 · about 0:30 left");
     expect(fmt.timing({ ...base, finished_at: 65_000, progress: 100 }, 99_000)).toBe("elapsed 1:05");
   });
+  it("labels the credit estimate as one, with totals", () => {
+    expect(fmt.creditsLine({ estimate: null, session: 0, journal: null })).toBe("cost unknown (no past task of this tier)");
+    expect(fmt.creditsLine({ estimate: 15, session: 30, journal: 45.5 })).toBe(
+      "≈ 15 credits (estimate from past tasks) · this session 30 · all recorded 45.5",
+    );
+    expect(fmt.creditsLine(undefined)).toBe("");
+  });
   it("formats credits, bytes, labels and file names", () => {
     expect(fmt.credits(15)).toBe("15 credits reserved");
     expect(fmt.credits(null)).toBe("");

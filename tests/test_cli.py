@@ -47,8 +47,8 @@ def test_generate_multi_shot_with_audio(live: EmulatorServer, tmp_path: Path) ->
 
 
 def test_status_download_and_tasks(live: EmulatorServer, tmp_path: Path) -> None:
-    code, out, _ = cli("generate", "a fox", "-o", str(tmp_path / "a.mp4"))
-    task_id = Path(out.strip()).name and cli("tasks")[1].split()[0]
+    code, _, _ = cli("generate", "a fox", "-o", str(tmp_path / "a.mp4"))
+    task_id = cli("tasks")[1].split()[0]  # the journal's newest entry
     assert code == 0 and task_id.startswith("task-unified-")
     code, out, _ = cli("status", task_id)
     assert code == 0 and "completed" in out and "100%" in out

@@ -7,6 +7,7 @@ reached the server, and nothing is re-sent.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -299,8 +300,6 @@ async def asgi(request: pytest.FixtureRequest) -> AsyncIterator[tuple[AsyncFoxCl
 
 async def _finish(client: AsyncFoxClient, **kwargs: Any) -> Any:
     # Rendering runs in a worker thread; a real sleep between polls lets it finish.
-    import asyncio
-
     client._sleep = lambda s: asyncio.sleep(min(s, 0.05))
     return await client.wait(await client.submit(kwargs.pop("request", REQUEST)), **kwargs)
 
@@ -367,8 +366,6 @@ async def test_server_side_validation_error_carries_code(asgi: tuple[AsyncFoxCli
 
 
 async def test_create_voice_returns_an_id(asgi: tuple[AsyncFoxClient, Any]) -> None:
-    import asyncio
-
     client, _ = asgi
     client._sleep = lambda s: asyncio.sleep(min(s, 0.05))
     voice = await client.create_voice("https://example.com/narrator.wav", name="Narrator")
@@ -396,13 +393,10 @@ def server() -> Iterator[EmulatorServer]:
 @pytest.fixture
 def live(server: EmulatorServer) -> Iterator[FoxClient]:
     server.emulator.reset()
-    import time
-
     with FoxClient(KEY, server.url, retry=FAST_RETRY, timeout=httpx.Timeout(2.0, connect=2.0)) as client:
         # Short real sleeps: rendering happens on the server's worker threads.
-        client.aio._sleep = lambda s: __import__("asyncio").sleep(min(s, 0.1))
+        client.aio._sleep = lambda s: asyncio.sleep(min(s, 0.1))
         yield client
-    assert time is not None
 
 
 def test_loopback_generate_download_plays(live: FoxClient, server: EmulatorServer, tmp_path: Path) -> None:

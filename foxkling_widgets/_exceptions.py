@@ -56,7 +56,8 @@ __all__ = [
 ]
 
 # Keys look like ``sk-...``; a server that echoes a header back must not leak one through us.
-_KEY_PATTERN = re.compile(r"(sk-[A-Za-z0-9_\-]{4})[A-Za-z0-9_\-]+")
+# The lookbehind keeps "task-unified-..." ids intact: their "sk-" is not a key's start.
+_KEY_PATTERN = re.compile(r"(?<![A-Za-z0-9])(sk-[A-Za-z0-9_\-]{4})[A-Za-z0-9_\-]+")
 _BEARER_PATTERN = re.compile(r"(Bearer\s+)\S+", re.IGNORECASE)
 
 

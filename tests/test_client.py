@@ -467,7 +467,7 @@ def test_loopback_expired_url(live: FoxClient, server: EmulatorServer, tmp_path:
     server.emulator.inject("expired_url", status=code)
     with pytest.raises(ResultExpiredError) as caught:
         live.download(task, tmp_path / "v.mp4")
-    assert "24 hours" in str(caught.value) and list(tmp_path.iterdir()) == []
+    assert caught.value.status == code and "24 hours" in str(caught.value) and list(tmp_path.iterdir()) == []
 
 
 def test_loopback_blocked_and_html_pages(live: FoxClient, server: EmulatorServer) -> None:

@@ -112,3 +112,13 @@ def test_failed_task_carries_code() -> None:
 def test_create_voice_result() -> None:
     task = Task.from_json({"id": "t", "status": "completed", "results": [{"voice_id": "voice-1"}]})
     assert task.done and task.voice_id == "voice-1" and task.video_url is None
+
+
+def test_redaction_hides_keys_but_keeps_task_ids() -> None:
+    from foxkling_widgets._exceptions import TaskFailedError, redact
+
+    text = "Task task-unified-1700000000-abcd1234 failed; Bearer sk-live-0123456789 and sk-abcdef123456"
+    cleaned = redact(text)
+    assert "task-unified-1700000000-abcd1234" in cleaned
+    assert "0123456789" not in cleaned and "abcdef123456" not in cleaned
+    assert "task-unified-1700000000-abcd1234" in str(TaskFailedError("Task task-unified-1700000000-abcd1234 failed"))

@@ -414,8 +414,11 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         if isinstance(outcome, Response):
             return outcome
         fault = outcome.name if outcome else None
-        if fault == "expired_url":
-            return PlainTextResponse("This result has expired.", status_code=410)
+        if fault == "expired_url" and outcome is not None:
+            status = int(outcome.params.get("status", 410))
+            return PlainTextResponse(
+                "This result has expired.", status_code=status if status in (403, 404, 410) else 410
+            )
         if task is None or task.file is None or emulator.progress(task)[0] != "completed" or not task.file.exists():
             return PlainTextResponse("Not found.", status_code=404)
         size = task.file.stat().st_size

@@ -101,6 +101,6 @@ def test_wheel_contains_the_bundle(tmp_path: Path) -> None:
     )
     (wheel,) = tmp_path.glob("foxkling_widgets-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "foxkling_widgets/static/widget.js" in names
+    assert {"foxkling_widgets/static/widget.js", "foxkling_widgets/static/widget.css"} <= names
     assert "foxkling_widgets/py.typed" in names
     assert not any("node_modules" in n or n.startswith("tests/") for n in names)

@@ -14,7 +14,7 @@ import { createTaskCard } from "./task-card.js";
 /** @typedef {import("@anywidget/types").AnyModel<Model>} AnyModel */
 
 const MODE_TEXT = /** @type {Record<string, string>} */ ({
-  emulator: "emulator · no key, nothing billed",
+  emulator: "emulator · nothing is billed",
   live: "live API · billed",
   none: "no key: enter one below",
 });

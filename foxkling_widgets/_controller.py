@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import itertools
+import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,14 +26,19 @@ from ._exceptions import FoxAPIError, SubmitUncertainError, TaskFailedError
 from ._filenames import sanitize_filename
 from ._loop import LoopThread
 from ._types import Task, TaskStatus, VideoRequest
+from ._validation import MODEL_CREATE_VOICE
 from .client import AsyncFoxClient
 
-__all__ = ["Controller", "Generation", "request_code", "request_summary"]
+__all__ = ["Batch", "Controller", "Generation", "request_code", "request_summary"]
+
+logger = logging.getLogger("foxkling_widgets")
 
 STOP_NOTE = (
     "Stopped watching. FoxAPI has no cancel endpoint: the provider may keep running this task and "
     "bill it. Its id is kept, so it can be resumed later."
 )
+UNQUEUED_NOTE = "Taken out of the queue before it was sent: nothing was billed."
+DEFAULT_CONCURRENCY = 2
 
 
 def request_summary(request: VideoRequest) -> str:
@@ -77,7 +84,17 @@ def request_code(request: VideoRequest) -> str:
     )
 
 
+def voice_code(url: str, name: str) -> str:
+    """A Python snippet that creates the same voice with the plain client."""
+    return (
+        "from foxkling_widgets import FoxClient\n\n"
+        "with FoxClient() as client:  # reads FOXAPI_API_KEY\n"
+        f"    voice_id = client.create_voice({url!r}, name={name!r})\n"
+    )
+
+
 _local_ids = itertools.count(1)
+_batch_ids = itertools.count(1)
 
 
 @dataclass
@@ -86,10 +103,14 @@ class Generation:
 
     ``id`` is the provider's task id once submitted (``local-N`` before). ``status`` is the
     task's status, or one of the widget's own: ``submitting``, ``downloading``, ``stopped``,
-    ``uncertain`` (the submit may have been billed without an id).
+    ``uncertain`` (the submit may have been billed without an id), ``queued`` (waiting for
+    one of the controller's ``concurrency`` slots; nothing sent yet).
+
+    A voice job (``voice`` set: ``{url, name, voice_id}``) has no video ``request``. A batch
+    member has ``batch``: ``{id, index, count, label}``.
     """
 
-    request: VideoRequest
+    request: VideoRequest | None
     id: str = field(default_factory=lambda: f"local-{next(_local_ids)}")
     status: str = "submitting"
     progress: float = 0.0
@@ -102,6 +123,8 @@ class Generation:
     watching: bool = True
     note: str = ""
     restored: bool = False  # from the journal of an earlier session (not this session's spending)
+    batch: dict[str, Any] | None = None
+    voice: dict[str, Any] | None = None
 
     @property
     def done(self) -> bool:
@@ -125,6 +148,15 @@ class Generation:
         """The TaskCard sent to the front end (docs/widget-protocol.md)."""
         task = self.task
         size = self.path.stat().st_size if self.path is not None and self.path.exists() else 0
+        if self.request is None:
+            voice = self.voice or {}
+            url, name = str(voice.get("url", "")), str(voice.get("name") or "")
+            request: dict[str, Any] = {"model": MODEL_CREATE_VOICE, "voice_url": url}
+            summary = f"voice “{name}” from {url.rsplit('/', 1)[-1]}" if name else f"voice from {url}"
+            code, audio = voice_code(url, name), False
+        else:
+            request, summary = self.request.to_payload(), request_summary(self.request)
+            code, audio = request_code(self.request), self.request.generate_audio
         return {
             "id": self.id,
             "status": self.status,
@@ -135,18 +167,58 @@ class Generation:
             "finished_at": self.finished_at,
             "estimated_time": task.estimated_time if task else None,
             "credits_reserved": task.credits_reserved if task else None,
-            "request": self.request.to_payload(),
-            "summary": request_summary(self.request),
+            "request": request,
+            "summary": summary,
             "error": self.error,
             "video": {"name": sanitize_filename(f"{self.id}.mp4"), "size": size, "mime": "video/mp4"}
             if self.done
             else None,
             "poster": self.poster,
             "watching": self.watching,
-            "code": request_code(self.request),
-            "audio_requested": self.request.generate_audio,
+            "code": code,
+            "audio_requested": audio,
             "note": self.note,
+            "kind": "voice" if self.request is None else "video",
+            "batch": self.batch,
+            "voice": self.voice,
         }
+
+
+@dataclass
+class Batch:
+    """Generations started together (``KlingWidget.generate_batch``), shown as one gallery.
+
+    ``wait()`` blocks until all are finished (or failed) and returns them in request order;
+    ``await batch`` does the same without blocking. Failures stay on each generation, so one
+    failed variation does not hide the others.
+    """
+
+    id: str
+    generations: list[Generation]
+    futures: list[concurrent.futures.Future[Task]]
+
+    @property
+    def ids(self) -> list[str]:
+        """The generations' ids (provider task ids once submitted)."""
+        return [g.id for g in self.generations]
+
+    def wait(self, timeout: float | None = None) -> list[Generation]:
+        """Block until every generation has finished; raises ``TimeoutError`` after ``timeout`` s."""
+        _done, pending = concurrent.futures.wait(self.futures, timeout=timeout)
+        if pending:
+            raise TimeoutError(f"{len(pending)} of {len(self.futures)} generations in batch {self.id} still running")
+        return list(self.generations)
+
+    def __await__(self) -> Generator[Any, None, list[Generation]]:
+        async def gather() -> list[Generation]:
+            await asyncio.gather(*(asyncio.wrap_future(f) for f in self.futures), return_exceptions=True)
+            return list(self.generations)
+
+        return gather().__await__()
+
+    def __repr__(self) -> str:
+        states = ", ".join(f"{g.batch['label'] if g.batch else g.id}: {g.status}" for g in self.generations)
+        return f"<Batch {self.id} [{states}]>"
 
 
 class Controller:
@@ -169,6 +241,7 @@ class Controller:
         video_dir: Path,
         max_rate: float = 10.0,
         cache: VideoCache | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
         self.client = client
         self.runner = runner
@@ -181,7 +254,12 @@ class Controller:
         self._jobs: dict[str, asyncio.Task[Task]] = {}
         self._next_publish = 0.0
         self._flush_scheduled = False
+        self._last_cards: list[dict[str, Any]] | None = None
+        self._concurrency = max(1, int(concurrency))
+        self._running = 0
+        self._slots: asyncio.Condition | None = None  # made on the loop thread, which alone uses it
         self.on_finished: Callable[[Generation], None] | None = None
+        self.on_voice: Callable[[dict[str, Any]], None] | None = None
 
     # -- state ----------------------------------------------------------------------------
     @property
@@ -208,18 +286,80 @@ class Controller:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        cards = [g.to_card() for g in self.generations]
+        if cards == self._last_cards:
+            return  # nothing visible changed (a poll that saw the same progress)
         self._next_publish = time.monotonic() + self._interval
-        self._publish([g.to_card() for g in self.generations])
+        self._last_cards = cards
+        try:
+            self._publish(cards)
+        except Exception:  # a failed publish must not stop the loop; the next change retries
+            logger.exception("publishing task cards failed")
+            self._last_cards = None
+
+    # -- the concurrency limit ------------------------------------------------------------
+    @property
+    def concurrency(self) -> int:
+        """How many generations may be submitted and followed at once; the rest wait as ``queued``."""
+        return self._concurrency
+
+    @concurrency.setter
+    def concurrency(self, value: int) -> None:
+        self._concurrency = max(1, int(value))
+        self.runner.loop.call_soon_threadsafe(lambda: self.runner.loop.create_task(self._wake()))
+
+    async def _wake(self) -> None:
+        if self._slots is not None:
+            async with self._slots:
+                self._slots.notify_all()
+
+    @asynccontextmanager
+    async def _slot(self, generation: Generation) -> AsyncIterator[None]:
+        # A small limit keeps a batch from tripping the account's rate limit (429s); queued
+        # items have sent nothing, so taking them out of the queue costs nothing.
+        if self._slots is None:
+            self._slots = asyncio.Condition()
+        async with self._slots:
+            if self._running >= self._concurrency:
+                generation.status = "queued"
+                self.changed()
+                await self._slots.wait_for(lambda: self._running < self._concurrency)
+            self._running += 1
+        generation.status = "submitting"
+        self.changed()
+        try:
+            yield
+        finally:
+            async with self._slots:
+                self._running -= 1
+                self._slots.notify_all()
 
     # -- work -----------------------------------------------------------------------------
     def start(self, request: VideoRequest) -> tuple[Generation, concurrent.futures.Future[Task]]:
         """Start a generation (the request must already be valid); returns its record and a future."""
         generation = Generation(request)
+        return generation, self._launch(generation, lambda: self._run(generation))
+
+    def start_batch(self, requests: Sequence[VideoRequest], labels: Sequence[str]) -> Batch:
+        """Start several generations as one gallery; they run ``concurrency`` at a time, in order."""
+        batch_id = f"batch-{next(_batch_ids)}"
+        generations = [
+            Generation(request, batch={"id": batch_id, "index": i, "count": len(requests), "label": label})
+            for i, (request, label) in enumerate(zip(requests, labels, strict=True))
+        ]
+        futures = [self._launch(g, lambda g=g: self._run(g)) for g in generations]  # type: ignore[misc]
+        return Batch(batch_id, generations, futures)
+
+    def start_voice(self, url: str, name: str) -> tuple[Generation, concurrent.futures.Future[Task]]:
+        """Create a voice from an audio URL (already validated), with its own card."""
+        generation = Generation(None, voice={"url": url, "name": name, "voice_id": None})
+        return generation, self._launch(generation, lambda: self._run_voice(generation))
+
+    def _launch(self, generation: Generation, work: Callable[[], Awaitable[Task]]) -> concurrent.futures.Future[Task]:
         with self._lock:
             self._generations.append(generation)
         self.changed()
-        future = self.runner.submit(self._track(generation, lambda: self._run(generation)))
-        return generation, future
+        return self.runner.submit(self._track(generation, work))
 
     async def _track(self, generation: Generation, work: Callable[[], Awaitable[Task]]) -> Task:
         job = asyncio.current_task()
@@ -228,7 +368,8 @@ class Controller:
         try:
             return await work()
         except asyncio.CancelledError:
-            generation.status, generation.watching, generation.note = "stopped", False, STOP_NOTE
+            note = STOP_NOTE if generation.task is not None else UNQUEUED_NOTE
+            generation.status, generation.watching, generation.note = "stopped", False, note
             raise
         except BaseException as error:
             generation.fail(error)
@@ -237,18 +378,40 @@ class Controller:
             self._jobs.pop(generation.id, None)
             self.changed()
             if self.on_finished is not None and generation.status != "stopped":
-                self.on_finished(generation)
+                try:
+                    self.on_finished(generation)
+                except Exception:  # a refresh hook must not replace the task's own outcome
+                    logger.exception("on_finished hook failed for %s", generation.id)
 
-    async def _run(self, generation: Generation) -> Task:
-        client = self.client
-        task = await client.submit(generation.request)
+    def _submitted(self, generation: Generation, task: Task) -> None:
         with self._lock:
             self._jobs[task.id] = self._jobs.pop(generation.id)
             generation.id, generation.task, generation.status = task.id, task, task.status.value
         self.changed()
-        return await self._follow(generation, task)
 
-    async def _follow(self, generation: Generation, task: Task) -> Task:
+    async def _run(self, generation: Generation) -> Task:
+        assert generation.request is not None
+        async with self._slot(generation):
+            task = await self.client.submit(generation.request)
+            self._submitted(generation, task)
+            return await self._follow(generation, task)
+
+    async def _run_voice(self, generation: Generation) -> Task:
+        voice = generation.voice
+        assert voice is not None
+        async with self._slot(generation):
+            task = await self.client.submit_voice(voice["url"])
+            self._submitted(generation, task)
+            last = await self._poll(generation, task)
+        voice["voice_id"] = self.client.remember_voice(last, voice["url"], name=voice["name"] or None)
+        generation.progress, generation.status, generation.watching = 100.0, "completed", False
+        generation.finished_at = time.time() * 1000
+        if self.on_voice is not None:
+            self.on_voice(dict(voice))
+        return last
+
+    async def _poll(self, generation: Generation, task: Task) -> Task:
+        """Follow ``task`` until it is terminal, updating the card; raise if it failed."""
         last = task
         async for snapshot in self.client.watch(task):
             last = snapshot
@@ -263,6 +426,10 @@ class Controller:
                 task=last,
                 code=error.code if error else None,
             )
+        return last
+
+    async def _follow(self, generation: Generation, task: Task) -> Task:
+        last = await self._poll(generation, task)
         generation.status = "downloading"
         self.changed()
         path = await self.client.download(last, self.cache.path_for(last.id))
@@ -297,7 +464,10 @@ class Controller:
     def stop_watching(self, task_id: str) -> bool:
         """Stop polling a task (the provider keeps running it). Returns whether it was being watched."""
         job = self._jobs.get(task_id)
-        if job is None:
+        generation = self.find(task_id)
+        if job is None or generation is None or (generation.status == "submitting" and generation.task is None):
+            # Mid-submit: abandoning the billed POST could leave a paid task whose id nobody
+            # learns (foxapi-contract.md, "Money rule"). Queued items have sent nothing: fine.
             return False
         self.runner.loop.call_soon_threadsafe(job.cancel)
         return True

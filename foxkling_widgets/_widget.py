@@ -13,20 +13,21 @@ import html
 import os
 import pathlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import anywidget
 import traitlets
 
-from ._controller import Controller, Generation
+from . import _variations
+from ._controller import DEFAULT_CONCURRENCY, Batch, Controller, Generation
 from ._display import VideoDisplay
 from ._exceptions import FoxAPIError, InvalidRequestError, Problem
 from ._loop import LoopThread
 from ._paths import video_dir
 from ._types import Segment, Task, VideoRequest
-from ._validation import MODEL_CREATE_VOICE, validate_payload
+from ._validation import MAX_VOICES, MODEL_CREATE_VOICE, validate_payload, validate_voice_url
 from .client import AsyncFoxClient, FoxClient
 
 __all__ = ["KlingWidget"]
@@ -40,6 +41,8 @@ VIDEO_REQUEST = "video-request"
 SET_KEY = "set-key"
 CLEAR_KEY = "clear-key"
 LOAD_TASK = "load-task"
+CREATE_VOICE = "create-voice"
+MAX_VOICE_NAME = 40
 
 _CONTROLS = (
     "prompt",
@@ -51,6 +54,7 @@ _CONTROLS = (
     "voice_ids",
     "multishot",
     "segments",
+    "vary",
 )
 
 
@@ -92,6 +96,18 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     segments = traitlets.List(
         traitlets.Dict(), help="Shots: [{prompt, duration}], durations adding up to duration."
     ).tag(sync=True)
+    vary = traitlets.Unicode(
+        "",
+        help='Grid mode: "" (one clip), "aspect_ratio" (all three), "duration" (5 and 10 s) or '
+        '"prompts" (one clip per line of the prompt box).',
+    ).tag(sync=True)
+    concurrency = traitlets.Int(
+        DEFAULT_CONCURRENCY, help="How many generations run at once; the rest wait as queued (avoids 429s)."
+    ).tag(sync=True)
+    voice_url = traitlets.Unicode("", help="Voices panel: an http(s) audio URL (mp3/ogg/wav/m4a/aac).").tag(sync=True)
+    voice_name = traitlets.Unicode("", help="Voices panel: the new voice's name (default: the file's name).").tag(
+        sync=True
+    )
 
     # Kernel-owned state (read-only for the front end).
     _mode = traitlets.Unicode("emulator", help='"emulator", "live", or "none" (no key: ask for one).').tag(sync=True)
@@ -102,6 +118,13 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     _credits = traitlets.Dict(
         help="Credits: {estimate (median of past same-tier tasks, or null), session, journal} for this API host."
     ).tag(sync=True)
+    _variations = traitlets.List(
+        traitlets.Unicode(), help="Labels of the batch the current controls would start ([] = one clip)."
+    ).tag(sync=True)
+    _voices = traitlets.List(
+        traitlets.Dict(), help="Known voices, newest first: [{voice_id, name}] (journal and this session)."
+    ).tag(sync=True)
+    _voice_problems = traitlets.List(traitlets.Dict(), help="Validation of voice_url / voice_name.").tag(sync=True)
     _has_key = traitlets.Bool(
         False, help="A key was entered in the widget (the key itself never leaves the kernel)."
     ).tag(sync=True)
@@ -111,9 +134,10 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         *,
         client: AsyncFoxClient | FoxClient | None = None,
         emulator: bool | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(concurrency=concurrency, **kwargs)
         if isinstance(client, FoxClient):
             self._runner = client._runner
             aclient = client.aio
@@ -122,12 +146,19 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             aclient = client if client is not None else _default_client(emulator)
         self._emulator_choice = emulator
         self._display_ids: list[str] = []
-        self._controller = Controller(aclient, self._runner, self._publish, video_dir=video_dir())
+        self._controller = Controller(
+            aclient, self._runner, self._publish, video_dir=video_dir(), concurrency=self.concurrency
+        )
         self._controller.on_finished = self._generation_finished
+        self._controller.on_voice = self._voice_created
         self._mode = aclient.mode
         self._restore_from_journal()
+        self._load_voices()
         self.observe(self._controls_changed, names=list(_CONTROLS))
+        self.observe(self._voice_controls_changed, names=["voice_url", "voice_name"])
+        self.observe(self._on_concurrency, names=["concurrency"])
         self._controls_changed()
+        self._voice_controls_changed()
         self.on_msg(self._on_custom_message)
 
     def _restore_from_journal(self, limit: int = 20) -> None:
@@ -206,9 +237,16 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             segments=segments,
         )
 
+    def variations(self) -> list[tuple[str, VideoRequest]]:
+        """The (label, request) pairs Generate starts in grid mode (``vary``); ``[]`` for one clip."""
+        return _variations.expand(self.request(), self.vary)
+
     def problems(self) -> list[Problem]:
         """Errors and warnings for the current controls (the same rules the client enforces)."""
-        problems = validate_payload(self.request().to_payload())
+        if self.vary:
+            problems = _variations.problems(self.request(), self.vary)
+        else:
+            problems = validate_payload(self.request().to_payload())
         if self._mode == "none":
             problems.append(
                 Problem("api_key", "No API key: paste one below, or set FOXAPI_API_KEY before starting Jupyter.")
@@ -217,7 +255,16 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
 
     def _controls_changed(self, change: Any = None) -> None:
         self._problems = [p.to_dict() for p in self.problems()]
+        self._variations = (
+            [label for label, _request in self.variations()] if self.vary in _variations.VARY_MODES else []
+        )
         self._update_credits()
+
+    def _on_concurrency(self, change: Any) -> None:
+        if self.concurrency < 1:
+            self.concurrency = 1  # re-enters with a valid value
+            return
+        self._controller.concurrency = self.concurrency
 
     def _generation_finished(self, _generation: Generation) -> None:
         # On the controller's thread: refresh what depends on finished tasks.
@@ -230,8 +277,14 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         total = getattr(journal, "credits_total", None)
         base_url = self.client.base_url
         session = sum(g.task.credits_reserved or 0 for g in self.tasks if g.task is not None and not g.restored)
+        guess = None
+        if estimate is not None:
+            batch = [r for _label, r in self.variations()] if self.vary else [self.request()]
+            guesses = [estimate(r.to_payload(), base_url=base_url) for r in batch]
+            # A batch's estimate is the sum of its members', and unknown if any one is unknown.
+            guess = sum(guesses) if batch and all(g is not None for g in guesses) else None
         self._credits = {
-            "estimate": estimate(self.request().to_payload(), base_url=base_url) if estimate else None,
+            "estimate": guess,
             "session": session,
             "journal": total(base_url=base_url) if total else None,
         }
@@ -251,8 +304,102 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         errors = [p for p in self.problems() if p.level == "error"]
         if errors:
             raise InvalidRequestError.from_problems(errors)
+        if self.vary:
+            pairs = self.variations()
+            return self._controller.start_batch([r for _l, r in pairs], [label for label, _r in pairs]).id
         generation, _future = self._controller.start(request)
         return generation.id
+
+    def generate_batch(
+        self, requests: Sequence[VideoRequest | Mapping[str, Any]], *, labels: Sequence[str] | None = None
+    ) -> Batch:
+        """Start several generations at once, shown side by side as one gallery.
+
+        ``requests`` are :class:`VideoRequest` objects or dicts of its fields. Every request is
+        validated first: if any is invalid, :class:`InvalidRequestError` names it and nothing is
+        sent. They run ``concurrency`` at a time (the rest show as queued). Returns a
+        :class:`Batch`: ``batch.wait()`` blocks until all finish, ``await batch`` does not block.
+        """
+        built = [r if isinstance(r, VideoRequest) else VideoRequest(**r) for r in requests]
+        if not built:
+            raise InvalidRequestError("requests: the batch is empty", problems=[Problem("requests", "is empty")])
+        if len(built) > _variations.MAX_BATCH:
+            raise InvalidRequestError(
+                f"requests: {len(built)} requests; a batch takes at most {_variations.MAX_BATCH}",
+                problems=[Problem("requests", f"at most {_variations.MAX_BATCH}")],
+            )
+        errors = [
+            Problem(f"requests[{i}].{p.field}", p.message)
+            for i, r in enumerate(built)
+            for p in validate_payload(r.to_payload())
+            if p.level == "error"
+        ]
+        if errors:
+            raise InvalidRequestError.from_problems(errors)
+        names = list(labels) if labels is not None else _variations.labels(built)
+        if len(names) != len(built):
+            raise ValueError(f"{len(names)} labels for {len(built)} requests")
+        return self._controller.start_batch(built, names)
+
+    # -- voices ---------------------------------------------------------------------------
+    def voice_problems(self) -> list[Problem]:
+        """What is wrong with the voices panel's URL and name (nothing is sent while any exist)."""
+        problems = validate_voice_url(self.voice_url.strip()) if self.voice_url.strip() else []
+        if len(self.voice_name.strip()) > MAX_VOICE_NAME:
+            problems.append(
+                Problem("voice_name", f"is {len(self.voice_name.strip())} characters; keep it under {MAX_VOICE_NAME}.")
+            )
+        return problems
+
+    def _voice_controls_changed(self, change: Any = None) -> None:
+        self._voice_problems = [p.to_dict() for p in self.voice_problems()]
+
+    def create_voice(self, url: str | None = None, name: str | None = None) -> Generation:
+        """Create a voice from an audio URL (default: the panel's fields), with its own card.
+
+        Returns at once; ``w.wait(generation.id)`` blocks until it is done, after which
+        ``generation.voice["voice_id"]`` is set and the voice shows as a chip (and is kept in the
+        journal for later sessions). Raises :class:`InvalidRequestError` before sending anything.
+        """
+        url = (self.voice_url if url is None else url).strip()
+        name = (self.voice_name if name is None else name).strip()
+        problems = validate_voice_url(url)
+        if len(name) > MAX_VOICE_NAME:
+            problems.append(Problem("voice_name", f"keep it under {MAX_VOICE_NAME} characters"))
+        if self._mode == "none":
+            problems.append(Problem("api_key", "No API key: paste one below, or set FOXAPI_API_KEY."))
+        if problems:
+            raise InvalidRequestError.from_problems(problems)
+        if not name:
+            name = Path(url.split("?", 1)[0].rstrip("/")).stem or "voice"
+        generation, _future = self._controller.start_voice(url, name)
+        return generation
+
+    def attach_voice(self, voice_id: str) -> None:
+        """Use a voice in the next generation (turns audio on; prompts call it ``<<<voice_N>>>``)."""
+        if voice_id in self.voice_ids:
+            return
+        if len(self.voice_ids) >= MAX_VOICES:
+            raise InvalidRequestError(
+                f"voice_ids: at most {MAX_VOICES} voices per clip; detach one first",
+                problems=[Problem("voice_ids", f"at most {MAX_VOICES}")],
+            )
+        with self.hold_trait_notifications():
+            self.voice_ids = [*self.voice_ids, voice_id]
+            self.generate_audio = True
+
+    def detach_voice(self, voice_id: str) -> None:
+        """Stop using a voice (audio stays as it is)."""
+        self.voice_ids = [v for v in self.voice_ids if v != voice_id]
+
+    def _load_voices(self) -> None:
+        known = self.client.voices()  # the journal's reads warn and return [] on a bad journal
+        self._voices = [{"voice_id": v["voice_id"], "name": v.get("name") or v["voice_id"]} for v in known]
+
+    def _voice_created(self, voice: dict[str, Any]) -> None:
+        # On the controller's thread, after the journal recorded the voice.
+        entry = {"voice_id": voice["voice_id"], "name": voice.get("name") or voice["voice_id"]}
+        self._voices = [entry, *(v for v in self._voices if v["voice_id"] != entry["voice_id"])]
 
     async def generate(self) -> Task:
         """Generate from the current controls and return the finished :class:`Task`.
@@ -323,6 +470,10 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
                 self._reply(content, ok=True, mode=self._mode)
             elif kind == LOAD_TASK:
                 self._reply(content, ok=self.load(str(content.get("task_id", ""))))
+            elif kind == CREATE_VOICE:
+                generation = self.create_voice()
+                self.voice_url, self.voice_name = "", ""
+                self._reply(content, ok=True, task_id=generation.id)
         except FoxAPIError as error:
             self._reply(content, ok=False, error=error.message, field=getattr(error, "field", None))
 
@@ -357,7 +508,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     def load(self, task: str | Task | Generation) -> bool:
         """Load a generation's settings back into the controls ("edit and re-run")."""
         generation = self._find(task)
-        if generation is None:
+        if generation is None or generation.request is None:
             return False
         request = generation.request
         with self.hold_trait_notifications():

@@ -188,3 +188,102 @@ def test_credits_show_an_estimate_and_totals(widget: KlingWidget) -> None:
     assert after["estimate"] is not None and after["journal"] >= after["session"]
     widget.resolution = "4k"
     assert widget._credits["estimate"] is None or widget._credits["estimate"] > 0
+
+
+def test_grid_mode_starts_one_batch_and_runs_it_under_the_concurrency_limit(
+    widget: KlingWidget, server: EmulatorServer
+) -> None:
+    widget.prompt, widget.vary, widget.concurrency = "a fox", "aspect_ratio", 1
+    assert widget._variations == ["16:9", "9:16", "1:1"] and widget._problems == []
+    posts = server.emulator.stats["posts"]
+    reply = message(widget, kind="generate")
+    assert reply["ok"] and reply["task_id"].startswith("batch-")
+    time.sleep(0.3)
+    statuses = [g.status for g in widget.tasks]
+    assert statuses.count("queued") >= 1  # one runs, the others wait
+    deadline = time.monotonic() + 60
+    while any(g.watching for g in widget.tasks) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    members = sorted(widget.tasks, key=lambda g: g.batch["index"] if g.batch else -1)
+    assert [g.batch["label"] for g in members if g.batch] == ["16:9", "9:16", "1:1"]
+    assert all(g.done for g in members) and server.emulator.stats["posts"] == posts + 3
+    card = members[0].to_card()
+    assert card["batch"]["id"] == reply["task_id"] and card["batch"]["count"] == 3
+
+
+def test_grid_mode_problems_send_nothing(widget: KlingWidget, server: EmulatorServer) -> None:
+    widget.vary, widget.prompt = "prompts", "just one line"
+    assert widget._problems[0]["message"].startswith("Put one prompt per line")
+    posts = server.emulator.stats["posts"]
+    assert message(widget, kind="generate")["ok"] is False
+    widget.prompt = "a fox\nan owl"
+    assert widget._variations == ["a fox", "an owl"] and widget._problems == []
+    assert server.emulator.stats["posts"] == posts
+
+
+def test_generate_batch_validates_all_first_and_returns_a_waitable_batch(
+    widget: KlingWidget, server: EmulatorServer
+) -> None:
+    posts = server.emulator.stats["posts"]
+    with pytest.raises(InvalidRequestError) as caught:
+        widget.generate_batch([{"prompt": "fine"}, {"prompt": ""}])
+    assert caught.value.field == "requests[1].prompt" and server.emulator.stats["posts"] == posts
+    batch = widget.generate_batch([{"prompt": "a fox", "duration": 5}, {"prompt": "a fox", "duration": 10}])
+    done = batch.wait(timeout=60)
+    assert [g.batch["label"] for g in done if g.batch] == ["5 s", "10 s"] and all(g.done for g in done)
+    assert "batch-" in repr(batch) and server.emulator.stats["posts"] == posts + 2
+    assert asyncio.run(_await(batch)) == done
+
+
+async def _await(batch: Any) -> Any:
+    return await batch
+
+
+def test_a_queued_item_taken_out_costs_nothing(widget: KlingWidget, server: EmulatorServer) -> None:
+    widget.concurrency = 1
+    posts = server.emulator.stats["posts"]
+    batch = widget.generate_batch([{"prompt": "first"}, {"prompt": "second"}])
+    queued = batch.generations[1]
+    deadline = time.monotonic() + 10
+    while queued.status != "queued" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert widget.stop_watching(queued.id)
+    batch.wait(timeout=60)
+    assert queued.status == "stopped" and "nothing was billed" in queued.note
+    assert server.emulator.stats["posts"] == posts + 1
+
+
+def test_voices_panel_creates_a_named_voice_and_attaching_turns_audio_on(
+    widget: KlingWidget, server: EmulatorServer
+) -> None:
+    posts = server.emulator.stats["posts"]
+    widget.voice_url = "ftp://example.com/narrator.mp3"
+    assert widget._voice_problems and widget._voice_problems[0]["field"] == "voice_url"
+    assert message(widget, kind="create-voice")["ok"] is False and server.emulator.stats["posts"] == posts
+    widget.voice_url, widget.voice_name = "https://example.com/audio/narrator.mp3", "Narrator"
+    assert widget._voice_problems == []
+    reply = message(widget, kind="create-voice")
+    assert reply["ok"] and widget.voice_url == ""  # the panel is cleared for the next one
+    generation = widget.wait(reply["task_id"], timeout=60)
+    assert generation.status == "completed" and generation.voice is not None
+    voice_id = generation.voice["voice_id"]
+    card = generation.to_card()
+    assert card["kind"] == "voice" and "Narrator" in card["summary"] and card["video"] is None
+    assert widget._voices[0] == {"voice_id": voice_id, "name": "Narrator"}
+    widget.generate_audio = False
+    widget.attach_voice(voice_id)
+    assert widget.voice_ids == [voice_id] and widget.generate_audio is True
+    # Remembered in the journal: a later widget offers it again.
+    later = KlingWidget(client=FoxClient("sk-widget-test-key", server.url))
+    assert {"voice_id": voice_id, "name": "Narrator"} in later._voices
+    later.close()
+    assert not widget.load(generation.id)  # a voice card has no clip settings to load
+
+
+def test_attach_refuses_a_third_voice(widget: KlingWidget) -> None:
+    widget.attach_voice("voice-a")
+    widget.attach_voice("voice-b")
+    with pytest.raises(InvalidRequestError):
+        widget.attach_voice("voice-c")
+    widget.detach_voice("voice-a")
+    assert widget.voice_ids == ["voice-b"]

@@ -456,11 +456,19 @@ class AsyncFoxClient:
         timeout: float | None = 600,
     ) -> str:
         """Create a voice from an http(s) audio URL (mp3/ogg/wav/m4a/aac); returns its voice id."""
+        task = await self.submit_voice(voice_url)
+        done = await self.wait(task, on_progress=on_progress, timeout=timeout)
+        return self.remember_voice(done, voice_url, name=name)
+
+    async def submit_voice(self, voice_url: str) -> Task:
+        """Validate and submit a create-voice task (billed); returns it pending. See :meth:`create_voice`."""
         problems = validate_voice_url(voice_url)
         if problems:
             raise InvalidRequestError.from_problems(problems)
-        task = await self._submit_payload({"model": MODEL_CREATE_VOICE, "voice_url": voice_url})
-        done = await self.wait(task, on_progress=on_progress, timeout=timeout)
+        return await self._submit_payload({"model": MODEL_CREATE_VOICE, "voice_url": voice_url})
+
+    def remember_voice(self, done: Task, voice_url: str, *, name: str | None = None) -> str:
+        """Record a completed voice task's id and name in the journal; returns the voice id."""
         if not done.voice_id:
             raise ProtocolError(f"Voice task {done.id} completed without a voice id.")
         self._journal("record_voice", done.voice_id, name, voice_url, self.base_url)

@@ -1,8 +1,9 @@
-// The request controls: prompt, negative prompt, resolution, aspect ratio, duration, audio, voices.
+// The request controls: prompt, negative prompt, resolution, aspect ratio, duration, audio,
+// voice tokens, and the variations (grid) mode.
 // Each control shows the kernel's validation messages for its field right below it.
 
 import { h, debounce } from "./dom.js";
-import { ASPECTS, DURATIONS, MAX_PROMPT, MAX_VOICES, RESOLUTIONS } from "./protocol.js";
+import { ASPECTS, DURATIONS, MAX_PROMPT, MAX_VOICES, RESOLUTIONS, VARY } from "./protocol.js";
 
 /** @typedef {import("@anywidget/types").AnyModel<import("./protocol.js").Model>} AnyModel */
 
@@ -112,22 +113,9 @@ export function createControls(model, { onGenerateShortcut }) {
     save();
   });
 
-  // Voices: up to two ids, plus buttons that insert <<<voice_N>>> at the prompt's cursor.
-  const voiceInputs = Array.from({ length: MAX_VOICES }, (_, i) =>
-    h("input", { class: "fk-input fk-voice", type: "text", "data-fk": `voice-${i + 1}`, "aria-label": `Voice ${i + 1} id`, placeholder: `voice ${i + 1} id` }),
-  );
-  const voicesChanged = debounce(() => {
-    const ids = voiceInputs.map((input) => input.value.trim()).filter(Boolean);
-    model.set("voice_ids", ids);
-    if (ids.length && !model.get("generate_audio")) model.set("generate_audio", true);
-    save();
-  }, 250);
-  for (const input of voiceInputs) {
-    input.addEventListener("input", () => voicesChanged.call());
-    input.addEventListener("blur", () => voicesChanged.flush());
-  }
+  // One insert button per attached voice, labelled with its name: <<<voice_N>>> is positional.
   const tokenButtons = Array.from({ length: MAX_VOICES }, (_, i) => {
-    const button = h("button", { type: "button", class: "fk-link", "data-fk": `insert-voice-${i + 1}`, text: `+ <<<voice_${i + 1}>>>` });
+    const button = h("button", { type: "button", class: "fk-link", "data-fk": `insert-voice-${i + 1}` });
     button.addEventListener("click", () => {
       insertAtCursor(prompt, `<<<voice_${i + 1}>>>`);
       prompt.focus();
@@ -137,6 +125,25 @@ export function createControls(model, { onGenerateShortcut }) {
     return button;
   });
 
+  const vary = optionGroup(
+    "vary",
+    "Variations",
+    VARY.map((v) => v.value),
+    (v) => {
+      model.set("vary", v);
+      save();
+    },
+    (v) => VARY.find((option) => option.value === v)?.text ?? String(v),
+  );
+  const concurrency = h("input", { class: "fk-input fk-seconds", type: "number", min: 1, max: 8, "data-fk": "concurrency", "aria-label": "Generations at a time" });
+  concurrency.addEventListener("change", () => {
+    const n = Math.max(1, Math.min(8, Math.round(Number(concurrency.value) || 1)));
+    concurrency.value = String(n);
+    model.set("concurrency", n);
+    save();
+  });
+  const varyNote = h("div", { class: "fk-note", "data-fk": "vary-note" });
+
   /** @type {Record<string, HTMLElement>} */
   const slots = {
     prompt: h("div", { class: "fk-msgs", "data-fk-field": "prompt" }),
@@ -145,6 +152,7 @@ export function createControls(model, { onGenerateShortcut }) {
     aspect_ratio: h("div", { class: "fk-msgs", "data-fk-field": "aspect_ratio" }),
     duration: h("div", { class: "fk-msgs", "data-fk-field": "duration" }),
     voice_ids: h("div", { class: "fk-msgs", "data-fk-field": "voice_ids" }),
+    vary: h("div", { class: "fk-msgs", "data-fk-field": "vary" }),
   };
 
   const el = h(
@@ -162,9 +170,16 @@ export function createControls(model, { onGenerateShortcut }) {
         "div",
         { class: "fk-field" },
         h("label", { class: "fk-check" }, audio, h("span", { text: "Audio" })),
-        h("div", { class: "fk-row" }, ...voiceInputs),
         slots.voice_ids,
       ),
+    ),
+    h(
+      "div",
+      { class: "fk-field" },
+      h("span", { class: "fk-label", text: "Variations" }),
+      h("div", { class: "fk-row" }, vary, h("label", { class: "fk-row fk-note" }, concurrency, h("span", { text: "at a time" }))),
+      varyNote,
+      slots.vary,
     ),
   );
 
@@ -180,10 +195,19 @@ export function createControls(model, { onGenerateShortcut }) {
     markPressed(duration, String(model.get("duration")));
     tierNote.hidden = model.get("resolution") !== "4k";
     audio.checked = model.get("generate_audio");
-    const ids = model.get("voice_ids");
-    voiceInputs.forEach((input, i) => {
-      if (!voicesChanged.pending() && document.activeElement !== input && input.value !== (ids[i] ?? "")) input.value = ids[i] ?? "";
+    const ids = model.get("voice_ids") ?? [];
+    const names = new Map((model.get("_voices") ?? []).map((v) => [v.voice_id, v.name]));
+    tokenButtons.forEach((button, i) => {
+      button.hidden = !ids[i];
+      button.textContent = ids[i] ? `+ <<<voice_${i + 1}>>> ${names.get(ids[i]) ?? ids[i]}` : "";
+      button.title = ids[i] ? `Insert the token for ${names.get(ids[i]) ?? ids[i]} at the cursor` : "";
     });
+    const mode = model.get("vary") ?? "";
+    markPressed(vary, mode);
+    if (document.activeElement !== concurrency) concurrency.value = String(model.get("concurrency") ?? 2);
+    const labels = model.get("_variations") ?? [];
+    varyNote.textContent = mode === "prompts" ? "One clip per line of the prompt box." : "";
+    if (labels.length) varyNote.textContent += `${varyNote.textContent ? " " : ""}Generate starts ${labels.length}: ${labels.join(" · ")}.`;
   }
 
   /** @param {import("./protocol.js").ProblemState[]} problems */
@@ -196,5 +220,5 @@ export function createControls(model, { onGenerateShortcut }) {
     }
   }
 
-  return { el, update, showProblems, flush: () => { typing.flush(); voicesChanged.flush(); }, dispose: () => { typing.cancel(); voicesChanged.cancel(); } };
+  return { el, update, showProblems, flush: () => typing.flush(), dispose: () => typing.cancel() };
 }

@@ -38,6 +38,7 @@ export function bytes(bytes) {
 }
 
 const LABELS = /** @type {Record<string, string>} */ ({
+  queued: "Waiting for a slot",
   submitting: "Submitting",
   pending: "Queued",
   processing: "Generating",
@@ -57,7 +58,7 @@ export function statusLabel(status) {
 
 /** Whether a card may still change. @param {string} status */
 export function inFlight(status) {
-  return ["submitting", "pending", "processing", "downloading", "unknown"].includes(status);
+  return ["queued", "submitting", "pending", "processing", "downloading", "unknown"].includes(status);
 }
 
 /** A safe download name: only [A-Za-z0-9._-]. @param {string} name */

@@ -10,7 +10,9 @@
  *   credits_reserved: number | null, request: Record<string, unknown>, summary: string,
  *   error: {code: string | null, message: string, hint: string} | null,
  *   video: {name: string, size: number, mime: string} | null, poster: string, watching: boolean,
- *   code: string, audio_requested: boolean, note: string
+ *   code: string, audio_requested: boolean, note: string, kind?: "video" | "voice",
+ *   batch?: {id: string, index: number, count: number, label: string} | null,
+ *   voice?: {url: string, name: string, voice_id: string | null} | null
  * }} TaskCard
  */
 /**
@@ -18,7 +20,9 @@
  *   prompt: string, negative_prompt: string, resolution: string, aspect_ratio: string,
  *   duration: number, generate_audio: boolean, voice_ids: string[], multishot: boolean,
  *   segments: SegmentState[], _mode: string, _problems: ProblemState[], _tasks: TaskCard[],
- *   _has_key: boolean, _credits: {estimate?: number | null, session?: number, journal?: number | null}
+ *   _has_key: boolean, _credits: {estimate?: number | null, session?: number, journal?: number | null},
+ *   vary: string, concurrency: number, voice_url: string, voice_name: string, _variations: string[],
+ *   _voices: {voice_id: string, name: string}[], _voice_problems: ProblemState[]
  * }} Model
  */
 
@@ -29,6 +33,7 @@ export const KIND = Object.freeze({
   setKey: "set-key",
   clearKey: "clear-key",
   loadTask: "load-task",
+  createVoice: "create-voice",
 });
 
 export const RESOLUTIONS = ["720p", "1080p", "4k"];
@@ -37,6 +42,13 @@ export const DURATIONS = [5, 10];
 export const MAX_PROMPT = 2500;
 export const MAX_VOICES = 2;
 export const MAX_SEGMENTS = 6;
+/** Grid modes (the `vary` trait) and their button text. */
+export const VARY = [
+  { value: "", text: "One clip" },
+  { value: "aspect_ratio", text: "Each aspect ratio" },
+  { value: "duration", text: "5 s and 10 s" },
+  { value: "prompts", text: "One per prompt line" },
+];
 
 let counter = 0;
 /** A request id unique within this page. */

@@ -11,6 +11,7 @@ import { blobUrl, isSafePoster, playedWithoutAudio, setSafeSrc } from "./video.j
  */
 export function createTaskCard(actions) {
   const status = h("span", { class: "fk-status" });
+  const label = h("span", { class: "fk-variation", "data-fk": "variation-label" });
   const summary = h("span", { class: "fk-summary" });
   const idEl = h("code", { class: "fk-id" });
   const bar = h("div", { class: "fk-bar-fill" });
@@ -30,7 +31,7 @@ export function createTaskCard(actions) {
   const el = h(
     "article",
     { class: "fk-task", "data-fk": "task" },
-    h("header", { class: "fk-row fk-between" }, h("div", { class: "fk-row" }, status, summary), idEl),
+    h("header", { class: "fk-row fk-between" }, h("div", { class: "fk-row" }, label, status, summary), idEl),
     progress,
     meta,
     error,
@@ -84,8 +85,14 @@ export function createTaskCard(actions) {
     tick(now);
     error.hidden = !next.error;
     error.textContent = next.error ? [next.error.code, next.error.message, next.error.hint].filter(Boolean).join(" — ") : "";
-    note.hidden = !next.note;
-    note.textContent = next.note;
+    label.hidden = !next.batch;
+    label.textContent = next.batch ? next.batch.label : "";
+    el.classList.toggle("fk-in-gallery", Boolean(next.batch));
+    const voiceReady = next.kind === "voice" && next.status === "completed" && next.voice?.voice_id;
+    const text = voiceReady ? `Voice ready: attach “${next.voice?.name}” under Voices (${next.voice?.voice_id}).` : next.note;
+    note.hidden = !text;
+    note.textContent = text ?? "";
+    rerun.hidden = next.kind === "voice";
     stop.hidden = !next.watching;
     const ready = Boolean(next.video);
     if (isSafePoster(next.poster) && !url) {
@@ -134,5 +141,5 @@ export function createTaskCard(actions) {
 
   audioNote.hidden = true;
   codeBox.hidden = true;
-  return { el, update, tick, setVideo, videoFailed, dispose };
+  return { el, video, hasVideo: () => Boolean(url), update, tick, setVideo, videoFailed, dispose };
 }

@@ -2,12 +2,14 @@
 // work independently (each keeps its own Blob URLs and listeners) and clean up on removal.
 
 import { createControls } from "./controls.js";
+import { createGallery } from "./gallery.js";
 import { h } from "./dom.js";
 import { creditsLine, statusLabel } from "./format.js";
 import { createKeyEntry } from "./key-entry.js";
 import { KIND, nextId } from "./protocol.js";
 import { createSegmentEditor } from "./segment-editor.js";
 import { createTaskCard } from "./task-card.js";
+import { createVoicesPanel } from "./voices.js";
 
 /** @typedef {import("./protocol.js").Model} Model */
 /** @typedef {import("./protocol.js").TaskCard} TaskCard */
@@ -43,6 +45,7 @@ export function renderStudio({ model, el }) {
   const doGenerate = () => {
     controls.flush();
     editor.flush();
+    voices.flush();
     if (generate.disabled) return;
     model.save_changes();
     send({ kind: KIND.generate }, (reply) => {
@@ -51,6 +54,12 @@ export function renderStudio({ model, el }) {
   };
   const controls = createControls(model, { onGenerateShortcut: doGenerate });
   const editor = createSegmentEditor(model);
+  const voices = createVoicesPanel(model, {
+    create: (done) => {
+      model.save_changes();
+      send({ kind: KIND.createVoice }, (reply) => done(reply.ok ? "" : String(reply.error ?? "Could not create the voice.")));
+    },
+  });
   const keyEntry = createKeyEntry(
     model,
     (key) => send({ kind: KIND.setKey, key }, (reply) => keyEntry.showError(reply.ok ? "" : String(reply.error))),
@@ -63,6 +72,7 @@ export function renderStudio({ model, el }) {
     { class: "fk-root", "data-fk": "root" },
     h("header", { class: "fk-row fk-between fk-head" }, h("strong", { class: "fk-title", text: "Kling V3 video studio" }), mode),
     controls.el,
+    voices.el,
     editor.el,
     h("div", { class: "fk-row fk-generate" }, generate, h("kbd", { class: "fk-note", text: "Ctrl/⌘+Enter" }), errorBox),
     creditsEl,
@@ -74,6 +84,8 @@ export function renderStudio({ model, el }) {
 
   /** @type {Map<string, ReturnType<typeof createTaskCard>>} */
   const cards = new Map();
+  /** @type {Map<string, ReturnType<typeof createGallery>>} */
+  const galleries = new Map();
   /** @type {Map<string, string>} */
   const announced = new Map();
 
@@ -83,6 +95,8 @@ export function renderStudio({ model, el }) {
     editor.showProblems(problems);
     keyEntry.showProblems(problems);
     const first = problems.find((p) => p.level === "error");
+    const count = (model.get("_variations") ?? []).length;
+    generate.textContent = count ? `Generate ${count} variations` : "Generate";
     generate.disabled = Boolean(first);
     errorBox.textContent = first ? first.message : "";
     errorBox.hidden = !first;
@@ -100,37 +114,76 @@ export function renderStudio({ model, el }) {
     keyEntry.update();
   }
 
+  /** @param {string} id */
+  const requestVideo = (id) =>
+    send({ kind: KIND.videoRequest, task_id: id }, (reply, buffers) => {
+      const target = cards.get(id);
+      if (!target) return;
+      if (reply.ok && buffers?.[0]) target.setVideo(buffers[0], String(reply.name ?? `${id}.mp4`));
+      else target.videoFailed(String(reply.error ?? "The video could not be loaded."));
+      for (const gallery of galleries.values()) gallery.refresh();
+    });
+
   function renderTasks() {
     const list = model.get("_tasks") ?? [];
     const now = Date.now();
     const seen = new Set();
-    list.forEach((card, index) => {
+    /** Top-level items, newest first: a lone card, or a batch's gallery (where its first card is). */
+    /** @type {HTMLElement[]} */
+    const order = [];
+    /** @type {Map<string, {views: ReturnType<typeof createTaskCard>[], cards: TaskCard[]}>} */
+    const batches = new Map();
+    for (const card of list) {
       seen.add(card.id);
       let view = cards.get(card.id);
       if (!view) {
         view = createTaskCard({
           stopWatching: (id) => send({ kind: KIND.stopWatching, task_id: id }),
           load: (id) => send({ kind: KIND.loadTask, task_id: id }),
-          requestVideo: (id) =>
-            send({ kind: KIND.videoRequest, task_id: id }, (reply, buffers) => {
-              const target = cards.get(id);
-              if (!target) return;
-              if (reply.ok && buffers?.[0]) target.setVideo(buffers[0], String(reply.name ?? `${id}.mp4`));
-              else target.videoFailed(String(reply.error ?? "The video could not be loaded."));
-            }),
+          requestVideo,
         });
         cards.set(card.id, view);
       }
       view.update(card, now);
-      // Keep DOM order newest first without recreating nodes (a playing video keeps playing).
-      if (cardsEl.children[index] !== view.el) cardsEl.insertBefore(view.el, cardsEl.children[index] ?? null);
       announce(card);
+      const batchId = card.batch?.id;
+      if (!batchId) {
+        order.push(view.el);
+        continue;
+      }
+      let gallery = galleries.get(batchId);
+      if (!gallery) {
+        gallery = createGallery(batchId);
+        galleries.set(batchId, gallery);
+      }
+      if (!batches.has(batchId)) {
+        batches.set(batchId, { views: [], cards: [] });
+        order.push(gallery.el);
+      }
+      const members = /** @type {{views: ReturnType<typeof createTaskCard>[], cards: TaskCard[]}} */ (batches.get(batchId));
+      members.views.push(view);
+      members.cards.push(card);
+    }
+    for (const [batchId, { views, cards: members }] of batches) {
+      // Batch order (the order the requests were given), not newest first.
+      const ranked = views.map((view, i) => ({ view, card: members[i] })).sort((a, b) => (a.card.batch?.index ?? 0) - (b.card.batch?.index ?? 0));
+      galleries.get(batchId)?.setMembers(ranked.map((r) => r.view), ranked.map((r) => r.card), model.get("concurrency") ?? 2);
+    }
+    // Keep DOM order without recreating nodes (a playing video keeps playing).
+    order.forEach((node, index) => {
+      if (cardsEl.children[index] !== node) cardsEl.insertBefore(node, cardsEl.children[index] ?? null);
     });
     for (const [id, view] of cards) {
       if (!seen.has(id)) {
         view.dispose();
         view.el.remove();
         cards.delete(id);
+      }
+    }
+    for (const [batchId, gallery] of galleries) {
+      if (!batches.has(batchId)) {
+        gallery.el.remove();
+        galleries.delete(batchId);
       }
     }
   }
@@ -158,10 +211,17 @@ export function renderStudio({ model, el }) {
   const update = () => {
     controls.update();
     editor.update();
+    voices.update();
   };
-  const traits = ["prompt", "negative_prompt", "resolution", "aspect_ratio", "duration", "generate_audio", "voice_ids", "multishot", "segments"];
+  const renderVoiceProblems = () => voices.showProblems(model.get("_voice_problems") ?? []);
+  const traits = [
+    "prompt", "negative_prompt", "resolution", "aspect_ratio", "duration", "generate_audio", "voice_ids", "multishot", "segments",
+    "vary", "concurrency", "voice_url", "voice_name", "_voices", "_variations",
+  ];
   for (const name of traits) model.on(`change:${name}`, update);
   model.on("change:_problems", renderProblems);
+  model.on("change:_variations", renderProblems);
+  model.on("change:_voice_problems", renderVoiceProblems);
   model.on("change:_mode", renderMode);
   model.on("change:_has_key", renderMode);
   model.on("change:_tasks", renderTasks);
@@ -177,11 +237,14 @@ export function renderStudio({ model, el }) {
   renderMode();
   renderTasks();
   renderCredits();
+  renderVoiceProblems();
 
   return () => {
     clearInterval(ticker);
     for (const name of traits) model.off(`change:${name}`, update);
     model.off("change:_problems", renderProblems);
+    model.off("change:_variations", renderProblems);
+    model.off("change:_voice_problems", renderVoiceProblems);
     model.off("change:_mode", renderMode);
     model.off("change:_has_key", renderMode);
     model.off("change:_tasks", renderTasks);
@@ -189,6 +252,7 @@ export function renderStudio({ model, el }) {
     model.off("msg:custom", onMessage);
     controls.dispose();
     editor.dispose();
+    voices.dispose();
     for (const view of cards.values()) view.dispose();
     cards.clear();
     pending.clear();

@@ -1,0 +1,179 @@
+// @vitest-environment happy-dom
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import { clampTime, createSyncGroup, longest } from "../src/sync.js";
+import { toggleVoice, voiceChoices } from "../src/voices.js";
+import widget from "../src/widget.js";
+
+/** A video-like object with the properties the sync group uses. */
+function fakeVideo(duration, currentTime = 0) {
+  return {
+    duration, currentTime, paused: true, ended: false,
+    play: vi.fn(function () { this.paused = false; return Promise.resolve(); }),
+    pause: vi.fn(function () { this.paused = true; }),
+  };
+}
+
+describe("synced playback", () => {
+  it("clamps to each video's length and follows the longest", () => {
+    const a = fakeVideo(5);
+    const b = fakeVideo(10);
+    expect(clampTime(7, a)).toBe(5);
+    expect(clampTime(-1, a)).toBe(0);
+    expect(clampTime(3, fakeVideo(NaN))).toBe(0);
+    expect(longest([a, b, fakeVideo(NaN)])).toBe(10);
+    const group = createSyncGroup(() => [a, b]);
+    expect(group.leader()).toBe(b);
+    group.seek(7);
+    expect([a.currentTime, b.currentTime]).toEqual([5, 7]);
+  });
+
+  it("plays all from the leader's time, restarts when it ended, pauses all", async () => {
+    const a = fakeVideo(5, 1);
+    const b = fakeVideo(5, 2);
+    const group = createSyncGroup(() => [a, b]);
+    await group.play();
+    expect([a.currentTime, b.currentTime]).toEqual([1, 1]);
+    expect(a.play).toHaveBeenCalled();
+    expect(group.playing()).toBe(true);
+    group.pause();
+    expect(group.playing()).toBe(false);
+    a.currentTime = b.currentTime = 5;
+    await group.play();
+    expect([a.currentTime, b.currentTime]).toEqual([0, 0]);
+  });
+
+  it("snaps drifting followers back to the leader", () => {
+    const lead = fakeVideo(10, 4);
+    const close = fakeVideo(5, 4.1);
+    const far = fakeVideo(5, 3);
+    for (const v of [lead, close, far]) v.paused = false;
+    const group = createSyncGroup(() => [lead, close, far]);
+    expect(group.correctDrift()).toBe(1);
+    expect([close.currentTime, far.currentTime]).toEqual([4.1, 4]);
+  });
+});
+
+describe("voice chips", () => {
+  it("lists known voices and unnamed attached ids, and attaches at most two", () => {
+    expect(voiceChoices([{ voice_id: "v1", name: "Ann" }], ["v1", "v9"])).toEqual([
+      { voice_id: "v1", name: "Ann" },
+      { voice_id: "v9", name: "v9" },
+    ]);
+    expect(toggleVoice([], "a")).toEqual({ ids: ["a"], error: "" });
+    expect(toggleVoice(["a"], "a")).toEqual({ ids: [], error: "" });
+    expect(toggleVoice(["a", "b"], "c").error).toMatch(/At most 2/);
+  });
+});
+
+function fakeModel(initial = {}) {
+  const state = {
+    prompt: "", negative_prompt: "", resolution: "720p", aspect_ratio: "16:9", duration: 5,
+    generate_audio: false, voice_ids: [], multishot: false, segments: [], vary: "", concurrency: 2,
+    voice_url: "", voice_name: "", _variations: [], _voices: [], _voice_problems: [],
+    _mode: "emulator", _problems: [], _tasks: [], _has_key: false, ...initial,
+  };
+  const handlers = new Map();
+  const sent = [];
+  return {
+    state, sent,
+    get: (k) => state[k],
+    set(k, v) {
+      state[k] = v;
+      for (const cb of handlers.get(`change:${k}`) ?? []) cb();
+    },
+    on(event, cb) {
+      if (!handlers.has(event)) handlers.set(event, new Set());
+      handlers.get(event).add(cb);
+    },
+    off(event, cb) { handlers.get(event)?.delete(cb); },
+    save_changes: vi.fn(),
+    send(content) { sent.push(content); },
+    deliver(content, buffers = []) { for (const cb of handlers.get("msg:custom") ?? []) cb(content, buffers); },
+  };
+}
+
+const card = (id, index, over = {}) => ({
+  id, status: "processing", status_text: "processing", progress: 40, created: 1, submitted_at: Date.now(), finished_at: null,
+  estimated_time: 10, credits_reserved: 5, request: {}, summary: "a fox", error: null, video: null, poster: "",
+  watching: true, code: "", audio_requested: false, note: "", kind: "video",
+  batch: { id: "batch-1", index, count: 3, label: ["16:9", "9:16", "1:1"][index] }, voice: null, ...over,
+});
+
+let el;
+beforeEach(() => {
+  document.body.replaceChildren();
+  el = document.createElement("div");
+  document.body.append(el);
+});
+
+describe("studio: batches and voices", () => {
+  it("groups a batch into one gallery in request order, with queued items labelled", () => {
+    const model = fakeModel({ _variations: ["16:9", "9:16", "1:1"] });
+    widget.render({ model, el });
+    expect(el.querySelector('[data-fk="generate"]').textContent).toBe("Generate 3 variations");
+    // Newest first on the wire; the gallery shows them in batch order.
+    model.set("_tasks", [card("local-3", 2, { status: "queued" }), card("t2", 1), card("t1", 0), { ...card("solo", 0), batch: null }]);
+    const galleries = el.querySelectorAll('[data-fk="gallery"]');
+    expect(galleries.length).toBe(1);
+    const labels = [...galleries[0].querySelectorAll('[data-fk="variation-label"]')].map((n) => n.textContent);
+    expect(labels).toEqual(["16:9", "9:16", "1:1"]);
+    expect(galleries[0].textContent).toContain("1 queued (2 at a time)");
+    expect(el.querySelector('[data-fk="play-all"]').disabled).toBe(true); // no finished videos yet
+    const top = [...el.querySelector('[data-fk="tasks"]').children].map((n) => n.getAttribute("data-fk"));
+    expect(top).toEqual(["gallery", "task"]);
+    model.set("_tasks", []);
+    expect(el.querySelector('[data-fk="gallery"]')).toBeNull();
+  });
+
+  it("variation buttons set vary and the concurrency input is clamped", () => {
+    const model = fakeModel();
+    widget.render({ model, el });
+    el.querySelector('[data-fk="vary"] [data-value="aspect_ratio"]').click();
+    expect(model.state.vary).toBe("aspect_ratio");
+    const input = el.querySelector('[data-fk="concurrency"]');
+    input.value = "40";
+    input.dispatchEvent(new Event("change"));
+    expect(model.state.concurrency).toBe(8);
+  });
+
+  it("voice chips attach (turning audio on, and saying so) and label the insert buttons", () => {
+    const model = fakeModel({ _voices: [{ voice_id: "voice-a", name: "Narrator" }, { voice_id: "voice-b", name: "<b>Bob</b>" }] });
+    widget.render({ model, el });
+    const chips = el.querySelectorAll('[data-fk="voice-chip"]');
+    expect([...chips].map((c) => c.textContent)).toEqual(["Narrator", "<b>Bob</b>"]); // text, never markup
+    expect(el.querySelector('[data-fk="insert-voice-1"]').hidden).toBe(true);
+    chips[0].click();
+    expect(model.state.voice_ids).toEqual(["voice-a"]);
+    expect(model.state.generate_audio).toBe(true);
+    expect(el.querySelector('[data-fk="voice-note"]').textContent).toContain("Audio turned on");
+    const insert = el.querySelector('[data-fk="insert-voice-1"]');
+    expect(insert.hidden).toBe(false);
+    expect(insert.textContent).toBe("+ <<<voice_1>>> Narrator");
+    insert.click();
+    expect(model.state.prompt).toBe("<<<voice_1>>>");
+    model.set("voice_ids", ["voice-a", "voice-b"]);
+    model.set("_voices", [...model.state._voices, { voice_id: "voice-c", name: "Cy" }]);
+    el.querySelector('[data-voice-id="voice-c"]').click();
+    expect(model.state.voice_ids).toEqual(["voice-a", "voice-b"]);
+    expect(el.querySelector('[data-fk="voice-note"]').textContent).toContain("At most 2");
+  });
+
+  it("create voice is disabled until the kernel accepts the URL, and shows its errors", () => {
+    const model = fakeModel();
+    widget.render({ model, el });
+    const create = el.querySelector('[data-fk="create-voice"]');
+    expect(create.disabled).toBe(true);
+    model.set("voice_url", "ftp://x/a.mp3");
+    model.set("_voice_problems", [{ field: "voice_url", message: "must be an http(s) URL", level: "error" }]);
+    expect(create.disabled).toBe(true);
+    expect(el.querySelector('[data-fk-field="voice_url"]').textContent).toContain("http(s)");
+    model.set("voice_url", "https://x/a.mp3");
+    model.set("_voice_problems", []);
+    expect(create.disabled).toBe(false);
+    create.click();
+    const request = model.sent.find((m) => m.kind === "create-voice");
+    expect(request).toBeDefined();
+    model.deliver({ id: request.id, kind: "create-voice-response", ok: true, task_id: "t-voice" });
+    expect(el.querySelector('[data-fk="voice-note"]').textContent).toContain("Creating the voice");
+  });
+});

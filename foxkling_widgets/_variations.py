@@ -36,7 +36,7 @@ def expand(base: VideoRequest, vary: str) -> list[tuple[str, VideoRequest]]:
         return [(f"{seconds} s", dataclasses.replace(base, duration=seconds)) for seconds in DURATIONS]
     if vary == "prompts":
         lines = prompt_lines(base.prompt)
-        return [(_head(line), dataclasses.replace(base, prompt=line)) for line in lines]
+        return [(head, dataclasses.replace(base, prompt=line)) for head, line in zip(_heads(lines), lines, strict=True)]
     return []
 
 
@@ -70,15 +70,15 @@ def problems(base: VideoRequest, vary: str) -> list[Problem]:
 def labels(requests: Sequence[VideoRequest]) -> list[str]:
     """Caption each request by the settings that differ across the batch (``#N`` if none do)."""
     parts: list[list[str]] = [[] for _ in requests]
-    getters = (
-        lambda r: r.aspect_ratio,
-        lambda r: f"{r.duration} s",
-        lambda r: r.resolution,
-        lambda r: "audio" if r.generate_audio else "silent",
-        lambda r: _head(r.prompt or " / ".join(s.prompt for s in r.shots)),
+    texts = [r.prompt or " / ".join(s.prompt for s in r.shots) for r in requests]
+    columns = (
+        [r.aspect_ratio for r in requests],
+        [f"{r.duration} s" for r in requests],
+        [r.resolution for r in requests],
+        ["audio" if r.generate_audio else "silent" for r in requests],
+        _heads(texts) if len(set(texts)) > 1 else texts,
     )
-    for get in getters:
-        values = [get(r) for r in requests]
+    for values in columns:
         if len(set(values)) > 1:
             for part, value in zip(parts, values, strict=True):
                 part.append(value)
@@ -87,3 +87,15 @@ def labels(requests: Sequence[VideoRequest]) -> list[str]:
 
 def _head(text: str, limit: int = 32) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _heads(texts: Sequence[str]) -> list[str]:
+    """Short captions for texts, skipping the words they all start with (so they tell apart)."""
+    words = [t.split() for t in texts]
+    shared = 0
+    if len(words) > 1:
+        while all(len(w) > shared + 1 for w in words) and len({w[shared] for w in words}) == 1:
+            shared += 1
+    if shared < 2:
+        return [_head(t) for t in texts]
+    return [_head("…" + " ".join(w[shared:])) for w in words]

@@ -305,21 +305,32 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         if errors:
             raise InvalidRequestError.from_problems(errors)
         if self.vary:
-            pairs = self.variations()
-            return self._controller.start_batch([r for _l, r in pairs], [label for label, _r in pairs]).id
+            return self.generate_batch().id
         generation, _future = self._controller.start(request)
         return generation.id
 
     def generate_batch(
-        self, requests: Sequence[VideoRequest | Mapping[str, Any]], *, labels: Sequence[str] | None = None
+        self,
+        requests: Sequence[VideoRequest | Mapping[str, Any]] | None = None,
+        *,
+        labels: Sequence[str] | None = None,
     ) -> Batch:
         """Start several generations at once, shown side by side as one gallery.
 
-        ``requests`` are :class:`VideoRequest` objects or dicts of its fields. Every request is
+        ``requests`` are :class:`VideoRequest` objects or dicts of its fields; without them, the
+        variations the controls describe (``vary``, what Generate starts in grid mode). Every request is
         validated first: if any is invalid, :class:`InvalidRequestError` names it and nothing is
         sent. They run ``concurrency`` at a time (the rest show as queued). Returns a
         :class:`Batch`: ``batch.wait()`` blocks until all finish, ``await batch`` does not block.
         """
+        if requests is None:
+            errors = [p for p in self.problems() if p.level == "error"]
+            if not self.vary:
+                errors.append(Problem("vary", 'is "": set it (e.g. "aspect_ratio"), or pass the requests'))
+            if errors:
+                raise InvalidRequestError.from_problems(errors)
+            pairs = self.variations()
+            return self._controller.start_batch([r for _l, r in pairs], [label for label, _r in pairs])
         built = [r if isinstance(r, VideoRequest) else VideoRequest(**r) for r in requests]
         if not built:
             raise InvalidRequestError("requests: the batch is empty", problems=[Problem("requests", "is empty")])
@@ -357,7 +368,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     def create_voice(self, url: str | None = None, name: str | None = None) -> Generation:
         """Create a voice from an audio URL (default: the panel's fields), with its own card.
 
-        Returns at once; ``w.wait(generation.id)`` blocks until it is done, after which
+        Returns at once; ``w.wait(generation)`` blocks until it is done, after which
         ``generation.voice["voice_id"]`` is set and the voice shows as a chip (and is kept in the
         journal for later sessions). Raises :class:`InvalidRequestError` before sending anything.
         """
@@ -414,7 +425,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         _generation, future = self._controller.start(request)
         return await asyncio.wrap_future(future)
 
-    def wait(self, task_id: str | None = None, timeout: float | None = None) -> Generation:
+    def wait(self, task_id: str | Task | Generation | None = None, timeout: float | None = None) -> Generation:
         """Block until a generation (default: the newest) finishes; prefer ``await w.generate()``."""
         import concurrent.futures
         import time
@@ -552,22 +563,30 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         return bundle
 
     def _ipython_display_(self) -> None:
-        # A display id lets finished tasks refresh the kernel-less fallback in the saved notebook.
+        # The kernel-less fallback (GitHub, nbconvert, a notebook opened without its kernel) is a
+        # second output of its own, refreshed by display id as tasks finish. Refreshing the
+        # widget's own output instead would make the front end build a new view each time: an
+        # open panel would close and a playing video would stop. The widget's stylesheet hides
+        # the fallback wherever the live widget renders.
         from IPython.display import display
 
+        data, metadata = self._repr_mimebundle_()
+        display({k: v for k, v in data.items() if k != "text/html"}, metadata=metadata, raw=True)
         display_id = uuid.uuid4().hex
         self._display_ids.append(display_id)
-        data, metadata = self._repr_mimebundle_()
-        display(data, metadata=metadata, raw=True, display_id=display_id)
+        display({"text/html": self._fallback_output()}, raw=True, display_id=display_id)
+
+    def _fallback_output(self) -> str:
+        return f'<div class="fk-fallback">{self._fallback_html()}</div>'
 
     def _refresh_fallback(self) -> None:
         if not self._display_ids:
             return
         from IPython.display import update_display
 
-        data, metadata = self._repr_mimebundle_()
+        html = self._fallback_output()
         for display_id in self._display_ids:
-            update_display(data, metadata=metadata, raw=True, display_id=display_id)
+            update_display({"text/html": html}, raw=True, display_id=display_id)
 
     def close(self) -> None:
         """Stop watching all tasks (they keep running at the provider) and close the widget."""

@@ -152,3 +152,51 @@ def test_generation_runs_while_the_kernel_is_idle(
         text = str(msg["content"]) + str(msg.get("metadata"))
         assert KEY not in text and "sk-typed-in-the-browser-77" not in text
     assert KEY not in state_text and "sk-typed-in-the-browser-77" not in state_text
+
+
+def test_voice_and_batch_flows_over_comm_messages(
+    kernel: tuple[KernelManager, BlockingKernelClient], emulator: EmulatorServer
+) -> None:
+    _manager, client = kernel
+    outputs.clear()
+    comm_id = run_cell(
+        client, "from foxkling_widgets import KlingWidget\nv = KlingWidget(concurrency=2)\nprint(v.model_id)"
+    ).strip()
+    session = Session(client, comm_id)
+    posts = emulator.emulator.stats["posts"]
+
+    def state(msg: dict[str, Any]) -> dict[str, Any]:
+        return dict(msg["content"]["data"].get("state", {})) if msg["msg_type"] == "comm_msg" else {}
+
+    # Voices: a bad URL is a problem next to the field and sends nothing; a good one makes a named chip.
+    session.update(voice_url="file:///etc/passwd.mp3")
+    session.wait_for(lambda m: any(p["field"] == "voice_url" for p in state(m).get("_voice_problems", [])))
+    session.custom(id="cv0", kind="create-voice")
+    reply = session.wait_for(lambda m: m["content"]["data"].get("content", {}).get("id") == "cv0")
+    assert reply["content"]["data"]["content"]["ok"] is False and emulator.emulator.stats["posts"] == posts
+    session.update(voice_url="https://example.com/audio/narrator.mp3", voice_name="Narrator")
+    session.custom(id="cv1", kind="create-voice")
+    reply = session.wait_for(lambda m: m["content"]["data"].get("content", {}).get("id") == "cv1")
+    assert reply["content"]["data"]["content"]["ok"] is True
+    voices = session.wait_for(lambda m: any(v["name"] == "Narrator" for v in state(m).get("_voices", [])))
+    voice_id = state(voices)["_voices"][0]["voice_id"]
+    assert emulator.emulator.stats["posts"] == posts + 1
+
+    # A grid of three aspect ratios with that voice, two at a time: one waits as queued.
+    session.update(prompt="<<<voice_1>>> says hello", voice_ids=[voice_id], generate_audio=True, vary="aspect_ratio")
+    session.wait_for(lambda m: state(m).get("_variations") == ["16:9", "9:16", "1:1"])
+    session.custom(id="b1", kind="generate")
+    reply = session.wait_for(lambda m: m["content"]["data"].get("content", {}).get("id") == "b1")
+    batch_id = reply["content"]["data"]["content"]["task_id"]
+    assert batch_id.startswith("batch-")
+
+    def batch_cards(msg: dict[str, Any]) -> list[dict[str, Any]]:
+        return [c for c in tasks_in(msg) or [] if (c.get("batch") or {}).get("id") == batch_id]
+
+    done = session.wait_for(lambda m: len(c := batch_cards(m)) == 3 and all(x["status"] == "completed" for x in c))
+    cards = sorted(batch_cards(done), key=lambda c: c["batch"]["index"])
+    assert [c["request"].get("aspect_ratio", "16:9") for c in cards] == ["16:9", "9:16", "1:1"]
+    assert all(c["request"]["voice_ids"] == [voice_id] for c in cards)
+    seen = [c["status"] for m in session.seen for c in batch_cards(m)]
+    assert "queued" in seen
+    assert emulator.emulator.stats["posts"] == posts + 4

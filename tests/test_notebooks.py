@@ -15,7 +15,12 @@ pytestmark = [pytest.mark.kernel, pytest.mark.slow, pytest.mark.timeout(400)]
 
 
 def test_there_are_notebooks() -> None:
-    assert {p.name for p in NOTEBOOKS} >= {"quickstart.ipynb", "python-api.ipynb", "teaching-demo.ipynb"}
+    assert {p.name for p in NOTEBOOKS} >= {
+        "quickstart.ipynb",
+        "python-api.ipynb",
+        "teaching-demo.ipynb",
+        "batch-and-variations.ipynb",
+    }
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

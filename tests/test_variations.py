@@ -41,3 +41,9 @@ def test_labels_name_what_differs() -> None:
     assert labels([a, b]) == ["16:9 · 5 s", "9:16 · 10 s"]
     assert labels([a, a]) == ["#1", "#2"]
     assert labels([VideoRequest(prompt="x" * 50), VideoRequest(prompt="y")])[0].endswith("…")
+
+
+def test_prompt_labels_skip_the_words_all_lines_share() -> None:
+    base = VideoRequest(prompt="A paper boat sails down a rainy street\nA paper boat sails down a sunny street")
+    assert [label for label, _r in expand(base, "prompts")] == ["…rainy street", "…sunny street"]
+    assert labels([VideoRequest(prompt="a fox runs"), VideoRequest(prompt="a fox sleeps")]) == ["…runs", "…sleeps"]

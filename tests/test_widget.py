@@ -287,3 +287,25 @@ def test_attach_refuses_a_third_voice(widget: KlingWidget) -> None:
         widget.attach_voice("voice-c")
     widget.detach_voice("voice-a")
     assert widget.voice_ids == ["voice-b"]
+
+
+def test_finished_tasks_refresh_only_the_fallback_output(widget: KlingWidget, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Updating the widget's own output would make front ends build a new view (closing panels,
+    # stopping videos); only the separate kernel-less fallback is refreshed.
+    import IPython.display
+
+    shown: list[tuple[dict[str, Any], Any]] = []
+    updated: list[tuple[dict[str, Any], Any]] = []
+    monkeypatch.setattr(IPython.display, "display", lambda data, **kw: shown.append((data, kw.get("display_id"))))
+    monkeypatch.setattr(IPython.display, "update_display", lambda data, **kw: updated.append((data, kw["display_id"])))
+    widget._ipython_display_()
+    (view, view_id), (fallback, fallback_id) = shown
+    assert "application/vnd.jupyter.widget-view+json" in view and "text/html" not in view and view_id is None
+    assert fallback["text/html"].startswith('<div class="fk-fallback">') and fallback_id
+    widget.prompt = "a fox"
+    widget.wait(widget.generate_nowait(), timeout=60)
+    deadline = time.monotonic() + 10
+    while not updated and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert updated and all(display_id == fallback_id for _data, display_id in updated)
+    assert "task-unified-" in updated[-1][0]["text/html"]

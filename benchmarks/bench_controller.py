@@ -12,10 +12,12 @@ The emulator runs as its own process (like the live API, its rendering is not ou
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from typing import Any
@@ -43,6 +45,10 @@ def p99(values: list[float]) -> float:
 
 
 def main() -> None:
+    # Keep the benchmark's tasks and videos out of the user's own journal and video cache.
+    scratch = tempfile.mkdtemp(prefix="foxkling-bench-")
+    os.environ["FOXKLING_DATA_DIR"] = f"{scratch}/data"
+    os.environ["FOXKLING_CACHE_DIR"] = f"{scratch}/cache"
     port = free_port()
     emulator = subprocess.Popen(
         [sys.executable, "-m", "foxkling_widgets.emulator", "--port", str(port), "--speed", "6"]

@@ -402,7 +402,12 @@ class Controller:
         async with self._slot(generation):
             task = await self.client.submit_voice(voice["url"])
             self._submitted(generation, task)
-            last = await self._poll(generation, task)
+            return await self._follow_voice(generation, task)
+
+    async def _follow_voice(self, generation: Generation, task: Task) -> Task:
+        voice = generation.voice
+        assert voice is not None
+        last = await self._poll(generation, task)
         voice["voice_id"] = self.client.remember_voice(last, voice["url"], name=voice["name"] or None)
         generation.progress, generation.status, generation.watching = 100.0, "completed", False
         generation.finished_at = time.time() * 1000
@@ -453,7 +458,8 @@ class Controller:
             self._generations.append(generation)
         self.changed()
         task = generation.task
-        return self.runner.submit(self._track(generation, lambda: self._follow(generation, task)))
+        follow = self._follow_voice if generation.voice is not None else self._follow
+        return self.runner.submit(self._track(generation, lambda: follow(generation, task)))
 
     def add_finished(self, generation: Generation) -> None:
         """Show a generation that needs no work (e.g. a finished task found in the cache)."""

@@ -27,6 +27,7 @@ from typing import Any
 from ._exceptions import redact
 from ._paths import data_dir
 from ._types import Task, TaskStatus, VideoRequest
+from ._validation import MODEL_CREATE_VOICE
 
 __all__ = ["Journal", "JournalEntry", "JournalWarning"]
 
@@ -275,12 +276,13 @@ class Journal:
         return self._entries("WHERE base_url=?", (base_url,), limit) if base_url else self._entries("", (), limit)
 
     def unfinished(self, *, base_url: str | None = None, max_age: float = RESULT_LIFETIME) -> list[JournalEntry]:
-        """Tasks to resume: not failed, not yet downloaded, younger than ``max_age``."""
+        """Tasks to resume: not failed, not yet downloaded (or, for a voice, not done), younger than ``max_age``."""
         return [
             e
             for e in self.entries(base_url=base_url)
             if e.status not in ("failed", "cancelled")
             and not (e.local_path and Path(e.local_path).exists())
+            and not (e.status == "completed" and e.request.get("model") == MODEL_CREATE_VOICE)
             and e.age < max_age
         ]
 

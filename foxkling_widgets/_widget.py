@@ -70,6 +70,11 @@ def _default_client(emulator: bool | None) -> AsyncFoxClient:
     return AsyncFoxClient()
 
 
+def _voice_name_from_url(url: str) -> str:
+    """A voice's default name: its audio file's name without the extension."""
+    return Path(url.split("?", 1)[0].rstrip("/")).stem or "voice"
+
+
 class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     """A Kling V3 video studio for notebooks.
 
@@ -176,7 +181,10 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
                 status = "expired"
             else:
                 status = entry.status
-            if (entry.age > 24 * 3600 and status != "expired") or entry.request.get("model") == MODEL_CREATE_VOICE:
+            if entry.age > 24 * 3600 and status != "expired":
+                continue
+            if entry.request.get("model") == MODEL_CREATE_VOICE:
+                self._restore_voice(entry)
                 continue
             generation = Generation(
                 VideoRequest.from_payload(entry.request),
@@ -209,6 +217,24 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
                 self._controller.add_finished(generation)
             else:
                 self._controller.resume(generation)
+
+    def _restore_voice(self, entry: Any) -> None:
+        # Only an unfinished voice needs a card: finished ones are chips already (the journal's voices).
+        if entry.status in ("completed", "failed", "cancelled") or entry.expired:
+            return
+        url = str(entry.request.get("voice_url", ""))
+        generation = Generation(
+            None,
+            id=entry.task_id,
+            status=entry.status,
+            progress=entry.progress,
+            task=entry.to_task(),
+            submitted_at=entry.created * 1000,
+            note="Restored from the task journal.",
+            restored=True,
+            voice={"url": url, "name": _voice_name_from_url(url), "voice_id": None},
+        )
+        self._controller.resume(generation)
 
     # -- state ----------------------------------------------------------------------------
     @property
@@ -382,7 +408,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         if problems:
             raise InvalidRequestError.from_problems(problems)
         if not name:
-            name = Path(url.split("?", 1)[0].rstrip("/")).stem or "voice"
+            name = _voice_name_from_url(url)
         generation, _future = self._controller.start_voice(url, name)
         return generation
 
@@ -405,7 +431,10 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
 
     def _load_voices(self) -> None:
         known = self.client.voices()  # the journal's reads warn and return [] on a bad journal
-        self._voices = [{"voice_id": v["voice_id"], "name": v.get("name") or v["voice_id"]} for v in known]
+        self._voices = [
+            {"voice_id": v["voice_id"], "name": v.get("name") or _voice_name_from_url(v.get("source_url") or "")}
+            for v in known
+        ]
 
     def _voice_created(self, voice: dict[str, Any]) -> None:
         # On the controller's thread, after the journal recorded the voice.
@@ -531,6 +560,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             )
             self.generate_audio, self.voice_ids = request.generate_audio, list(request.voice_ids)
             self.multishot = bool(request.shots)
+            self.vary = ""  # one clip's settings: re-running it makes that clip, not a new grid
             self.segments = [{"prompt": s.prompt, "duration": s.duration} for s in request.shots]
         return True
 

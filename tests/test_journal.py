@@ -173,3 +173,23 @@ def test_credit_estimate_comes_from_the_same_tier(tmp_path: Path) -> None:
     assert journal.credit_estimate(PAYLOAD) == 6  # the median of 5, 6, 7: other tiers ignored
     assert journal.credit_estimate({**PAYLOAD, "resolution": "4k", "generate_audio": True}) is None
     assert journal.credits_total() == 147
+
+
+def test_a_done_voice_is_not_unfinished_and_resume_remembers_an_open_one(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    voice_payload = {"model": "kling-video-create-voice", "voice_url": "https://example.com/ann.mp3"}
+    intent = journal.record_intent(voice_payload, "https://api.foxapi.cc")
+    journal.record_submitted(intent, task(), voice_payload, "https://api.foxapi.cc")
+    assert [e.task_id for e in journal.unfinished()] == ["task-unified-1-aaaaaaaa"]
+    journal.update(task("completed", progress=100, results=[{"voice_id": "voice-1"}]))
+    assert journal.unfinished() == []  # a voice has no video to download: done is done
+
+    # Over loopback: a voice submitted but never followed (the kernel died) is finished by resume().
+    with (
+        EmulatorServer(EmulatorConfig(seconds_per_video=0.3)) as server,
+        FoxClient("sk-journal-voice", server.url, journal=journal) as client,
+    ):
+        submitted = client._runner.run(client.aio.submit_voice("https://example.com/voices/bert.ogg"))
+        done = client.resume()
+        assert [t.id for t in done] == [submitted.id]
+        assert [v["source_url"] for v in client.voices()] == ["https://example.com/voices/bert.ogg"]

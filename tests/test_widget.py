@@ -309,3 +309,34 @@ def test_finished_tasks_refresh_only_the_fallback_output(widget: KlingWidget, mo
         time.sleep(0.05)
     assert updated and all(display_id == fallback_id for _data, display_id in updated)
     assert "task-unified-" in updated[-1][0]["text/html"]
+
+
+def test_an_unfinished_voice_is_resumed_by_the_next_widget(server: EmulatorServer) -> None:
+    # A voice submitted by a kernel that then died: the next widget follows it and offers the chip.
+    from foxkling_widgets import AsyncFoxClient
+
+    async def submit_only() -> str:
+        async with AsyncFoxClient("sk-widget-test-key", server.url) as aclient:
+            return (await aclient.submit_voice("https://example.com/voices/grandma.wav")).id
+
+    task_id = asyncio.run(submit_only())
+    client = FoxClient("sk-widget-test-key", server.url)
+    w = KlingWidget(client=client)
+    generation = w.wait(task_id, timeout=60)
+    assert generation.voice is not None and generation.status == "completed" and generation.restored
+    assert w._voices[0] == {"voice_id": generation.voice["voice_id"], "name": "grandma"}
+    w.close()
+    # Done now: a third widget shows it as a chip only, with no card to follow.
+    again = KlingWidget(client=client)
+    assert not any(g.id == task_id for g in again.tasks)
+    assert any(v["name"] == "grandma" for v in again._voices)
+    again.close()
+    client.close()
+
+
+def test_edit_and_rerun_of_a_batch_member_leaves_grid_mode(widget: KlingWidget) -> None:
+    widget.prompt, widget.vary = "a fox", "duration"
+    batch = widget.generate_batch()
+    batch.wait(timeout=60)
+    assert widget.load(batch.generations[1].id)
+    assert widget.vary == "" and widget.duration == 10

@@ -440,7 +440,11 @@ class AsyncFoxClient:
         for entry in unfinished(base_url=self.base_url):
             try:
                 task = await self.wait(entry.task_id)
-                await self.download(task, target / sanitize_filename(f"{task.id}.mp4"))
+                if entry.request.get("model") == MODEL_CREATE_VOICE:
+                    # A voice made while the last kernel died: remember it (its name was not kept).
+                    self.remember_voice(task, str(entry.request.get("voice_url", "")))
+                else:
+                    await self.download(task, target / sanitize_filename(f"{task.id}.mp4"))
                 finished.append(task)
             except FoxAPIError as error:
                 logger.warning("could not resume %s: %s", entry.task_id, error)

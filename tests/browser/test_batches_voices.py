@@ -134,6 +134,7 @@ def _batch_flow(page: Page, emulator: Emulator, shots: Path) -> None:
     _wait(lambda: all(v["paused"] for v in _videos(page)), 10, "all three paused")
     times = [v["t"] for v in _videos(page)]
     assert min(times) > 0.5 and max(times) - min(times) < 0.3, times
+    print(f"synced playback: 3 videos {max(times) - min(times):.3f} s apart after {min(times):.1f} s of play")
 
     page.evaluate(
         "() => { const s = document.querySelector('[data-fk=\"scrub\"]'); s.value = '2.5';"

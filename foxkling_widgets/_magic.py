@@ -10,6 +10,8 @@
 Progress and then the video appear in that cell's output. The cell blocks while the clip is
 generated (the polling itself runs on the client's own thread), so a class can run the
 notebook top to bottom. Bad flags or an invalid request print the reason and send nothing.
+Interrupting the cell stops watching; the output then keeps the task id, since the provider
+may still finish (and bill) the task. Videos go to the shared video cache and the journal.
 """
 
 from __future__ import annotations
@@ -20,10 +22,9 @@ import os
 import shlex
 from typing import Any
 
+from ._cache import VideoCache
 from ._display import VideoDisplay
 from ._exceptions import FoxAPIError
-from ._filenames import sanitize_filename
-from ._paths import video_dir
 from ._types import Task, VideoRequest
 from .cli import add_request_arguments, request_from_args
 
@@ -54,6 +55,12 @@ def _progress_html(task: Task) -> str:
     )
 
 
+def _error_html(error: BaseException) -> str:
+    hint = getattr(error, "hint", "")
+    text = f"%%kling: {error}" + (f"\n{hint}" if hint else "")
+    return f"<pre style='color:var(--jp-error-color1,#c62828)'>{html.escape(text)}</pre>"
+
+
 def kling(line: str, cell: str) -> VideoDisplay | None:
     """Generate the clip a ``%%kling`` cell describes and return it for display."""
     from IPython.display import HTML, display
@@ -64,11 +71,13 @@ def kling(line: str, cell: str) -> VideoDisplay | None:
         request, force_emulator = parse(line, cell)
         request.validate()
     except (ValueError, FoxAPIError) as error:
-        display(HTML(f"<pre style='color:var(--jp-error-color1,#c62828)'>%%kling: {html.escape(str(error))}</pre>"))
+        display(HTML(_error_html(error)))
         return None
     use_emulator = force_emulator or not os.environ.get("FOXAPI_API_KEY")
     client = FoxClient.emulator() if use_emulator else FoxClient()
+    cache = VideoCache()
     handle: Any = display(HTML("<div>submitting…</div>"), display_id=True)
+    task: Task | None = None
     try:
         with client:
             task = client.submit(request)
@@ -81,10 +90,22 @@ def kling(line: str, cell: str) -> VideoDisplay | None:
                 text = f"Task {task.id} failed ({code}): {reason}"
                 handle.update(HTML(f"<pre>{html.escape(text)}</pre>"))
                 return None
-            path = client.download(task, video_dir() / sanitize_filename(f"{task.id}.mp4"))
+            path = client.download(task, cache.path_for(task.id))
     except FoxAPIError as error:
-        handle.update(HTML(f"<pre>%%kling: {html.escape(str(error))}</pre>"))
+        handle.update(HTML(_error_html(error)))
         return None
+    except KeyboardInterrupt:
+        # Say what happened to the money before the interrupt propagates (and stops Run All).
+        where = f"task <code>{html.escape(task.id)}</code>" if task is not None else "the submit"
+        handle.update(
+            HTML(
+                f"<div>Stopped watching {where}. FoxAPI has no cancel endpoint: the provider may keep "
+                "running and billing it. It is kept in the task journal: a new KlingWidget picks it "
+                "up, or <code>foxkling download ID</code> fetches it.</div>"
+            )
+        )
+        raise
+    cache.evict(protect=[path])
     from ._poster import poster_data_url
 
     handle.update(

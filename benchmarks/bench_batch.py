@@ -10,31 +10,15 @@ how much sooner a bigger limit finishes, and how much more load it puts on the a
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-import urllib.request
+
+from _emulator import emulator_process, stats
 
 from foxkling_widgets import FoxClient, KlingWidget
 
 CLIPS = 8
 SECONDS_PER_VIDEO = 4
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def stats(url: str) -> dict[str, int]:
-    with urllib.request.urlopen(f"{url}/_emulator/stats", timeout=5) as response:  # noqa: S310 - loopback
-        return dict(json.load(response))
 
 
 def run(widget: KlingWidget, url: str, limit: int) -> tuple[float, int, float]:
@@ -64,22 +48,7 @@ def run(widget: KlingWidget, url: str, limit: int) -> tuple[float, int, float]:
 
 
 def main() -> None:
-    # Keep the benchmark's tasks and videos out of the user's own journal and video cache.
-    scratch = tempfile.mkdtemp(prefix="foxkling-bench-")
-    os.environ["FOXKLING_DATA_DIR"] = f"{scratch}/data"
-    os.environ["FOXKLING_CACHE_DIR"] = f"{scratch}/cache"
-    port = free_port()
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "foxkling_widgets.emulator", "--port", str(port), "--speed", str(SECONDS_PER_VIDEO)]
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                stats(url)
-                break
-            except OSError:
-                time.sleep(0.1)
+    with emulator_process(SECONDS_PER_VIDEO) as url:
         client = FoxClient("sk-bench", url)
         widget = KlingWidget(client=client)
         print(f"batch of {CLIPS} clips, emulator at {SECONDS_PER_VIDEO} s per video")
@@ -91,9 +60,6 @@ def main() -> None:
             print(f"{limit:>5}{took:>9.1f}{took / baseline:>11.2f}{peak:>14}{rate:>12.1f}")
         widget.close()
         client.close()
-    finally:
-        emulator.terminate()
-        emulator.wait()
 
 
 if __name__ == "__main__":

@@ -12,23 +12,13 @@ The emulator runs as its own process (like the live API, its rendering is not ou
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
 from typing import Any
 
+from _emulator import emulator_process
+
 from foxkling_widgets import FoxClient, KlingWidget
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def measure_lag(until: Any, step: float = 0.005) -> list[float]:
@@ -45,22 +35,7 @@ def p99(values: list[float]) -> float:
 
 
 def main() -> None:
-    # Keep the benchmark's tasks and videos out of the user's own journal and video cache.
-    scratch = tempfile.mkdtemp(prefix="foxkling-bench-")
-    os.environ["FOXKLING_DATA_DIR"] = f"{scratch}/data"
-    os.environ["FOXKLING_CACHE_DIR"] = f"{scratch}/cache"
-    port = free_port()
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "foxkling_widgets.emulator", "--port", str(port), "--speed", "6"]
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{url}/_emulator/stats", timeout=1)  # noqa: S310 - loopback
-                break
-            except OSError:
-                time.sleep(0.1)
+    with emulator_process(6) as url:
         client = FoxClient("sk-bench", url)
         widget = KlingWidget(client=client)
         widget.prompt = "benchmark"
@@ -104,9 +79,6 @@ def main() -> None:
         print(f"per-second rate: mean {len(publishes) / took50:.1f}, max {busiest}; goal: at most 10")
         widget.close()
         client.close()
-    finally:
-        emulator.terminate()
-        emulator.wait()
 
 
 if __name__ == "__main__":

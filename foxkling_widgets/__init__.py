@@ -6,6 +6,7 @@ The public surface is exactly ``__all__`` (a test keeps it so). Layers, lowest f
 ``_controller`` (owns the asyncio work of a widget); ``_widget`` (the anywidget front end's model).
 """
 
+from ._controller import Batch, Generation
 from ._exceptions import (
     APIConnectionError,
     AuthenticationError,
@@ -34,10 +35,12 @@ __all__ = [
     "APIConnectionError",
     "AsyncFoxClient",
     "AuthenticationError",
+    "Batch",
     "BlockedClientError",
     "DownloadError",
     "FoxAPIError",
     "FoxClient",
+    "Generation",
     "InsufficientCreditsError",
     "InvalidRequestError",
     "KlingWidget",

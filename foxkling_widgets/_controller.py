@@ -15,6 +15,7 @@ import itertools
 import logging
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -94,7 +95,6 @@ def voice_code(url: str, name: str) -> str:
 
 
 _local_ids = itertools.count(1)
-_batch_ids = itertools.count(1)
 
 
 @dataclass
@@ -342,7 +342,7 @@ class Controller:
 
     def start_batch(self, requests: Sequence[VideoRequest], labels: Sequence[str]) -> Batch:
         """Start several generations as one gallery; they run ``concurrency`` at a time, in order."""
-        batch_id = f"batch-{next(_batch_ids)}"
+        batch_id = f"batch-{uuid.uuid4().hex[:10]}"  # unique across sessions: restored batches regroup
         generations = [
             Generation(request, batch={"id": batch_id, "index": i, "count": len(requests), "label": label})
             for i, (request, label) in enumerate(zip(requests, labels, strict=True))
@@ -387,6 +387,8 @@ class Controller:
         with self._lock:
             self._jobs[task.id] = self._jobs.pop(generation.id)
             generation.id, generation.task, generation.status = task.id, task, task.status.value
+        if generation.batch is not None:
+            self.client._journal("record_batch", task.id, generation.batch)
         self.changed()
 
     async def _run(self, generation: Generation) -> Task:

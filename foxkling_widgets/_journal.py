@@ -45,6 +45,9 @@ CREATE TABLE IF NOT EXISTS tasks (
 CREATE TABLE IF NOT EXISTS voices (
     voice_id TEXT PRIMARY KEY, name TEXT, source_url TEXT, base_url TEXT NOT NULL, created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS batches (
+    task_id TEXT PRIMARY KEY, batch TEXT NOT NULL
+);
 """
 _TERMINAL = ("completed", "failed", "cancelled")
 
@@ -298,6 +301,15 @@ class Journal:
             for r in rows
             if base_url is None or r[2] == base_url
         ]
+
+    def record_batch(self, task_id: str, batch: dict[str, Any]) -> None:
+        """Remember that a task belongs to a batch ({id, index, count, label}), to regroup it later."""
+        self._run("recording a batch", "INSERT OR REPLACE INTO batches VALUES (?, ?)", (task_id, json.dumps(batch)))
+
+    def batches(self) -> dict[str, dict[str, Any]]:
+        """Batch membership by task id (see :meth:`record_batch`)."""
+        rows = self._run("reading batches", "SELECT task_id, batch FROM batches")
+        return {r[0]: json.loads(r[1]) for r in rows}
 
     def voices(self, *, base_url: str | None = None) -> list[dict[str, Any]]:
         """Created voices with their names, newest first."""

@@ -176,6 +176,8 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         entries = getattr(journal, "entries", None)
         if entries is None:
             return
+        batches = getattr(journal, "batches", None)
+        membership = batches() if batches is not None else {}
         for entry in reversed(entries(base_url=self.client.base_url, limit=limit)):
             if entry.expired and entry.local_path is None and entry.status not in ("failed", "cancelled"):
                 status = "expired"
@@ -196,6 +198,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
                 error=entry.error,
                 note="Restored from the task journal.",
                 restored=True,
+                batch=membership.get(entry.task_id),
             )
             local = Path(entry.local_path) if entry.local_path else None
             if local is not None and local.exists():

@@ -33,6 +33,9 @@ PUBLIC = {
     "SubmitUncertainError",
     # issue 4
     "KlingWidget",
+    # issue 5: what generate_batch returns and create_voice gives back (for type hints)
+    "Batch",
+    "Generation",
     # the rest of the error hierarchy and helpers
     "APIConnectionError",
     "BlockedClientError",

@@ -340,3 +340,13 @@ def test_edit_and_rerun_of_a_batch_member_leaves_grid_mode(widget: KlingWidget) 
     batch.wait(timeout=60)
     assert widget.load(batch.generations[1].id)
     assert widget.vary == "" and widget.duration == 10
+
+
+def test_a_batch_regroups_after_a_restart(widget: KlingWidget, server: EmulatorServer) -> None:
+    batch = widget.generate_batch([{"prompt": "an owl", "aspect_ratio": a} for a in ("16:9", "1:1")])
+    batch.wait(timeout=60)
+    later = KlingWidget(client=FoxClient("sk-widget-test-key", server.url))
+    restored = {g.id: g.batch for g in later.tasks if g.restored}
+    assert [restored[g.id] for g in batch.generations] == [g.batch for g in batch.generations]
+    assert batch.generations[0].batch is not None and batch.generations[0].batch["id"] == batch.id
+    later.close()

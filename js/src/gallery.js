@@ -84,8 +84,10 @@ export function createGallery(batchId) {
     });
     const done = cards.filter((c) => c.status === "completed").length;
     const queued = cards.filter((c) => c.status === "queued").length;
+    const failed = cards.filter((c) => ["failed", "cancelled", "uncertain"].includes(c.status)).length;
     title.textContent = `${cards.length} variations`;
     const parts = [`${done} of ${cards.length} done`];
+    if (failed) parts.push(`${failed} failed`);
     if (queued) parts.push(`${queued} queued (${concurrency} at a time)`);
     summary.textContent = parts.join(" · ");
     refreshControls();

@@ -78,6 +78,7 @@ export function createTaskCard(actions) {
     status.textContent = statusLabel(next.status);
     status.className = `fk-status fk-status-${next.status}`;
     summary.textContent = next.summary;
+    summary.title = next.summary; // the full text where the gallery clamps it to two lines
     idEl.textContent = next.id;
     bar.style.width = `${Math.max(0, Math.min(100, next.progress))}%`;
     progress.setAttribute("aria-valuenow", String(Math.round(next.progress)));

@@ -3,6 +3,7 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import { clampTime, createSyncGroup, longest } from "../src/sync.js";
 import { toggleVoice, voiceChoices } from "../src/voices.js";
 import widget from "../src/widget.js";
+import { fakeModel } from "./fake-model.js";
 
 /** A video-like object with the properties the sync group uses. */
 function fakeVideo(duration, currentTime = 0) {
@@ -65,32 +66,6 @@ describe("voice chips", () => {
   });
 });
 
-function fakeModel(initial = {}) {
-  const state = {
-    prompt: "", negative_prompt: "", resolution: "720p", aspect_ratio: "16:9", duration: 5,
-    generate_audio: false, voice_ids: [], multishot: false, segments: [], vary: "", concurrency: 2,
-    voice_url: "", voice_name: "", _variations: [], _voices: [], _voice_problems: [],
-    _mode: "emulator", _problems: [], _tasks: [], _has_key: false, ...initial,
-  };
-  const handlers = new Map();
-  const sent = [];
-  return {
-    state, sent,
-    get: (k) => state[k],
-    set(k, v) {
-      state[k] = v;
-      for (const cb of handlers.get(`change:${k}`) ?? []) cb();
-    },
-    on(event, cb) {
-      if (!handlers.has(event)) handlers.set(event, new Set());
-      handlers.get(event).add(cb);
-    },
-    off(event, cb) { handlers.get(event)?.delete(cb); },
-    save_changes: vi.fn(),
-    send(content) { sent.push(content); },
-    deliver(content, buffers = []) { for (const cb of handlers.get("msg:custom") ?? []) cb(content, buffers); },
-  };
-}
 
 const card = (id, index, over = {}) => ({
   id, status: "processing", status_text: "processing", progress: 40, created: 1, submitted_at: Date.now(), finished_at: null,

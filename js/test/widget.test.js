@@ -1,34 +1,8 @@
 // @vitest-environment happy-dom
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import widget from "../src/widget.js";
+import { fakeModel } from "./fake-model.js";
 
-/** A fake anywidget model: get/set/on/off/save_changes/send, and a way to deliver custom messages. */
-function fakeModel(initial = {}) {
-  const state = {
-    prompt: "", negative_prompt: "", resolution: "720p", aspect_ratio: "16:9", duration: 5,
-    generate_audio: false, voice_ids: [], multishot: false, segments: [],
-    _mode: "emulator", _problems: [], _tasks: [], _has_key: false, ...initial,
-  };
-  const handlers = new Map();
-  const sent = [];
-  return {
-    state, sent,
-    get: (k) => state[k],
-    set(k, v) {
-      state[k] = v;
-      for (const cb of handlers.get(`change:${k}`) ?? []) cb();
-    },
-    on(event, cb) {
-      if (!handlers.has(event)) handlers.set(event, new Set());
-      handlers.get(event).add(cb);
-    },
-    off(event, cb) { handlers.get(event)?.delete(cb); },
-    save_changes: vi.fn(),
-    send(content) { sent.push(content); },
-    deliver(content, buffers = []) { for (const cb of handlers.get("msg:custom") ?? []) cb(content, buffers); },
-    listeners: () => [...handlers.values()].reduce((n, s) => n + s.size, 0),
-  };
-}
 
 const card = (over = {}) => ({
   id: "task-unified-1-abcdefgh", status: "processing", status_text: "processing", progress: 40, created: 1,

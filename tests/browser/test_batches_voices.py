@@ -1,4 +1,4 @@
-"""Voices and batches in real JupyterLab and headless Chromium, against the emulator process.
+"""Voices and batches in real JupyterLab 4 and Notebook 7 (headless Chromium), against the emulator process.
 
 A teacher's path: make a voice from an audio link (a bad link first: an error next to the field,
 nothing sent), attach it by its name (audio turns on and the widget says so), insert its token
@@ -51,7 +51,7 @@ def _wait(predicate: Any, timeout_s: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _voice_flow(page: Page, emulator: Emulator, shots: Path) -> None:
+def _voice_flow(page: Page, emulator: Emulator, shots: Path, name: str) -> None:
     posts = emulator.stats()["posts"]
     page.click('[data-fk="voices"] > summary')
     type_into(page, '[data-fk="voice-url"]', "ftp://example.com/narrator.mp3")
@@ -89,10 +89,10 @@ def _voice_flow(page: Page, emulator: Emulator, shots: Path) -> None:
     video = check_video(page, 'video[data-fk="video"]:visible')
     assert video["audioBytes"] > 0 and video["t1"] > video["t0"], video
     assert emulator.stats()["posts"] == posts + 2
-    page.screenshot(path=str(shots / "lab-voices.png"), full_page=True)
+    page.screenshot(path=str(shots / f"{name}-voices.png"), full_page=True)
 
 
-def _batch_flow(page: Page, emulator: Emulator, shots: Path) -> None:
+def _batch_flow(page: Page, emulator: Emulator, shots: Path, name: str) -> None:
     posts = emulator.stats()["posts"]
     page.click('[data-fk="vary"] [data-value="aspect_ratio"]')
     page.wait_for_function(
@@ -134,7 +134,7 @@ def _batch_flow(page: Page, emulator: Emulator, shots: Path) -> None:
     _wait(lambda: all(v["paused"] for v in _videos(page)), 10, "all three paused")
     times = [v["t"] for v in _videos(page)]
     assert min(times) > 0.5 and max(times) - min(times) < 0.3, times
-    print(f"synced playback: 3 videos {max(times) - min(times):.3f} s apart after {min(times):.1f} s of play")
+    print(f"{name} synced playback: 3 videos {max(times) - min(times):.3f} s apart after {min(times):.1f} s of play")
 
     page.evaluate(
         "() => { const s = document.querySelector('[data-fk=\"scrub\"]'); s.value = '2.5';"
@@ -142,11 +142,17 @@ def _batch_flow(page: Page, emulator: Emulator, shots: Path) -> None:
     )
     _wait(lambda: all(abs(v["t"] - 2.5) < 0.1 for v in _videos(page)), 10, "all three at 2.5 s")
     gallery.scroll_into_view_if_needed()
-    gallery.screenshot(path=str(shots / "lab-gallery.png"))
+    gallery.screenshot(path=str(shots / f"{name}-gallery.png"))
 
 
-def test_jupyterlab_voices_and_batches(jupyter_lab: JupyterServer, emulator_process: Emulator, artifacts: Path) -> None:
-    server = jupyter_lab
+@pytest.mark.parametrize(
+    ("app", "url_path"), [("jupyter_lab", "/lab/tree/batch.ipynb"), ("jupyter_notebook7", "/notebooks/batch.ipynb")]
+)
+def test_voices_and_batches(
+    app: str, url_path: str, request: pytest.FixtureRequest, emulator_process: Emulator, artifacts: Path
+) -> None:
+    server: JupyterServer = request.getfixturevalue(app)
+    name = "lab" if app == "jupyter_lab" else "notebook7"
     write_notebook(server.root / "batch.ipynb", "from foxkling_widgets import KlingWidget\n\nw = KlingWidget()\nw")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(**launch_options())
@@ -154,19 +160,21 @@ def test_jupyterlab_voices_and_batches(jupyter_lab: JupyterServer, emulator_proc
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         try:
-            open_notebook(page, f"{server.url}/lab/tree/batch.ipynb?token={server.token}")
+            open_notebook(page, f"{server.url}{url_path}?token={server.token}")
             run_all(page)
             wait_for_widget(page)
             started = time.monotonic()
-            _voice_flow(page, emulator_process, artifacts)
+            _voice_flow(page, emulator_process, artifacts, name)
             voice_s = time.monotonic() - started
             started = time.monotonic()
-            _batch_flow(page, emulator_process, artifacts)
-            print(f"voice flow {voice_s:.1f} s, batch of 3 to synced playback {time.monotonic() - started:.1f} s")
+            _batch_flow(page, emulator_process, artifacts, name)
+            print(
+                f"{name}: voice flow {voice_s:.1f} s, batch of 3 to synced playback {time.monotonic() - started:.1f} s"
+            )
             unexpected = [e for e in errors if not any(a in e for a in ALLOWED_PAGE_ERRORS)]
             assert not unexpected, unexpected
         except BaseException:
-            page.screenshot(path=str(artifacts / "lab-batch-failure.png"), full_page=True)
+            page.screenshot(path=str(artifacts / f"{name}-batch-failure.png"), full_page=True)
             raise
         finally:
             browser.close()

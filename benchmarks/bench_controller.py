@@ -37,7 +37,8 @@ def p99(values: list[float]) -> float:
 def main() -> None:
     with emulator_process(6) as url:
         client = FoxClient("sk-bench", url)
-        widget = KlingWidget(client=client)
+        # No queue: this measures many generations truly in flight (the default limit is 2).
+        widget = KlingWidget(client=client, concurrency=50)
         widget.prompt = "benchmark"
         publishes: list[float] = []
         original = widget._controller._publish

@@ -448,10 +448,15 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         """Generate from the current controls and return the finished :class:`Task`.
 
         The card in the widget follows along; the video is downloaded before this returns.
-        Raises the client's errors (e.g. :class:`InvalidRequestError`, sending nothing).
+        Raises the client's errors (e.g. :class:`InvalidRequestError`, sending nothing). In grid
+        mode (``vary`` set) it raises too: a grid is several clips, so use ``generate_batch()``.
         """
         request = self.request()
         errors = [p for p in self.problems() if p.level == "error"]
+        if self.vary:
+            errors.append(
+                Problem("vary", f"is {self.vary!r}: await w.generate_batch() for the grid, or set vary = '' first")
+            )
         if errors:
             raise InvalidRequestError.from_problems(errors)
         _generation, future = self._controller.start(request)

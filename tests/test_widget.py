@@ -350,3 +350,11 @@ def test_a_batch_regroups_after_a_restart(widget: KlingWidget, server: EmulatorS
     assert [restored[g.id] for g in batch.generations] == [g.batch for g in batch.generations]
     assert batch.generations[0].batch is not None and batch.generations[0].batch["id"] == batch.id
     later.close()
+
+
+def test_await_generate_refuses_grid_mode(widget: KlingWidget, server: EmulatorServer) -> None:
+    widget.prompt, widget.vary = "a fox", "aspect_ratio"
+    posts = server.emulator.stats["posts"]
+    with pytest.raises(InvalidRequestError, match="generate_batch"):
+        asyncio.run(widget.generate())
+    assert server.emulator.stats["posts"] == posts

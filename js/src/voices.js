@@ -99,6 +99,8 @@ export function createVoicesPanel(model, actions) {
     create.disabled = busy || !url.value.trim() || problems.some((p) => p.level === "error") || model.get("_mode") === "none";
     const attached = model.get("voice_ids") ?? [];
     const choices = voiceChoices(model.get("_voices") ?? [], attached);
+    // Chips are rebuilt; keep keyboard focus on the one that had it.
+    const focused = chips.contains(document.activeElement) ? document.activeElement?.getAttribute("data-voice-id") : null;
     chips.replaceChildren(
       ...choices.map((voice) => {
         const slot = attached.indexOf(voice.voice_id);
@@ -116,6 +118,7 @@ export function createVoicesPanel(model, actions) {
       }),
     );
     if (!choices.length) chips.append(h("span", { class: "fk-note", text: "No voices yet." }));
+    if (focused) /** @type {HTMLElement[]} */ ([...chips.children]).find((c) => c.getAttribute("data-voice-id") === focused)?.focus();
     if (choices.length && !el.open && attached.length) el.open = true;
   }
 

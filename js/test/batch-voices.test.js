@@ -133,6 +133,14 @@ describe("studio: batches and voices", () => {
     expect(el.querySelector('[data-fk="voice-note"]').textContent).toContain("At most 2");
   });
 
+  it("a chip keeps keyboard focus when the chips are redrawn", () => {
+    const model = fakeModel({ _voices: [{ voice_id: "voice-a", name: "Ann" }, { voice_id: "voice-b", name: "Bo" }] });
+    widget.render({ model, el });
+    el.querySelector('[data-voice-id="voice-b"]').focus();
+    model.set("voice_ids", ["voice-b"]);
+    expect(document.activeElement.getAttribute("data-voice-id")).toBe("voice-b");
+  });
+
   it("create voice is disabled until the kernel accepts the URL, and shows its errors", () => {
     const model = fakeModel();
     widget.render({ model, el });

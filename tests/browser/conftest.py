@@ -151,6 +151,8 @@ def _start_jupyter(app: str, tmp: Path, emulator: Emulator, theme: str | None = 
         "FOXAPI_API_KEY": api_key,
         "FOXKLING_DATA_DIR": str(tmp / "fk-data"),
         "FOXKLING_CACHE_DIR": str(tmp / "fk-cache"),
+        # Notebooks that ask for the built-in emulator (emulator=True) get a quick one too.
+        "FOXKLING_EMULATOR_SECONDS": "2",
     }
     # The server runs on this interpreter, so its native "python3" kernel is this environment.
     log = tmp / "jupyter.log"

@@ -85,9 +85,12 @@ export function createGallery(batchId) {
     const done = cards.filter((c) => c.status === "completed").length;
     const queued = cards.filter((c) => c.status === "queued").length;
     const failed = cards.filter((c) => ["failed", "cancelled", "uncertain"].includes(c.status)).length;
-    title.textContent = `${cards.length} variations`;
-    const parts = [`${done} of ${cards.length} done`];
+    const count = Math.max(cards.length, cards[0]?.batch?.count ?? 0);
+    title.textContent = `${count} variations`;
+    const parts = [`${done} of ${count} done`];
     if (failed) parts.push(`${failed} failed`);
+    // After a restart: members still queued when the kernel stopped were never sent (nor billed).
+    if (count > cards.length) parts.push(`${count - cards.length} not here: never sent, or older than what was restored`);
     if (queued) parts.push(`${queued} queued (${concurrency} at a time)`);
     summary.textContent = parts.join(" · ");
     refreshControls();

@@ -96,6 +96,8 @@ describe("studio: batches and voices", () => {
     expect(el.querySelector('[data-fk="play-all"]').disabled).toBe(true); // no finished videos yet
     const top = [...el.querySelector('[data-fk="tasks"]').children].map((n) => n.getAttribute("data-fk"));
     expect(top).toEqual(["gallery", "task"]);
+    model.set("_tasks", [card("t2", 1, { status: "completed" }), card("t1", 0, { status: "completed" })]);
+    expect(el.querySelector('[data-fk="gallery-summary"]').textContent).toContain("1 not here");
     model.set("_tasks", []);
     expect(el.querySelector('[data-fk="gallery"]')).toBeNull();
   });

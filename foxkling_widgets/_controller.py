@@ -471,14 +471,24 @@ class Controller:
 
     def stop_watching(self, task_id: str) -> bool:
         """Stop polling a task (the provider keeps running it). Returns whether it was being watched."""
-        job = self._jobs.get(task_id)
-        generation = self.find(task_id)
-        if job is None or generation is None or (generation.status == "submitting" and generation.task is None):
-            # Mid-submit: abandoning the billed POST could leave a paid task whose id nobody
-            # learns (foxapi-contract.md, "Money rule"). Queued items have sent nothing: fine.
+
+        def stop() -> bool:
+            # Checked and cancelled on the loop thread in one step: checked from the kernel's
+            # thread, a queued item could take its slot and start its POST before the cancel
+            # landed, and the cancel would then abandon a billed request.
+            job = self._jobs.get(task_id)
+            generation = self.find(task_id)
+            if job is None or generation is None or (generation.status == "submitting" and generation.task is None):
+                # Mid-submit: abandoning the billed POST could leave a paid task whose id nobody
+                # learns (foxapi-contract.md, "Money rule"). Queued items have sent nothing: fine.
+                return False
+            job.cancel()
+            return True
+
+        try:
+            return self.runner.call(stop)
+        except RuntimeError:  # the loop has stopped: nothing is being watched any more
             return False
-        self.runner.loop.call_soon_threadsafe(job.cancel)
-        return True
 
     @property
     def in_flight(self) -> int:

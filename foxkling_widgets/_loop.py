@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 __all__ = ["LoopThread"]
@@ -38,6 +38,27 @@ class LoopThread:
         except KeyboardInterrupt:
             future.cancel()
             raise
+
+    def call(self, function: Callable[[], T]) -> T:
+        """Run a plain ``function`` on the loop thread, between two steps of its tasks, and return its result.
+
+        What it reads and does happens with no task running in between: a check-then-act
+        on task state cannot be overtaken by the loop (unlike the same check made from another thread).
+        """
+        if threading.current_thread() is self._thread:
+            return function()
+        if not self._thread.is_alive():
+            raise RuntimeError("the loop thread has stopped")
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(function())
+            except BaseException as error:  # noqa: BLE001  (handed to the caller, which re-raises it)
+                future.set_exception(error)
+
+        self.loop.call_soon_threadsafe(run)
+        return future.result()
 
     @property
     def closed(self) -> bool:

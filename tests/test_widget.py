@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import threading
 import time
 from typing import Any
 
@@ -251,6 +253,26 @@ def test_a_queued_item_taken_out_costs_nothing(widget: KlingWidget, server: Emul
     batch.wait(timeout=60)
     assert queued.status == "stopped" and "nothing was billed" in queued.note
     assert server.emulator.stats["posts"] == posts + 1
+
+
+def test_stopping_a_queued_item_cannot_overtake_its_submit(widget: KlingWidget, server: EmulatorServer) -> None:
+    # The check and the cancel happen on the controller's loop, in order with the loop's own
+    # work: if the slot frees up (and the POST is about to start) first, the stop is refused.
+    widget.concurrency = 1
+    posts = server.emulator.stats["posts"]
+    batch = widget.generate_batch([{"prompt": "first"}, {"prompt": "second"}])
+    queued = batch.generations[1]
+    deadline = time.monotonic() + 10
+    while queued.status != "queued" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    loop, gate = widget._controller.runner.loop, threading.Event()
+    loop.call_soon_threadsafe(gate.wait, 10)  # hold the loop so the next two steps queue up behind it
+    loop.call_soon_threadsafe(setattr, queued, "status", "submitting")  # what taking a slot does first
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        stopped = pool.submit(widget.stop_watching, queued.id)
+        gate.set()
+        assert stopped.result(timeout=10) is False and queued.watching
+    assert all(g.done for g in batch.wait(timeout=60)) and server.emulator.stats["posts"] == posts + 2
 
 
 def test_voices_panel_creates_a_named_voice_and_attaching_turns_audio_on(

@@ -402,7 +402,7 @@ class Controller:
         voice = generation.voice
         assert voice is not None
         async with self._slot(generation):
-            task = await self.client.submit_voice(voice["url"])
+            task = await self.client.submit_voice(voice["url"], name=voice["name"] or None)
             self._submitted(generation, task)
             return await self._follow_voice(generation, task)
 

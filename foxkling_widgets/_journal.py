@@ -48,6 +48,9 @@ CREATE TABLE IF NOT EXISTS voices (
 CREATE TABLE IF NOT EXISTS batches (
     task_id TEXT PRIMARY KEY, batch TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS voice_names (
+    task_id TEXT PRIMARY KEY, name TEXT NOT NULL
+);
 """
 _TERMINAL = ("completed", "failed", "cancelled")
 
@@ -244,6 +247,10 @@ class Journal:
             (voice_id, name, redact(source_url), redact(base_url), time.time()),
         )
 
+    def record_voice_name(self, task_id: str, name: str) -> None:
+        """The name given to a voice still being made (the API takes none), for a later kernel."""
+        self._run("recording a voice name", "INSERT OR REPLACE INTO voice_names VALUES (?, ?)", (task_id, name))
+
     # -- reading ---------------------------------------------------------------------------
     def _entries(self, where: str, args: tuple[Any, ...], limit: int) -> list[JournalEntry]:
         rows = self._run(
@@ -321,6 +328,11 @@ class Journal:
             for r in rows
             if base_url is None or r[3] == base_url
         ]
+
+    def voice_name(self, task_id: str) -> str | None:
+        """The name recorded for a create-voice task (see :meth:`record_voice_name`)."""
+        rows = self._run("reading a voice name", "SELECT name FROM voice_names WHERE task_id=?", (task_id,))
+        return str(rows[0][0]) if rows else None
 
     def credit_estimate(self, payload: dict[str, Any], *, base_url: str | None = None) -> float | None:
         """Credits that past tasks of the same price tier reserved (median), or ``None`` without history.

@@ -226,6 +226,8 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         if entry.status in ("completed", "failed", "cancelled") or entry.expired:
             return
         url = str(entry.request.get("voice_url", ""))
+        recorded = getattr(self.client.journal, "voice_name", None)
+        name = (recorded(entry.task_id) if recorded is not None else None) or _voice_name_from_url(url)
         generation = Generation(
             None,
             id=entry.task_id,
@@ -235,7 +237,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             submitted_at=entry.created * 1000,
             note="Restored from the task journal.",
             restored=True,
-            voice={"url": url, "name": _voice_name_from_url(url), "voice_id": None},
+            voice={"url": url, "name": name, "voice_id": None},
         )
         self._controller.resume(generation)
 

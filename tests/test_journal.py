@@ -189,7 +189,8 @@ def test_a_done_voice_is_not_unfinished_and_resume_remembers_an_open_one(tmp_pat
         EmulatorServer(EmulatorConfig(seconds_per_video=0.3)) as server,
         FoxClient("sk-journal-voice", server.url, journal=journal) as client,
     ):
-        submitted = client._runner.run(client.aio.submit_voice("https://example.com/voices/bert.ogg"))
+        submitted = client._runner.run(client.aio.submit_voice("https://example.com/voices/bert.ogg", name="Bert"))
         done = client.resume()
         assert [t.id for t in done] == [submitted.id]
-        assert [v["source_url"] for v in client.voices()] == ["https://example.com/voices/bert.ogg"]
+        voices = [(v["source_url"], v["name"]) for v in client.voices()]
+        assert voices == [("https://example.com/voices/bert.ogg", "Bert")]  # the name given at submit

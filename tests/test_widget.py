@@ -334,24 +334,26 @@ def test_finished_tasks_refresh_only_the_fallback_output(widget: KlingWidget, mo
 
 
 def test_an_unfinished_voice_is_resumed_by_the_next_widget(server: EmulatorServer) -> None:
-    # A voice submitted by a kernel that then died: the next widget follows it and offers the chip.
+    # A voice submitted by a kernel that then died: the next widget follows it and offers the chip,
+    # under the name it was given (journaled at submit: the API takes no name).
     from foxkling_widgets import AsyncFoxClient
 
     async def submit_only() -> str:
         async with AsyncFoxClient("sk-widget-test-key", server.url) as aclient:
-            return (await aclient.submit_voice("https://example.com/voices/grandma.wav")).id
+            return (await aclient.submit_voice("https://example.com/voices/grandma.wav", name="Grandma Rose")).id
 
     task_id = asyncio.run(submit_only())
     client = FoxClient("sk-widget-test-key", server.url)
     w = KlingWidget(client=client)
     generation = w.wait(task_id, timeout=60)
     assert generation.voice is not None and generation.status == "completed" and generation.restored
-    assert w._voices[0] == {"voice_id": generation.voice["voice_id"], "name": "grandma"}
+    assert generation.voice["name"] == "Grandma Rose"
+    assert w._voices[0] == {"voice_id": generation.voice["voice_id"], "name": "Grandma Rose"}
     w.close()
     # Done now: a third widget shows it as a chip only, with no card to follow.
     again = KlingWidget(client=client)
     assert not any(g.id == task_id for g in again.tasks)
-    assert any(v["name"] == "grandma" for v in again._voices)
+    assert any(v["name"] == "Grandma Rose" for v in again._voices)
     again.close()
     client.close()
 

@@ -441,7 +441,7 @@ class AsyncFoxClient:
             try:
                 task = await self.wait(entry.task_id)
                 if entry.request.get("model") == MODEL_CREATE_VOICE:
-                    # A voice made while the last kernel died: remember it (its name was not kept).
+                    # A voice made while the last kernel died: remember it, under the name it was given.
                     self.remember_voice(task, str(entry.request.get("voice_url", "")))
                 else:
                     await self.download(task, target / sanitize_filename(f"{task.id}.mp4"))
@@ -460,20 +460,30 @@ class AsyncFoxClient:
         timeout: float | None = 600,
     ) -> str:
         """Create a voice from an http(s) audio URL (mp3/ogg/wav/m4a/aac); returns its voice id."""
-        task = await self.submit_voice(voice_url)
+        task = await self.submit_voice(voice_url, name=name)
         done = await self.wait(task, on_progress=on_progress, timeout=timeout)
         return self.remember_voice(done, voice_url, name=name)
 
-    async def submit_voice(self, voice_url: str) -> Task:
-        """Validate and submit a create-voice task (billed); returns it pending. See :meth:`create_voice`."""
+    async def submit_voice(self, voice_url: str, *, name: str | None = None) -> Task:
+        """Validate and submit a create-voice task (billed); returns it pending. See :meth:`create_voice`.
+
+        ``name`` is journaled with the task id, so a voice finished by a later kernel keeps it.
+        """
         problems = validate_voice_url(voice_url)
         if problems:
             raise InvalidRequestError.from_problems(problems)
-        return await self._submit_payload({"model": MODEL_CREATE_VOICE, "voice_url": voice_url})
+        task = await self._submit_payload({"model": MODEL_CREATE_VOICE, "voice_url": voice_url})
+        if name:
+            self._journal("record_voice_name", task.id, name)
+        return task
 
     def remember_voice(self, done: Task, voice_url: str, *, name: str | None = None) -> str:
-        """Record a completed voice task's id and name in the journal; returns the voice id."""
+        """Record a completed voice task's id and name in the journal; returns the voice id.
+
+        Without ``name``, the name journaled at submit (if any) is used.
+        """
         if not done.voice_id:
             raise ProtocolError(f"Voice task {done.id} completed without a voice id.")
+        name = name or self._journal("voice_name", done.id)
         self._journal("record_voice", done.voice_id, name, voice_url, self.base_url)
         return done.voice_id

@@ -241,14 +241,20 @@ async def _await(batch: Any) -> Any:
     return await batch
 
 
-def test_a_queued_item_taken_out_costs_nothing(widget: KlingWidget, server: EmulatorServer) -> None:
+def _two_at_one_a_time(widget: KlingWidget) -> tuple[Any, Any]:
+    """A batch of two run one at a time, returned once its second clip waits as queued."""
     widget.concurrency = 1
-    posts = server.emulator.stats["posts"]
     batch = widget.generate_batch([{"prompt": "first"}, {"prompt": "second"}])
     queued = batch.generations[1]
     deadline = time.monotonic() + 10
     while queued.status != "queued" and time.monotonic() < deadline:
         time.sleep(0.02)
+    return batch, queued
+
+
+def test_a_queued_item_taken_out_costs_nothing(widget: KlingWidget, server: EmulatorServer) -> None:
+    posts = server.emulator.stats["posts"]
+    batch, queued = _two_at_one_a_time(widget)
     assert widget.stop_watching(queued.id)
     batch.wait(timeout=60)
     assert queued.status == "stopped" and "nothing was billed" in queued.note
@@ -258,13 +264,8 @@ def test_a_queued_item_taken_out_costs_nothing(widget: KlingWidget, server: Emul
 def test_stopping_a_queued_item_cannot_overtake_its_submit(widget: KlingWidget, server: EmulatorServer) -> None:
     # The check and the cancel happen on the controller's loop, in order with the loop's own
     # work: if the slot frees up (and the POST is about to start) first, the stop is refused.
-    widget.concurrency = 1
     posts = server.emulator.stats["posts"]
-    batch = widget.generate_batch([{"prompt": "first"}, {"prompt": "second"}])
-    queued = batch.generations[1]
-    deadline = time.monotonic() + 10
-    while queued.status != "queued" and time.monotonic() < deadline:
-        time.sleep(0.02)
+    batch, queued = _two_at_one_a_time(widget)
     loop, gate = widget._controller.runner.loop, threading.Event()
     loop.call_soon_threadsafe(gate.wait, 10)  # hold the loop so the next two steps queue up behind it
     loop.call_soon_threadsafe(setattr, queued, "status", "submitting")  # what taking a slot does first

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,10 @@ STOP_NOTE = (
     "bill it. Its id is kept, so it can be resumed later."
 )
 UNQUEUED_NOTE = "Taken out of the queue before it was sent: nothing was billed."
+CUT_OFF_NOTE = (
+    "Stopped while its submit was in flight: it may have been billed, and its id is unknown. "
+    "The journal keeps the attempt (client.journal.uncertain_submits())."
+)
 DEFAULT_CONCURRENCY = 2
 
 
@@ -125,6 +129,9 @@ class Generation:
     restored: bool = False  # from the journal of an earlier session (not this session's spending)
     batch: dict[str, Any] | None = None
     voice: dict[str, Any] | None = None
+    # Set on the controller's loop only: the POST is on the wire / a stop came before the work began.
+    sending: bool = field(default=False, repr=False, compare=False)
+    stop_requested: bool = field(default=False, repr=False, compare=False)
 
     @property
     def done(self) -> bool:
@@ -211,7 +218,10 @@ class Batch:
 
     def __await__(self) -> Generator[Any, None, list[Generation]]:
         async def gather() -> list[Generation]:
-            await asyncio.gather(*(asyncio.wrap_future(f) for f in self.futures), return_exceptions=True)
+            # Shielded: cancelling the await (a timeout, an interrupted cell) must not cancel the
+            # work itself, which may be mid-POST. Stop generations with stop_watching() instead.
+            futures = (asyncio.shield(asyncio.wrap_future(f)) for f in self.futures)
+            await asyncio.gather(*futures, return_exceptions=True)
             return list(self.generations)
 
         return gather().__await__()
@@ -257,6 +267,7 @@ class Controller:
         self._last_cards: list[dict[str, Any]] | None = None
         self._concurrency = max(1, int(concurrency))
         self._running = 0
+        self._closed = False  # after close(), work not yet begun never begins
         self._slots: asyncio.Condition | None = None  # made on the loop thread, which alone uses it
         self.on_finished: Callable[[Generation], None] | None = None
         self.on_voice: Callable[[dict[str, Any]], None] | None = None
@@ -337,8 +348,8 @@ class Controller:
     # -- work -----------------------------------------------------------------------------
     def start(self, request: VideoRequest) -> tuple[Generation, concurrent.futures.Future[Task]]:
         """Start a generation (the request must already be valid); returns its record and a future."""
-        generation = Generation(request)
-        return generation, self._launch(generation, lambda: self._run(generation))
+        generation, client = Generation(request), self.client
+        return generation, self._launch(generation, lambda: self._run(generation, client))
 
     def start_batch(self, requests: Sequence[VideoRequest], labels: Sequence[str]) -> Batch:
         """Start several generations as one gallery; they run ``concurrency`` at a time, in order."""
@@ -347,13 +358,14 @@ class Controller:
             Generation(request, batch={"id": batch_id, "index": i, "count": len(requests), "label": label})
             for i, (request, label) in enumerate(zip(requests, labels, strict=True))
         ]
-        futures = [self._launch(g, lambda g=g: self._run(g)) for g in generations]  # type: ignore[misc]
+        client = self.client  # the whole batch goes to the API it was started on, even if the key changes
+        futures = [self._launch(g, lambda g=g: self._run(g, client)) for g in generations]  # type: ignore[misc]
         return Batch(batch_id, generations, futures)
 
     def start_voice(self, url: str, name: str) -> tuple[Generation, concurrent.futures.Future[Task]]:
         """Create a voice from an audio URL (already validated), with its own card."""
-        generation = Generation(None, voice={"url": url, "name": name, "voice_id": None})
-        return generation, self._launch(generation, lambda: self._run_voice(generation))
+        generation, client = Generation(None, voice={"url": url, "name": name, "voice_id": None}), self.client
+        return generation, self._launch(generation, lambda: self._run_voice(generation, client))
 
     def _launch(self, generation: Generation, work: Callable[[], Awaitable[Task]]) -> concurrent.futures.Future[Task]:
         with self._lock:
@@ -366,10 +378,16 @@ class Controller:
         assert job is not None
         self._jobs[generation.id] = job
         try:
+            if generation.stop_requested or self._closed:  # stopped before its work began
+                raise asyncio.CancelledError
             return await work()
         except asyncio.CancelledError:
-            note = STOP_NOTE if generation.task is not None else UNQUEUED_NOTE
-            generation.status, generation.watching, generation.note = "stopped", False, note
+            if generation.sending:
+                generation.status, generation.note = "uncertain", CUT_OFF_NOTE
+            else:
+                generation.status = "stopped"
+                generation.note = STOP_NOTE if generation.task is not None else UNQUEUED_NOTE
+            generation.watching = False
             raise
         except BaseException as error:
             generation.fail(error)
@@ -383,44 +401,49 @@ class Controller:
                 except Exception:  # a refresh hook must not replace the task's own outcome
                     logger.exception("on_finished hook failed for %s", generation.id)
 
-    def _submitted(self, generation: Generation, task: Task) -> None:
+    async def _submit(self, generation: Generation, post: Awaitable[Task], client: AsyncFoxClient) -> Task:
+        generation.sending = True
+        try:
+            task = await post
+        finally:
+            generation.sending = False
         with self._lock:
             self._jobs[task.id] = self._jobs.pop(generation.id)
             generation.id, generation.task, generation.status = task.id, task, task.status.value
         if generation.batch is not None:
-            self.client._journal("record_batch", task.id, generation.batch)
+            client._journal("record_batch", task.id, generation.batch)
         self.changed()
+        return task
 
-    async def _run(self, generation: Generation) -> Task:
+    async def _run(self, generation: Generation, client: AsyncFoxClient) -> Task:
         assert generation.request is not None
         async with self._slot(generation):
-            task = await self.client.submit(generation.request)
-            self._submitted(generation, task)
-            return await self._follow(generation, task)
+            task = await self._submit(generation, client.submit(generation.request), client)
+            return await self._follow(generation, task, client)
 
-    async def _run_voice(self, generation: Generation) -> Task:
+    async def _run_voice(self, generation: Generation, client: AsyncFoxClient) -> Task:
         voice = generation.voice
         assert voice is not None
         async with self._slot(generation):
-            task = await self.client.submit_voice(voice["url"], name=voice["name"] or None)
-            self._submitted(generation, task)
-            return await self._follow_voice(generation, task)
+            post = client.submit_voice(voice["url"], name=voice["name"] or None)
+            task = await self._submit(generation, post, client)
+            return await self._follow_voice(generation, task, client)
 
-    async def _follow_voice(self, generation: Generation, task: Task) -> Task:
+    async def _follow_voice(self, generation: Generation, task: Task, client: AsyncFoxClient) -> Task:
         voice = generation.voice
         assert voice is not None
-        last = await self._poll(generation, task)
-        voice["voice_id"] = self.client.remember_voice(last, voice["url"], name=voice["name"] or None)
+        last = await self._poll(generation, task, client)
+        voice["voice_id"] = client.remember_voice(last, voice["url"], name=voice["name"] or None)
         generation.progress, generation.status, generation.watching = 100.0, "completed", False
         generation.finished_at = time.time() * 1000
         if self.on_voice is not None:
             self.on_voice(dict(voice))
         return last
 
-    async def _poll(self, generation: Generation, task: Task) -> Task:
+    async def _poll(self, generation: Generation, task: Task, client: AsyncFoxClient) -> Task:
         """Follow ``task`` until it is terminal, updating the card; raise if it failed."""
         last = task
-        async for snapshot in self.client.watch(task):
+        async for snapshot in client.watch(task):
             last = snapshot
             generation.task = snapshot
             generation.progress = snapshot.progress
@@ -435,11 +458,11 @@ class Controller:
             )
         return last
 
-    async def _follow(self, generation: Generation, task: Task) -> Task:
-        last = await self._poll(generation, task)
+    async def _follow(self, generation: Generation, task: Task, client: AsyncFoxClient) -> Task:
+        last = await self._poll(generation, task, client)
         generation.status = "downloading"
         self.changed()
-        path = await self.client.download(last, self.cache.path_for(last.id))
+        path = await client.download(last, self.cache.path_for(last.id))
         from ._poster import poster_data_url
 
         loop = asyncio.get_running_loop()
@@ -459,9 +482,9 @@ class Controller:
         with self._lock:
             self._generations.append(generation)
         self.changed()
-        task = generation.task
+        task, client = generation.task, self.client
         follow = self._follow_voice if generation.voice is not None else self._follow
-        return self.runner.submit(self._track(generation, lambda: follow(generation, task)))
+        return self.runner.submit(self._track(generation, lambda: follow(generation, task, client)))
 
     def add_finished(self, generation: Generation) -> None:
         """Show a generation that needs no work (e.g. a finished task found in the cache)."""
@@ -472,23 +495,27 @@ class Controller:
     def stop_watching(self, task_id: str) -> bool:
         """Stop polling a task (the provider keeps running it). Returns whether it was being watched."""
 
-        def stop() -> bool:
+        try:
             # Checked and cancelled on the loop thread in one step: checked from the kernel's
             # thread, a queued item could take its slot and start its POST before the cancel
             # landed, and the cancel would then abandon a billed request.
-            job = self._jobs.get(task_id)
-            generation = self.find(task_id)
-            if job is None or generation is None or (generation.status == "submitting" and generation.task is None):
-                # Mid-submit: abandoning the billed POST could leave a paid task whose id nobody
-                # learns (foxapi-contract.md, "Money rule"). Queued items have sent nothing: fine.
-                return False
-            job.cancel()
-            return True
-
-        try:
-            return self.runner.call(stop)
+            return self.runner.call(lambda: self._stop(task_id))
         except RuntimeError:  # the loop has stopped: nothing is being watched any more
             return False
+
+    def _stop(self, task_id: str) -> bool:
+        # On the loop thread only.
+        generation = self.find(task_id)
+        if generation is None or not generation.watching or generation.sending:
+            # Mid-submit: abandoning the billed POST could leave a paid task whose id nobody
+            # learns (foxapi-contract.md, "Money rule"). Queued items have sent nothing: fine.
+            return False
+        job = self._jobs.get(generation.id)
+        if job is None:  # launched, but its work has not begun on the loop yet
+            generation.stop_requested = True
+        else:
+            job.cancel()
+        return True
 
     @property
     def in_flight(self) -> int:
@@ -496,6 +523,12 @@ class Controller:
         return len(self._jobs)
 
     def close(self) -> None:
-        """Stop watching everything (tasks keep running at the provider)."""
-        for task_id in list(self._jobs):
-            self.stop_watching(task_id)
+        """Stop watching everything (tasks keep running at the provider); nothing queued is sent."""
+
+        def stop_all() -> None:
+            self._closed = True  # work launched but not yet begun will not begin
+            for generation in self.generations:
+                self._stop(generation.id)
+
+        with suppress(RuntimeError):  # the loop has stopped already
+            self.runner.call(stop_all)

@@ -462,7 +462,9 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         if errors:
             raise InvalidRequestError.from_problems(errors)
         _generation, future = self._controller.start(request)
-        return await asyncio.wrap_future(future)
+        # Shielded: cancelling this await (a timeout, an interrupted cell) must not cut off a
+        # submit in flight; the generation carries on, and stop_watching() stops it.
+        return await asyncio.shield(asyncio.wrap_future(future))
 
     def wait(self, task_id: str | Task | Generation | None = None, timeout: float | None = None) -> Generation:
         """Block until a generation (default: the newest) finishes; prefer ``await w.generate()``."""

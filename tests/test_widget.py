@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 import time
 from typing import Any
@@ -268,12 +269,64 @@ def test_stopping_a_queued_item_cannot_overtake_its_submit(widget: KlingWidget, 
     batch, queued = _two_at_one_a_time(widget)
     loop, gate = widget._controller.runner.loop, threading.Event()
     loop.call_soon_threadsafe(gate.wait, 10)  # hold the loop so the next two steps queue up behind it
-    loop.call_soon_threadsafe(setattr, queued, "status", "submitting")  # what taking a slot does first
+    loop.call_soon_threadsafe(setattr, queued, "sending", True)  # what taking a slot and posting do first
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         stopped = pool.submit(widget.stop_watching, queued.id)
         gate.set()
         assert stopped.result(timeout=10) is False and queued.watching
     assert all(g.done for g in batch.wait(timeout=60)) and server.emulator.stats["posts"] == posts + 2
+
+
+def test_queued_members_go_to_the_api_their_batch_was_started_on(
+    widget: KlingWidget, server: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A batch started on the emulator must not be billed on the live API because a key was
+    # pasted while some of it still waited for a slot.
+    posts = server.emulator.stats["posts"]
+    with EmulatorServer(EmulatorConfig(seconds_per_video=0.5)) as other:
+        batch, _queued = _two_at_one_a_time(widget)
+        monkeypatch.setenv("FOXAPI_BASE_URL", other.url)
+        assert message(widget, kind="set-key", key="sk-pasted-later")["ok"]
+        assert all(g.done for g in batch.wait(timeout=60))
+        assert server.emulator.stats["posts"] == posts + 2 and other.emulator.stats["posts"] == 0
+
+
+def test_cancelling_an_await_does_not_cut_off_a_submit(widget: KlingWidget, server: EmulatorServer) -> None:
+    # asyncio.wait_for(batch, ...) or an interrupted cell cancels the await, not the work: a
+    # POST in flight is never abandoned, so its task id is still learned.
+    posts = server.emulator.stats["posts"]
+    request = widget.client._request
+
+    async def slow_answer(method: str, url: str, **kwargs: Any) -> Any:
+        answer = await request(method, url, **kwargs)
+        if method == "POST":
+            await asyncio.sleep(0.5)  # the provider took the request; its answer is still on the way
+        return answer
+
+    widget.client._request = slow_answer  # type: ignore[method-assign]
+    batch = widget.generate_batch([{"prompt": "one"}, {"prompt": "two"}])
+
+    async def impatient() -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_await(batch), 0.2)
+
+    asyncio.run(impatient())
+    done = batch.wait(timeout=60)
+    assert all(g.done and g.task is not None for g in done), [(g.status, g.note) for g in done]
+    assert server.emulator.stats["posts"] == posts + 2
+
+
+def test_close_sends_nothing_that_was_still_queued(widget: KlingWidget, server: EmulatorServer) -> None:
+    posts = server.emulator.stats["posts"]
+    widget.concurrency = 1
+    batch = widget.generate_batch([{"prompt": "one"}, {"prompt": "two"}, {"prompt": "three"}])
+    widget._controller.close()  # at once: the queued members may not even have begun on the loop
+    with contextlib.suppress(concurrent.futures.CancelledError):
+        batch.wait(timeout=60)
+    sent = server.emulator.stats["posts"] - posts
+    stopped = [g for g in batch.generations if g.status == "stopped"]
+    assert sent + len(stopped) == 3 and sent <= 1, [g.status for g in batch.generations]
+    assert all("nothing was billed" in g.note for g in stopped)
 
 
 def test_voices_panel_creates_a_named_voice_and_attaching_turns_audio_on(

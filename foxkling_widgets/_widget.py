@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import logging
 import os
 import pathlib
 import uuid
@@ -23,7 +24,7 @@ import traitlets
 from . import _variations
 from ._controller import DEFAULT_CONCURRENCY, Batch, Controller, Generation
 from ._display import VideoDisplay
-from ._exceptions import FoxAPIError, InvalidRequestError, Problem
+from ._exceptions import FoxAPIError, InvalidRequestError, Problem, redact
 from ._loop import LoopThread
 from ._paths import video_dir
 from ._types import Segment, Task, VideoRequest
@@ -31,6 +32,8 @@ from ._validation import MAX_VOICES, MODEL_CREATE_VOICE, validate_payload, valid
 from .client import AsyncFoxClient, FoxClient
 
 __all__ = ["KlingWidget"]
+
+logger = logging.getLogger("foxkling_widgets")
 
 _STATIC = pathlib.Path(__file__).parent / "static"
 
@@ -142,7 +145,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         concurrency: int = DEFAULT_CONCURRENCY,
         **kwargs: Any,
     ) -> None:
-        super().__init__(concurrency=concurrency, **kwargs)
+        super().__init__(concurrency=max(1, int(concurrency)), **kwargs)  # the observer below comes later
         if isinstance(client, FoxClient):
             self._runner = client._runner
             aclient = client.aio
@@ -528,6 +531,10 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
                 self._reply(content, ok=True, task_id=generation.id)
         except FoxAPIError as error:
             self._reply(content, ok=False, error=error.message, field=getattr(error, "field", None))
+        except Exception as error:  # noqa: BLE001  (the front end waits for an answer: always give one)
+            # No traceback in the log: frames of a set-key message would be near the key.
+            logger.error("handling a %r message failed: %s: %s", kind, type(error).__name__, redact(str(error)))
+            self._reply(content, ok=False, error=f"The kernel could not do that ({type(error).__name__}); see its log.")
 
     def _send_video(self, message: dict[str, Any]) -> None:
         generation = self._find(str(message.get("task_id", "")))

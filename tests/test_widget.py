@@ -277,6 +277,14 @@ def test_stopping_a_queued_item_cannot_overtake_its_submit(widget: KlingWidget, 
     assert all(g.done for g in batch.wait(timeout=60)) and server.emulator.stats["posts"] == posts + 2
 
 
+def test_a_concurrency_below_one_means_one(server: EmulatorServer) -> None:
+    client = FoxClient("sk-widget-test-key", server.url)
+    w = KlingWidget(client=client, concurrency=0)
+    assert w.concurrency == 1 == w._controller.concurrency
+    w.close()
+    client.close()
+
+
 def test_queued_members_go_to_the_api_their_batch_was_started_on(
     widget: KlingWidget, server: EmulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -81,7 +81,7 @@ export function createControls(model, { onGenerateShortcut }) {
       // Ours, not the notebook's: without this, JupyterLab would also re-run the cell.
       event.preventDefault();
       event.stopPropagation();
-      onGenerateShortcut();
+      if (!event.repeat) onGenerateShortcut(); // a held-down key repeats: one press, one (billed) start
     }
   });
   // Leaving a field saves it at once, so a click on another control cannot race the debounce.

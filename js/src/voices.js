@@ -31,7 +31,7 @@ export function toggleVoice(attached, id) {
  */
 export function createVoicesPanel(model, actions) {
   const url = h("input", { class: "fk-input", type: "url", "data-fk": "voice-url", placeholder: "https://…/speaker.mp3", "aria-label": "Audio URL" });
-  const name = h("input", { class: "fk-input fk-voice-name", type: "text", "data-fk": "voice-name", placeholder: "name, e.g. Narrator", "aria-label": "Voice name", maxlength: 60 });
+  const name = h("input", { class: "fk-input fk-voice-name", type: "text", "data-fk": "voice-name", placeholder: "name, e.g. Narrator", "aria-label": "Voice name", maxlength: 40 }); // the kernel's MAX_VOICE_NAME
   const create = h("button", { type: "button", class: "fk-button", "data-fk": "create-voice", text: "Create voice" });
   const urlMsgs = h("div", { class: "fk-msgs", "data-fk-field": "voice_url" });
   const chips = h("div", { class: "fk-row fk-chips", "data-fk": "voice-chips", role: "group", "aria-label": "Voices: press to attach" });

@@ -42,14 +42,24 @@ export function renderStudio({ model, el }) {
   const creditsEl = h("span", { class: "fk-note", "data-fk": "credits" });
   const cardsEl = h("div", { class: "fk-tasks", "data-fk": "tasks" });
 
+  // Every Generate is billed: a double click must not start the clips (or a batch of 8) twice,
+  // so the button stays off until the kernel has answered the first press.
+  let starting = false;
   const doGenerate = () => {
     controls.flush();
     editor.flush();
     voices.flush();
-    if (generate.disabled) return;
+    if (generate.disabled || starting) return;
+    starting = true;
+    generate.disabled = true;
     model.save_changes();
     send({ kind: KIND.generate }, (reply) => {
-      if (!reply.ok) errorBox.textContent = String(reply.error ?? "Could not start the generation.");
+      starting = false;
+      renderProblems();
+      if (!reply.ok) {
+        errorBox.textContent = String(reply.error ?? "Could not start the generation.");
+        errorBox.hidden = false;
+      }
     });
   };
   const controls = createControls(model, { onGenerateShortcut: doGenerate });
@@ -97,7 +107,7 @@ export function renderStudio({ model, el }) {
     const first = problems.find((p) => p.level === "error");
     const count = (model.get("_variations") ?? []).length;
     generate.textContent = count ? `Generate ${count} variations` : "Generate";
-    generate.disabled = Boolean(first);
+    generate.disabled = Boolean(first) || starting;
     errorBox.textContent = first ? first.message : "";
     errorBox.hidden = !first;
     generate.title = first ? `Fix first: ${first.message}` : "Generate (Ctrl/⌘+Enter)";

@@ -57,6 +57,21 @@ describe("render", () => {
     expect(model.sent.at(-1).id).toMatch(/^fk-/);
   });
 
+  it("a double click starts one generation: Generate waits for the kernel's answer", () => {
+    const model = fakeModel();
+    widget.render({ model, el });
+    const button = el.querySelector('[data-fk="generate"]');
+    button.click();
+    button.click();
+    const starts = model.sent.filter((m) => m.kind === "generate");
+    expect(starts.length).toBe(1);
+    expect(button.disabled).toBe(true);
+    model.deliver({ id: starts[0].id, kind: "generate-response", ok: true, task_id: "local-1" });
+    expect(button.disabled).toBe(false);
+    el.querySelector('[data-fk="prompt"]').dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", ctrlKey: true, repeat: true, bubbles: true }));
+    expect(model.sent.filter((m) => m.kind === "generate").length).toBe(1);
+  });
+
   it("turning multi-shot on lays out shots; add and remove update the trait", () => {
     const model = fakeModel({ duration: 10 });
     widget.render({ model, el });

@@ -78,6 +78,17 @@ def _voice_name_from_url(url: str) -> str:
     return Path(url.split("?", 1)[0].rstrip("/")).stem or "voice"
 
 
+def _as_request(request: VideoRequest | Mapping[str, Any], index: int) -> VideoRequest:
+    if isinstance(request, VideoRequest):
+        return request
+    try:
+        return VideoRequest(**request)
+    except TypeError as error:  # an unknown field: a bad request, so a ValueError like the others
+        raise InvalidRequestError(
+            f"requests[{index}]: {error}", problems=[Problem(f"requests[{index}]", str(error))]
+        ) from None
+
+
 class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     """A Kling V3 video studio for notebooks.
 
@@ -365,7 +376,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
                 raise InvalidRequestError.from_problems(errors)
             pairs = self.variations()
             return self._controller.start_batch([r for _l, r in pairs], [label for label, _r in pairs])
-        built = [r if isinstance(r, VideoRequest) else VideoRequest(**r) for r in requests]
+        built = [_as_request(r, i) for i, r in enumerate(requests)]
         if not built:
             raise InvalidRequestError("requests: the batch is empty", problems=[Problem("requests", "is empty")])
         if len(built) > _variations.MAX_BATCH:
@@ -379,6 +390,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             for p in validate_payload(r.to_payload())
             if p.level == "error"
         ]
+        errors += [p for p in self.problems() if p.field == "api_key"]  # no key and no emulator: nothing to send to
         if errors:
             raise InvalidRequestError.from_problems(errors)
         names = list(labels) if labels is not None else _variations.labels(built)

@@ -277,6 +277,24 @@ def test_stopping_a_queued_item_cannot_overtake_its_submit(widget: KlingWidget, 
     assert all(g.done for g in batch.wait(timeout=60)) and server.emulator.stats["posts"] == posts + 2
 
 
+def test_a_batch_with_an_unknown_field_is_a_value_error(widget: KlingWidget, server: EmulatorServer) -> None:
+    posts = server.emulator.stats["posts"]
+    with pytest.raises(InvalidRequestError) as caught:
+        widget.generate_batch([{"prompt": "a fox"}, {"prompt": "a fox", "fps": 60}])
+    assert isinstance(caught.value, ValueError) and "requests[1]" in str(caught.value)
+    assert server.emulator.stats["posts"] == posts
+
+
+def test_a_batch_without_a_key_asks_for_one() -> None:
+    from foxkling_widgets import AsyncFoxClient
+
+    w = KlingWidget(client=AsyncFoxClient(mode="none"))
+    with pytest.raises(InvalidRequestError, match="api_key"):
+        w.generate_batch([{"prompt": "a fox"}])
+    assert w.tasks == []
+    w.close()
+
+
 def test_a_concurrency_below_one_means_one(server: EmulatorServer) -> None:
     client = FoxClient("sk-widget-test-key", server.url)
     w = KlingWidget(client=client, concurrency=0)

@@ -494,7 +494,6 @@ class Controller:
 
     def stop_watching(self, task_id: str) -> bool:
         """Stop polling a task (the provider keeps running it). Returns whether it was being watched."""
-
         try:
             # Checked and cancelled on the loop thread in one step: checked from the kernel's
             # thread, a queued item could take its slot and start its POST before the cancel

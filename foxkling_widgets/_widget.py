@@ -292,11 +292,13 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             problems = _variations.problems(self.request(), self.vary)
         else:
             problems = validate_payload(self.request().to_payload())
-        if self._mode == "none":
-            problems.append(
-                Problem("api_key", "No API key: paste one below, or set FOXAPI_API_KEY before starting Jupyter.")
-            )
-        return problems
+        return problems + self._key_problems()
+
+    def _key_problems(self) -> list[Problem]:
+        # No key and no emulator: there is nothing to send to, so nothing may start.
+        if self._mode != "none":
+            return []
+        return [Problem("api_key", "No API key: paste one below, or set FOXAPI_API_KEY before starting Jupyter.")]
 
     def _controls_changed(self, change: Any = None) -> None:
         self._problems = [p.to_dict() for p in self.problems()]
@@ -390,7 +392,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             for p in validate_payload(r.to_payload())
             if p.level == "error"
         ]
-        errors += [p for p in self.problems() if p.field == "api_key"]  # no key and no emulator: nothing to send to
+        errors += self._key_problems()
         if errors:
             raise InvalidRequestError.from_problems(errors)
         names = list(labels) if labels is not None else _variations.labels(built)
@@ -423,8 +425,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         problems = validate_voice_url(url)
         if len(name) > MAX_VOICE_NAME:
             problems.append(Problem("voice_name", f"keep it under {MAX_VOICE_NAME} characters"))
-        if self._mode == "none":
-            problems.append(Problem("api_key", "No API key: paste one below, or set FOXAPI_API_KEY."))
+        problems += self._key_problems()
         if problems:
             raise InvalidRequestError.from_problems(problems)
         if not name:

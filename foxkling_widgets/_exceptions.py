@@ -21,10 +21,13 @@
         ├── TaskFailedError             the task itself ended in failure (``code`` says why)
         └── WaitTimeoutError (+TimeoutError)  ``wait`` gave up; the task keeps running
 
+    KeyboardInterrupt
+    └── GenerationInterrupted           Ctrl-C after a billed submit: says the task id and how to pick it up
+
 Every error carries ``status``, ``type``, ``code``, the provider's ``message``, the
-``request_id`` when the server sent one, and a ``hint`` that says what to do. None of them
-ever holds the API key: messages are built from server bodies and our own text only, and
-:func:`redact` scrubs anything that looks like a key before it is stored.
+``request_id`` when the server sent one, ``task_id`` when a task exists, and a ``hint`` that
+says what to do. None of them ever holds the API key: every field is scrubbed by the key's
+value (:mod:`._secrets`) and of anything key-shaped (:func:`redact`) when the error is made.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from ._secrets import scrub, scrub_data
 
 __all__ = [
     "APIConnectionError",
@@ -52,22 +57,27 @@ __all__ = [
     "SubmitUncertainError",
     "TaskFailedError",
     "WaitTimeoutError",
+    "GenerationInterrupted",
     "redact",
 ]
 
-# Keys look like ``sk-...``; a server that echoes a header back must not leak one through us.
+# Keys are scrubbed by value (see _secrets). These patterns are a second net for error text
+# only, never for stored data: a key-shaped ``sk-...`` token, and a credential after "Bearer "
+# (case-sensitive, token characters only, so "the ring bearer smiles" is left alone).
 # The lookbehind keeps "task-unified-..." ids intact: their "sk-" is not a key's start.
 _KEY_PATTERN = re.compile(r"(?<![A-Za-z0-9])(sk-[A-Za-z0-9_\-]{4})[A-Za-z0-9_\-]+")
-_BEARER_PATTERN = re.compile(r"(Bearer\s+)\S+", re.IGNORECASE)
+_BEARER_PATTERN = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=\-]{8,}")
 
 
 def redact(text: str, *secrets: str | None) -> str:
-    """Return ``text`` with the given secrets and anything key-shaped replaced by ``***``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+    """Error text with every known key (by value, see :mod:`._secrets`) and anything key-shaped masked."""
+    text = scrub(text, *secrets)
     text = _BEARER_PATTERN.sub(r"\1***", text)
     return _KEY_PATTERN.sub(r"\1***", text)
+
+
+def _clean(value: str | None) -> str | None:
+    return redact(value) if value is not None else None
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,8 @@ class FoxAPIError(Exception):
         code: the provider's error ``code`` (an open string, e.g. ``"model_not_found"``).
         request_id: the server's request id header, if it sent one.
         hint: what the user can do about it.
+        task_id: the provider's task id when the error happened after a task was created (it
+            is in the journal: a paid task is never lost to a later failure).
     """
 
     default_hint = ""
@@ -112,14 +124,17 @@ class FoxAPIError(Exception):
         request_id: str | None = None,
         hint: str | None = None,
         body: Any = None,
+        task_id: str | None = None,
     ) -> None:
+        # Every field may come from a server that echoes the key back: all are scrubbed.
         self.message = redact(message)
         self.status = status
-        self.type = type
-        self.code = code
-        self.request_id = request_id
-        self.hint = hint if hint is not None else self.default_hint
-        self.body = body
+        self.type = _clean(type)
+        self.code = _clean(code)
+        self.request_id = _clean(request_id)
+        self.hint = redact(hint) if hint is not None else self.default_hint
+        self.body = scrub_data(body)
+        self.task_id = _clean(task_id)
         super().__init__(self.message)
 
     def __str__(self) -> str:
@@ -131,6 +146,7 @@ class FoxAPIError(Exception):
                 ("code", self.code),
                 ("type", self.type),
                 ("request_id", self.request_id),
+                ("task_id", self.task_id),
             )
             if value is not None
         ]
@@ -152,6 +168,7 @@ class FoxAPIError(Exception):
             "type": self.type,
             "code": self.code,
             "request_id": self.request_id,
+            "task_id": self.task_id,
             "hint": self.hint,
         }
 
@@ -174,7 +191,7 @@ class InvalidRequestError(FoxAPIError, ValueError):
     ) -> None:
         super().__init__(message, **kwargs)
         self.problems = list(problems)
-        self.field = field if field is not None else (self.problems[0].field if self.problems else None)
+        self.field = _clean(field) if field is not None else (self.problems[0].field if self.problems else None)
 
     @classmethod
     def from_problems(cls, problems: Sequence[Problem]) -> InvalidRequestError:
@@ -308,3 +325,31 @@ class WaitTimeoutError(FoxAPIError, TimeoutError):
     def __init__(self, message: str, *, task: Any = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.task = task
+
+
+class GenerationInterrupted(KeyboardInterrupt):
+    """Ctrl-C or a notebook interrupt stopped a blocking call after a billed submit was sent.
+
+    The submit itself was allowed to finish (a cut-off POST may be billed with its id lost), so
+    ``task_id`` is the provider's id, already in the journal; it is ``None`` only when the submit's
+    own outcome was unknown (then ``uncertain`` is true). The task keeps running at the provider:
+    ``foxkling download ID`` or ``client.resume()`` picks it up. A ``KeyboardInterrupt``, so Run All
+    and scripts stop as they would on any interrupt.
+    """
+
+    def __init__(self, task_id: str | None, *, uncertain: bool = False) -> None:
+        self.task_id = task_id
+        self.uncertain = uncertain
+        if task_id:
+            message = (
+                f"Interrupted. Task {task_id} was submitted (and is billed); it keeps running at the provider "
+                f"and is kept in the task journal. Pick it up with `foxkling download {task_id}`, "
+                "client.resume(), or a new KlingWidget()."
+            )
+        else:
+            message = (
+                "Interrupted while a submit was in flight; its outcome is unknown and it may have been billed. "
+                "It is recorded in the journal's uncertain submits (`foxkling tasks`)."
+            )
+        self.message = message
+        super().__init__(message)

@@ -15,6 +15,7 @@
         ├── RateLimitError              429, after retries
         ├── ServerError                 5xx on a safe request, after retries
         ├── SubmitUncertainError        a billed submit whose outcome is unknown: never re-sent
+        ├── JournalUnavailableError     the submit could not be recorded anywhere, so it was not sent
         ├── APIConnectionError          transport failure on a safe request, after retries
         ├── ProtocolError               the server answered something that is not the API
         ├── DownloadError               a video transfer failed or was cut off
@@ -47,6 +48,7 @@ __all__ = [
     "FoxAPIError",
     "InsufficientCreditsError",
     "InvalidRequestError",
+    "JournalUnavailableError",
     "MissingAPIKeyError",
     "NotFoundError",
     "Problem",
@@ -280,6 +282,19 @@ class SubmitUncertainError(FoxAPIError):
     default_hint = (
         "The submit may have been accepted and billed even though no task id came back. It was NOT "
         "re-sent, to avoid paying twice. Check your FoxAPI usage page before submitting again."
+    )
+
+
+class JournalUnavailableError(FoxAPIError):
+    """The task journal could record neither in its database nor in its spool file: nothing was sent.
+
+    A billed submit is only sent once a trace of it is on disk, so that a crash mid-request can
+    never leave a paid task nobody knows about.
+    """
+
+    default_hint = (
+        "Nothing was sent or billed. Free some disk space or check the permissions of the data directory "
+        "(FOXKLING_DATA_DIR), or pass journal=False to the client to submit without a journal."
     )
 
 

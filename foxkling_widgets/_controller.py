@@ -410,8 +410,9 @@ class Controller:
         with self._lock:
             self._jobs[task.id] = self._jobs.pop(generation.id)
             generation.id, generation.task, generation.status = task.id, task, task.status.value
-        if generation.batch is not None:
-            client._journal("record_batch", task.id, generation.batch)
+        batch = generation.batch
+        if batch is not None:
+            await asyncio.to_thread(client.journaled, "recording a batch", lambda j: j.record_batch(task.id, batch))
         self.changed()
         return task
 

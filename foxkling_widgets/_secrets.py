@@ -2,8 +2,8 @@
 
 Keys are not always ``sk-...``: a pattern misses keys of other shapes and damages ordinary text
 ("the ring bearer smiles"). So every client registers its key here, and :func:`scrub` replaces
-that exact value, the forms it takes inside JSON or a URL, and any run of eight or more of its
-characters (a server that echoes part of a key), wherever text is stored or shown: exceptions,
+that exact value, the forms it takes inside JSON or a URL, and any run of half of it (twelve
+characters at least: a server that echoes part of a key), wherever text is stored or shown: exceptions,
 logs, CLI output, widget state, the journal. Text that holds no key comes back unchanged.
 
 :func:`check_key` rejects, before anything is sent or recorded, keys that could never be sent
@@ -16,18 +16,29 @@ This module imports nothing of the package's: every layer may use it.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["FRAGMENT", "MIN_KEY_LENGTH", "check_key", "key_problem", "register_secret", "scrub", "scrub_data"]
+__all__ = [
+    "FRAGMENT",
+    "MIN_KEY_LENGTH",
+    "ScrubFilter",
+    "check_key",
+    "key_problem",
+    "register_secret",
+    "scrub",
+    "scrub_data",
+]
 
 #: A key shorter than this is refused: scrubbing it would blank ordinary words.
 MIN_KEY_LENGTH = 8
 MAX_KEY_LENGTH = 1024
-#: Runs of this many characters of a key are scrubbed too (an echo of part of a key).
-FRAGMENT = 8
+#: Runs of at least this many characters of a key (and at least half of it) are scrubbed too: an
+#: echo of part of a key. Shorter runs would match ordinary text ("emulator", "01234567").
+FRAGMENT = 12
 MASK = "***"
 
 _lock = threading.Lock()
@@ -76,16 +87,23 @@ def register_secret(secret: str | None) -> None:
         for form in _forms(secret):
             if form not in _secrets:
                 _secrets.add(form)
-                _grams[form] = frozenset(form[i : i + FRAGMENT] for i in range(len(form) - FRAGMENT + 1))
+                _grams[form] = _windows(form)
+
+
+def _width(secret: str) -> int:
+    return min(len(secret), max(FRAGMENT, len(secret) // 2))
+
+
+def _windows(secret: str) -> frozenset[str]:
+    width = _width(secret)
+    return frozenset(secret[i : i + width] for i in range(len(secret) - width + 1))
 
 
 def _spans(text: str, secrets: Iterable[str]) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for secret in secrets:
-        grams = _grams.get(secret) or frozenset(
-            secret[i : i + FRAGMENT] for i in range(max(1, len(secret) - FRAGMENT + 1))
-        )
-        width = min(FRAGMENT, len(secret))
+        grams = _grams.get(secret) or _windows(secret)
+        width = _width(secret)
         for i in range(len(text) - width + 1):
             if text[i : i + width] in grams:
                 spans.append((i, i + width))
@@ -129,3 +147,19 @@ def scrub_data(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [scrub_data(v) for v in value]
     return value
+
+
+class ScrubFilter(logging.Filter):
+    """Scrubs every registered key from a log record before any handler formats it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Replace the record's message with its scrubbed text (arguments folded in first)."""
+        message = record.getMessage()
+        cleaned = scrub(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+# The package logs through this one logger (never a child), so one filter covers every line.
+logging.getLogger("foxkling_widgets").addFilter(ScrubFilter())

@@ -9,7 +9,8 @@ accepts both documented response shapes (A: ``results``; B: ``output``).
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Union
 
@@ -24,6 +25,7 @@ __all__ = [
     "TaskError",
     "TaskStatus",
     "VideoRequest",
+    "task_id_of",
 ]
 
 #: The contract is contradictory on whether a top-level ``prompt`` may accompany ``multi_prompt``
@@ -61,17 +63,31 @@ class Segment:
         return cls(prompt.strip(), int(seconds))
 
     @classmethod
-    def coerce(cls, value: SegmentLike) -> Segment:
-        """Accept a Segment, a ``(prompt, duration)`` pair or a ``{prompt, duration}`` mapping."""
+    def coerce(cls, value: object) -> Segment | object:
+        """Accept a Segment, a ``(prompt, duration)`` pair or a ``{prompt, duration}`` mapping.
+
+        Anything else is returned unchanged, so that the validator (not a ``TypeError`` here)
+        names what is wrong with it before anything is sent.
+        """
         if isinstance(value, Segment):
             return value
         if isinstance(value, Mapping):
             return cls(value.get("prompt"), value.get("duration"))  # type: ignore[arg-type]
-        prompt, duration = value
-        return cls(prompt, duration)
+        if isinstance(value, (tuple, list)) and len(value) == 2:
+            return cls(value[0], value[1])
+        return value
 
 
 SegmentLike = Union[Segment, Mapping[str, Any], tuple[str, int]]
+
+
+def _as_tuple(value: object) -> object:
+    """Lists and tuples become tuples; ``None`` an empty tuple; anything else stays (for the validator)."""
+    if value is None:
+        return ()
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -95,14 +111,21 @@ class VideoRequest:
     model: str = MODEL_TEXT_TO_VIDEO
 
     def __post_init__(self) -> None:
-        # Frozen and hashable: store sequences as tuples, segments as Segment objects.
-        object.__setattr__(self, "voice_ids", tuple(self.voice_ids or ()))
-        object.__setattr__(self, "segments", tuple(Segment.coerce(s) for s in (self.segments or ())))
+        # Frozen and hashable: store sequences as tuples, segments as Segment objects. A value of
+        # the wrong type is kept as it is (never split: "v1" must not become ("v", "1")), so the
+        # validator reports it as an InvalidRequestError before anything is sent.
+        object.__setattr__(self, "voice_ids", _as_tuple(self.voice_ids))
+        segments = _as_tuple(self.segments)
+        if isinstance(segments, tuple):
+            segments = tuple(Segment.coerce(s) for s in segments)
+        object.__setattr__(self, "segments", segments)
 
     @property
     def shots(self) -> tuple[Segment, ...]:
-        """The segments as :class:`Segment` objects (typed view of ``segments``)."""
-        return tuple(Segment.coerce(s) for s in self.segments)
+        """The well-formed segments as :class:`Segment` objects (typed view of ``segments``)."""
+        if not isinstance(self.segments, tuple):
+            return ()
+        return tuple(s for s in self.segments if isinstance(s, Segment))
 
     def to_payload(self) -> dict[str, Any]:
         """The JSON body for ``POST /v1/videos/generations``.
@@ -112,18 +135,22 @@ class VideoRequest:
         server checks the sum against the value the user saw.
         """
         body: dict[str, Any] = {"model": self.model}
-        shots = self.shots
-        if self.prompt or not shots or PROMPT_WITH_SEGMENTS:
+        segments = self.segments
+        if self.prompt or not segments or PROMPT_WITH_SEGMENTS:
             body["prompt"] = self.prompt
         for name, default in _DEFAULTS.items():
             value = getattr(self, name)
             if value is not None and (value != default or type(value) is not type(default)):
                 body[name] = value
         if self.voice_ids:
-            body["voice_ids"] = list(self.voice_ids)
-        if shots:
+            body["voice_ids"] = list(self.voice_ids) if isinstance(self.voice_ids, tuple) else self.voice_ids
+        if segments:
             body["duration"] = self.duration
-            body["multi_prompt"] = [s.to_payload() for s in shots]
+            body["multi_prompt"] = (
+                [s.to_payload() if isinstance(s, Segment) else s for s in segments]
+                if isinstance(segments, tuple)
+                else segments
+            )
         return body
 
     @classmethod
@@ -132,7 +159,7 @@ class VideoRequest:
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in body.items() if k in known and v is not None}
         if body.get("multi_prompt"):
-            kwargs["segments"] = tuple(Segment.coerce(s) for s in body["multi_prompt"])
+            kwargs["segments"] = body["multi_prompt"]
         return cls(**kwargs)
 
     def problems(self) -> list[Problem]:
@@ -164,16 +191,68 @@ class TaskStatus(str, enum.Enum):
 
     @classmethod
     def parse(cls, value: object) -> TaskStatus:
-        """Map a server string to a status; unknown strings become ``UNKNOWN`` (still running)."""
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            return cls.UNKNOWN
+        """Map a server string to a status.
+
+        The contract documents five strings; gateways have been seen to use others. Ones that
+        plainly mean an end (``error``, ``failure``, ``canceled``, ``expired``, ``timeout`` ...)
+        end the task, so it is not polled until a timeout; anything else unknown is ``UNKNOWN``
+        (still running, polled with back-off).
+        """
+        text = str(value).strip().lower().replace("-", "_").replace(" ", "_") if isinstance(value, str) else ""
+        return _STATUS_WORDS.get(text, cls.UNKNOWN)
 
     @property
     def is_failure(self) -> bool:
         """Failed or cancelled: terminal, and no result will come."""
         return self in (TaskStatus.FAILED, TaskStatus.CANCELLED)
+
+
+_STATUS_WORDS: dict[str, TaskStatus] = {
+    **{word: TaskStatus.PENDING for word in ("pending", "queued", "submitted", "waiting", "created")},
+    **{word: TaskStatus.PROCESSING for word in ("processing", "running", "in_progress", "generating", "started")},
+    **{word: TaskStatus.COMPLETED for word in ("completed", "complete", "succeeded", "success", "successful")},
+    **{
+        word: TaskStatus.FAILED
+        for word in ("failed", "failure", "fail", "error", "errored", "rejected", "expired", "timeout", "timed_out")
+    },
+    **{word: TaskStatus.CANCELLED for word in ("cancelled", "canceled", "aborted")},
+}
+
+#: Longest server text kept on a task (messages, codes, URLs): enough to read, never a flood.
+MAX_TEXT = 2000
+MAX_ID = 256
+
+
+def _text(value: object, limit: int = MAX_TEXT) -> str | None:
+    """A server value as text when it is a string or a plain number, capped; else ``None``."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        return value[:limit] if value else None
+    if isinstance(value, int):
+        return str(value)[:limit]
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)[:limit]
+    return None
+
+
+def task_id_of(body: object) -> str:
+    """The task id in a submit or poll answer (``id``, else ``task_id``), or ``""`` when there is none.
+
+    Only a non-empty string (or a whole number) of at most ``MAX_ID`` characters counts: a
+    server that sends an object or a megabyte there has not told us an id.
+    """
+    if not isinstance(body, Mapping):
+        return ""
+    for name in ("id", "task_id"):
+        value = body.get(name)
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, str) and value.strip() and len(value) <= MAX_ID:
+            return value.strip()
+    return ""
 
 
 @dataclass(frozen=True)
@@ -188,33 +267,49 @@ class TaskError:
     def from_json(cls, value: object) -> TaskError:
         """Accept ``{code, message, type}``, a bare string, or anything else the server sends."""
         if isinstance(value, Mapping):
-            code = value.get("code")
+            code = _text(value.get("code"), 200)
             return cls(
-                code=str(code) if code is not None else None,
-                message=str(value.get("message") or code or "the task failed"),
-                type=str(value["type"]) if value.get("type") else None,
+                code=code,
+                message=_text(value.get("message")) or code or "the task failed",
+                type=_text(value.get("type"), 200),
             )
-        return cls(code=None, message=str(value) if value else "the task failed")
+        return cls(code=None, message=_text(value) or "the task failed")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
         return {"code": self.code, "message": self.message, "type": self.type}
 
 
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def _first_result(body: Mapping[str, Any]) -> Mapping[str, Any]:
     results = body.get("results")
-    if isinstance(results, list) and results and isinstance(results[0], Mapping):
-        return results[0]
+    if isinstance(results, list) and results:
+        return _mapping(results[0])
     return {}
 
 
 def _number(value: object) -> float | None:
+    """A finite number from a number or numeric string; ``None`` for anything else (NaN, inf, junk)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None
     try:
-        return float(value)
-    except ValueError:
+        number = float(value)
+    except (ValueError, OverflowError):
         return None
+    return number if math.isfinite(number) else None
+
+
+def _urls(first: Mapping[str, Any], output: Mapping[str, Any]) -> list[str]:
+    extra = output.get("urls")
+    candidates = [first.get("url"), output.get("url"), *(extra if isinstance(extra, list) else [])]
+    urls: list[str] = []
+    for candidate in candidates:
+        if isinstance(candidate, str) and candidate and len(candidate) <= MAX_TEXT and candidate not in urls:
+            urls.append(candidate)
+    return urls
 
 
 @dataclass(frozen=True)
@@ -242,35 +337,37 @@ class Task:
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> Task:
-        """Parse a submit or poll response in either documented shape."""
+        """Parse a submit or poll response in either documented shape.
+
+        Lenient by design: whatever one field holds (a wrong type, NaN, ``1e999``, null, a
+        nested object), it falls back to a default and parsing carries on. It never raises for
+        a JSON object, so a paid task's id is never lost to an odd neighbouring field.
+        """
+        body = _mapping(body)
         first = _first_result(body)
-        output = body.get("output") if isinstance(body.get("output"), Mapping) else {}
-        assert isinstance(output, Mapping)
-        urls: list[str] = []
-        for candidate in (first.get("url"), output.get("url"), *(output.get("urls") or [])):
-            if isinstance(candidate, str) and candidate and candidate not in urls:
-                urls.append(candidate)
-        task_info = body.get("task_info") if isinstance(body.get("task_info"), Mapping) else {}
-        usage = body.get("usage") if isinstance(body.get("usage"), Mapping) else {}
-        assert isinstance(task_info, Mapping) and isinstance(usage, Mapping)
-        status_text = str(body.get("status") or "pending")
+        output = _mapping(body.get("output"))
+        task_info = _mapping(body.get("task_info"))
+        usage = _mapping(body.get("usage"))
+        urls = _urls(first, output)
+        status_text = _text(body.get("status"), 100) or "pending"
         status = TaskStatus.parse(status_text)
         progress = _number(body.get("progress")) or 0.0
         error_body = body.get("error")
         error = TaskError.from_json(error_body) if (error_body or status.is_failure) else None
-        voice = first.get("voice_id")
         created = _number(body.get("created"))
+        estimated = _number(task_info.get("estimated_time"))
         return cls(
-            id=str(body.get("id") or body.get("task_id") or ""),
+            id=task_id_of(body),
             status=status,
             progress=max(0.0, min(100.0, progress)),
-            model=str(body["model"]) if body.get("model") else None,
-            created=int(created) if created is not None else None,
-            estimated_time=_number(task_info.get("estimated_time")),
+            model=_text(body.get("model"), 200),
+            # Unix seconds between 1970 and 5138: anything else is not a time.
+            created=int(created) if created is not None and 0 <= created < 1e11 else None,
+            estimated_time=estimated if estimated is not None and estimated >= 0 else None,
             credits_reserved=_number(usage.get("credits_reserved")),
             video_url=urls[0] if urls else None,
             video_urls=tuple(urls),
-            voice_id=str(voice) if voice else None,
+            voice_id=_text(first.get("voice_id"), MAX_ID),
             error=error,
             status_text=status_text,
             raw=dict(body),
@@ -306,8 +403,3 @@ class Task:
             "voice_id": self.voice_id,
             "error": self.error.to_dict() if self.error else None,
         }
-
-
-def segments_from(items: Iterable[SegmentLike]) -> tuple[Segment, ...]:
-    """Coerce any iterable of segment-likes (used by the CLI and the widget)."""
-    return tuple(Segment.coerce(s) for s in items)

@@ -115,7 +115,7 @@ def test_two_processes_write_at_once(tmp_path: Path) -> None:
 async def test_the_client_records_before_submit_returns(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j.sqlite3")
     app = create_app(EmulatorConfig(seconds_per_video=0, render=False))
-    async with AsyncFoxClient("sk-x", "http://e", transport=httpx.ASGITransport(app), journal=journal) as client:
+    async with AsyncFoxClient("sk-x-journal-test", "http://e", transport=httpx.ASGITransport(app), journal=journal) as client:
         submitted = await client.submit(VideoRequest(prompt="a fox"))
         assert journal.get(submitted.id) is not None
         app.state.emulator.inject("server_error_post_after_create")
@@ -127,7 +127,7 @@ async def test_the_client_records_before_submit_returns(tmp_path: Path) -> None:
 
 
 def test_default_journal_lives_in_the_data_dir() -> None:
-    with FoxClient("sk-x", "https://api.example") as client:
+    with FoxClient("sk-x-journal-test", "https://api.example") as client:
         assert isinstance(client.journal, Journal)
         assert Path(client.journal.path).parent == Path(os.environ["FOXKLING_DATA_DIR"])
 
@@ -135,10 +135,10 @@ def test_default_journal_lives_in_the_data_dir() -> None:
 def test_a_new_widget_finishes_what_the_last_one_started(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j.sqlite3")
     with EmulatorServer(EmulatorConfig(seconds_per_video=1)) as server:
-        with FoxClient("sk-x", server.url, journal=journal) as first:
+        with FoxClient("sk-x-journal-test", server.url, journal=journal) as first:
             started = first.submit(VideoRequest(prompt="paid for"))
         # "Restart": a new client and widget on the same journal, nothing else in common.
-        with FoxClient("sk-x", server.url, journal=journal) as second:
+        with FoxClient("sk-x-journal-test", server.url, journal=journal) as second:
             widget = KlingWidget(client=second)
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and not (widget.tasks and widget.tasks[0].done):

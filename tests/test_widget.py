@@ -321,7 +321,7 @@ def test_cancelling_an_await_does_not_cut_off_a_submit(widget: KlingWidget, serv
     # asyncio.wait_for(batch, ...) or an interrupted cell cancels the await, not the work: a
     # POST in flight is never abandoned, so its task id is still learned.
     posts = server.emulator.stats["posts"]
-    request = widget.client._request
+    request = widget.client._call
 
     async def slow_answer(method: str, url: str, **kwargs: Any) -> Any:
         answer = await request(method, url, **kwargs)
@@ -329,7 +329,7 @@ def test_cancelling_an_await_does_not_cut_off_a_submit(widget: KlingWidget, serv
             await asyncio.sleep(0.5)  # the provider took the request; its answer is still on the way
         return answer
 
-    widget.client._request = slow_answer  # type: ignore[method-assign]
+    widget.client._call = slow_answer  # type: ignore[method-assign]
     batch = widget.generate_batch([{"prompt": "one"}, {"prompt": "two"}])
 
     async def impatient() -> None:

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import glob
 import logging
 import os
 import tempfile
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from typing import Any, BinaryIO, Protocol, TypeVar
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
@@ -28,38 +32,59 @@ from .._exceptions import (
     InvalidRequestError,
     MissingAPIKeyError,
     ProtocolError,
-    RateLimitError,
     ResultExpiredError,
-    ServerError,
     SubmitUncertainError,
     TaskFailedError,
     WaitTimeoutError,
 )
-from .._types import Task, VideoRequest
+from .._filenames import sanitize_filename
+from .._paths import video_dir
+from .._types import Task, TaskStatus, VideoRequest
 from .._validation import MODEL_CREATE_VOICE, validate_voice_url
+from ._answers import Decoded, decode
 from ._http import (
     DEFAULT_TIMEOUT,
+    EMULATOR_KEY,
     NOT_SENT_ERRORS,
     USER_AGENT,
+    Answer,
     RetryPolicy,
-    error_from_response,
+    error_from_answer,
     parse_retry_after,
+    read_answer,
     resolve_settings,
+    same_origin,
+    should_retry,
+    task_path,
 )
 from ._polling import PollPolicy, Snapshot
 
-__all__ = ["AsyncFoxClient", "JournalLike", "ProgressCallback"]
+__all__ = ["AsyncFoxClient", "JournalLike", "ProgressCallback", "failure_of", "looks_like_video"]
 
 logger = logging.getLogger("foxkling_widgets")
 
+T = TypeVar("T")
 ProgressCallback = Callable[[Task], object]
 Sleep = Callable[[float], Awaitable[object]]
 DEFAULT_MAX_DOWNLOAD = 2 * 1024**3  # Kling clips are tens of MB; 2 GB stops a runaway stream.
+SUBMIT_PATH = "/v1/videos/generations"
+#: How long a task may say "completed" without its result URL before watch() gives up on it.
+RESULT_GRACE = 300.0
+MAX_REDIRECTS = 5
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+#: Download failures that another try cannot fix.
+FINAL_DOWNLOAD_CODES = frozenset({"too_large", "not_a_video", "bad_redirect"})
+#: A ".part" file untouched for this long belongs to a download that was killed.
+STALE_PART_SECONDS = 600.0
 _CHUNK = 256 * 1024
 
 
 class JournalLike(Protocol):
-    """What the client tells a journal (see :class:`foxkling_widgets._journal.Journal`)."""
+    """What the client (and the widget through it) asks of a journal; see ``foxkling_widgets._journal.Journal``.
+
+    A journal is a safety net: apart from :meth:`record_intent` (whose ``JournalUnavailableError``
+    stops a submit from being sent), the client treats any exception from it as a warning.
+    """
 
     def record_intent(self, payload: dict[str, Any], base_url: str) -> int | None: ...
     def record_submitted(self, intent_id: int | None, task: Task, payload: dict[str, Any], base_url: str) -> None: ...
@@ -67,6 +92,18 @@ class JournalLike(Protocol):
     def record_rejected(self, intent_id: int | None) -> None: ...
     def update(self, task: Task) -> None: ...
     def record_download(self, task_id: str, path: str | os.PathLike[str]) -> None: ...
+    def record_voice(self, voice_id: str, name: str | None, source_url: str, base_url: str) -> None: ...
+    def record_voice_name(self, task_id: str, name: str) -> None: ...
+    def voice_name(self, task_id: str) -> str | None: ...
+    def record_batch(self, task_id: str, batch: dict[str, Any]) -> None: ...
+    def batches(self) -> dict[str, dict[str, Any]]: ...
+    def entries(self, *, base_url: str | None = None, limit: int = 200) -> list[Any]: ...
+    def unfinished(self, *, base_url: str | None = None) -> list[Any]: ...
+    def uncertain_submits(self, *, base_url: str | None = None) -> list[dict[str, Any]]: ...
+    def voices(self, *, base_url: str | None = None) -> list[dict[str, Any]]: ...
+    def credit_estimate(self, payload: dict[str, Any], *, base_url: str | None = None) -> float | None: ...
+    def credits_total(self, *, base_url: str | None = None) -> float: ...
+    def typical_duration(self, payload: dict[str, Any], *, base_url: str | None = None) -> float | None: ...
 
 
 class _Policy(Protocol):
@@ -120,8 +157,8 @@ class AsyncFoxClient:
         if journal is True:
             from .._journal import Journal
 
-            journal = Journal.default()
-        self.journal: JournalLike | None = journal or None
+            journal = Journal.default()  # type: ignore[assignment]  # until Journal.typical_duration lands
+        self.journal: JournalLike | None = journal if journal is not None and journal is not False else None  # type: ignore[assignment]
         self.retry = retry or RetryPolicy()
         self.poll: _Policy = poll or PollPolicy()
         self.mode = mode or ("emulator" if _is_loopback_url(self.base_url) else "live")
@@ -131,7 +168,7 @@ class AsyncFoxClient:
         """A client for this process's built-in emulator (started on first use; needs the ``emulator`` extra)."""
         from ..emulator import shared_emulator
 
-        return cls(api_key="sk-emulator", base_url=shared_emulator().url, mode="emulator", **kwargs)
+        return cls(api_key=EMULATOR_KEY, base_url=shared_emulator().url, mode="emulator", **kwargs)
 
     @property
     def has_key(self) -> bool:
@@ -160,49 +197,60 @@ class AsyncFoxClient:
             raise MissingAPIKeyError("No FoxAPI key is configured.", field="api_key")
         return {"Authorization": f"Bearer {self._api_key}"}
 
-    def _journal(self, method: str, *args: Any) -> Any:
-        # The journal is a safety net: it must never be the reason a generation fails.
-        target = getattr(self.journal, method, None) if self.journal is not None else None
-        if target is None:
+    def journaled(self, what: str, call: Callable[[JournalLike], T]) -> T | None:
+        """``call(journal)``, or ``None`` without a journal or when it fails (logged as a warning).
+
+        The journal is a safety net: it must never be the reason a generation fails. ``what``
+        names the operation in the warning ("recording a batch").
+        """
+        if self.journal is None:
             return None
         try:
-            return target(*args)
+            return call(self.journal)
         except Exception as error:  # noqa: BLE001 - any journal failure is logged and ignored
-            logger.warning("journal %s failed: %s", method, error)
+            logger.warning("journal %s failed: %s", what, error)
             return None
 
-    async def _request(self, method: str, url: str, *, json: Any = None, billed: bool = False) -> dict[str, Any]:
+    async def _record(self, what: str, call: Callable[[JournalLike], object]) -> None:
+        # Off the event loop: a journal waiting on another process's lock must not hold up
+        # the polling of every other generation on this loop.
+        if self.journal is not None:
+            await asyncio.to_thread(self.journaled, what, call)
+
+    async def _exchange(self, method: str, url: str, *, json: Any = None, headers: dict[str, str]) -> Answer:
+        async with self._http.stream(method, url, json=json, headers=headers) as response:
+            return await read_answer(response)
+
+    async def _call(self, method: str, url: str, *, json: Any = None, billed: bool = False) -> tuple[Answer, Decoded]:
+        """Send a request under the retry decisions (:func:`should_retry`); return a 2xx answer, decoded.
+
+        A billed submit's answer is returned even when it is not usable JSON, so the caller can
+        keep a task id found in it; any other unusable answer raises once retries are spent.
+        """
         headers = self._auth()
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = await self._http.request(method, url, json=json, headers=headers)
-            except NOT_SENT_ERRORS as error:
-                # Nothing reached the server: even the billed submit may be retried.
-                if attempt < self.retry.attempts:
-                    await self._sleep(self.retry.backoff(attempt))
-                    continue
-                raise APIConnectionError(f"Could not connect to {self.base_url}: {type(error).__name__}") from None
+                answer = await self._exchange(method, url, json=json, headers=headers)
             except (httpx.TransportError, OSError) as error:
-                if billed:
-                    raise SubmitUncertainError(
-                        f"The connection failed after the submit was sent ({type(error).__name__})."
-                    ) from None
-                if attempt < self.retry.attempts:
+                if attempt < self.retry.attempts and should_retry(billed=billed, error=error):
                     await self._sleep(self.retry.backoff(attempt))
                     continue
-                raise APIConnectionError(f"{method} {url} failed: {type(error).__name__}") from None
-            status = response.status_code
-            if status == 429 or (status >= 500 and not billed):
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
-                if attempt < self.retry.attempts:
-                    logger.info("%s %s answered %s; retrying", method, url, status)
-                    await self._sleep(self.retry.backoff(attempt, retry_after))
-                    continue
-                raise error_from_response(response)
-            if status >= 500:
-                mapped = error_from_response(response)
+                raise self._transport_error(method, url, error, billed) from None
+            status = answer.status
+            if 200 <= status < 300:
+                decoded = decode(answer.data, truncated=answer.truncated)
+                if decoded.body is not None or billed:
+                    return answer, decoded
+            if attempt < self.retry.attempts and should_retry(billed=billed, status=status):
+                logger.info("%s %s answered %s; retrying", method, url, status)
+                await self._sleep(self.retry.backoff(attempt, parse_retry_after(answer.headers.get("retry-after"))))
+                continue
+            if 200 <= status < 300:
+                raise ProtocolError(f"{method} {url} answered with a body that is not FoxAPI JSON.", status=status)
+            mapped = error_from_answer(answer)
+            if billed and (status >= 500 or status < 400):
                 raise SubmitUncertainError(
                     f"The submit got HTTP {status} ({mapped.message}); the task may still have been created.",
                     status=status,
@@ -210,20 +258,16 @@ class AsyncFoxClient:
                     code=mapped.code,
                     request_id=mapped.request_id,
                 )
-            if status >= 400:
-                raise error_from_response(response)
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            if not isinstance(body, dict):
-                if billed:
-                    raise SubmitUncertainError("The submit was answered with a body that is not JSON.", status=status)
-                if attempt < self.retry.attempts:
-                    await self._sleep(self.retry.backoff(attempt))
-                    continue
-                raise ProtocolError(f"{method} {url} answered with a body that is not JSON.", status=status)
-            return body
+            raise mapped
+
+    def _transport_error(self, method: str, url: str, error: BaseException, billed: bool) -> FoxAPIError:
+        name = type(error).__name__
+        if isinstance(error, NOT_SENT_ERRORS):
+            # Nothing reached the server: not billed, even for the submit.
+            return APIConnectionError(f"Could not connect to {self.base_url}: {name}")
+        if billed:
+            return SubmitUncertainError(f"The connection failed after the submit was sent ({name}).")
+        return APIConnectionError(f"{method} {url} failed: {name}")
 
     # -- tasks ----------------------------------------------------------------------------
     async def submit(self, request: VideoRequest) -> Task:
@@ -231,57 +275,114 @@ class AsyncFoxClient:
 
         Raises :class:`InvalidRequestError` or :class:`MissingAPIKeyError` before any request is
         sent, and :class:`SubmitUncertainError` when the outcome is unknown (never re-sent).
+        Cancelling the caller does not cut the POST off: it finishes and its id is journaled.
         """
         for warning in request.validate():
             logger.info("%s: %s", warning.field, warning.message)
-        return await self._submit_payload(request.to_payload())
+        return await self._submit_shielded(request.to_payload())
+
+    async def _submit_shielded(self, payload: dict[str, Any]) -> Task:
+        # A POST cut off mid-flight may still be billed, with its id lost: it always runs to the
+        # end (its id reaches the journal) even when the awaiting code is cancelled.
+        work = asyncio.ensure_future(self._submit_payload(payload))
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            work.add_done_callback(_log_orphaned_submit)
+            raise
 
     async def _submit_payload(self, payload: dict[str, Any]) -> Task:
         self._auth()  # a missing key is an input error: raise it before anything is recorded or sent
-        intent = self._journal("record_intent", payload, self.base_url)
+        intent: int | None = None
+        if self.journal is not None:
+            # Not guarded: a submit whose trace could be written nowhere is not sent (nothing billed).
+            journal = self.journal
+            intent = await asyncio.to_thread(journal.record_intent, payload, self.base_url)
         try:
-            body = await self._request("POST", "/v1/videos/generations", json=payload, billed=True)
-        except SubmitUncertainError as error:
-            self._journal("record_uncertain", intent, error)
+            answer, decoded = await self._call("POST", SUBMIT_PATH, json=payload, billed=True)
+        except SubmitUncertainError as uncertain:
+            await self._record("recording an uncertain submit", partial(_uncertain, intent=intent, error=uncertain))
             raise
         except FoxAPIError:
-            self._journal("record_rejected", intent)
+            await self._record("recording a refused submit", lambda j: j.record_rejected(intent))
             raise
-        task = Task.from_json(body)
-        if not task.id:
-            missing = SubmitUncertainError("The submit was accepted but no task id came back.")
-            self._journal("record_uncertain", intent, missing)
+        task_id = decoded.task_id
+        if not task_id:
+            why = decoded.problem or "it carried no task id"
+            missing = SubmitUncertainError(f"The submit was answered (HTTP {answer.status}), but {why}.")
+            await self._record("recording an uncertain submit", partial(_uncertain, intent=intent, error=missing))
             raise missing
-        self._journal("record_submitted", intent, task, payload, self.base_url)
+        # The id goes to disk before anything else of the answer is looked at.
+        await self._record(
+            "recording a task", lambda j: j.record_submitted(intent, Task(id=task_id), payload, self.base_url)
+        )
+        if decoded.body is None:
+            raise ProtocolError(
+                f"Task {task_id} was created, but {decoded.problem}.",
+                status=answer.status,
+                task_id=task_id,
+                hint=f"The task id is kept in the journal: wait('{task_id}') or client.resume() follows it.",
+            )
+        task = _parse_task(decoded.body, task_id)
+        await self._record("updating a task", lambda j: j.update(task))
         return task
 
     async def get_task(self, task_id: str) -> Task:
         """One snapshot of a task (``GET /v1/tasks/{id}``), retried when safe."""
-        if not task_id or "/" in task_id:
+        if not isinstance(task_id, str) or not task_id.strip():
             raise InvalidRequestError(f"not a task id: {task_id!r}", field="task_id")
-        return Task.from_json(await self._request("GET", f"/v1/tasks/{task_id}"))
+        _answer, decoded = await self._call("GET", task_path(task_id))
+        assert decoded.body is not None  # _call raises for unusable answers to a GET
+        return _parse_task(decoded.body, task_id)
 
-    async def watch(self, task: str | Task, *, timeout: float | None = None) -> AsyncGenerator[Task, None]:
+    def typical_duration(self, request: VideoRequest | dict[str, Any]) -> float | None:
+        """How long tasks of this tier took before (the journal's median), to pace polling; ``None`` if unknown."""
+        payload = request.to_payload() if isinstance(request, VideoRequest) else request
+        return self.journaled("reading durations", lambda j: j.typical_duration(payload, base_url=self.base_url))
+
+    async def watch(
+        self, task: str | Task, *, timeout: float | None = None, expected: float | None = None
+    ) -> AsyncGenerator[Task, None]:
         """Yield snapshots of a task until it is terminal (done, failed or cancelled).
 
-        Polls adaptively (see :class:`PollPolicy`); raises :class:`WaitTimeoutError` after
-        ``timeout`` seconds. Stopping early leaves the task running at the provider.
+        Polls adaptively (see :class:`PollPolicy`); ``expected`` is how long such a task usually
+        takes (e.g. :meth:`typical_duration`). Raises :class:`WaitTimeoutError` after ``timeout``
+        seconds, and :class:`ProtocolError` when a task says it is completed but brings no result
+        for :data:`RESULT_GRACE` seconds (its id stays in the journal for :meth:`resume`).
+        Stopping early leaves the task running at the provider.
         """
         task_id = task.id if isinstance(task, Task) else task
         estimated = task.estimated_time if isinstance(task, Task) else None
         start = self._clock()
         history: list[Snapshot] = []
+        completed_since: float | None = None
         while True:
             snapshot = await self.get_task(task_id)
-            self._journal("update", snapshot)
+            await self._record("updating a task", lambda j, s=snapshot: j.update(s))  # type: ignore[misc]
             estimated = snapshot.estimated_time or estimated
-            history.append((self._clock() - start, snapshot.progress))
+            now = self._clock()
+            history.append((now - start, snapshot.progress))
             yield snapshot
             if snapshot.terminal:
                 return
-            if timeout is not None and self._clock() - start >= timeout:
+            if snapshot.status is TaskStatus.COMPLETED:
+                # Completed without its result: a seen race, but not one to wait out forever.
+                completed_since = now if completed_since is None else completed_since
+                if now - completed_since >= RESULT_GRACE:
+                    raise ProtocolError(
+                        f"Task {task_id} has said it is completed for {now - completed_since:.0f} s "
+                        "without a result URL.",
+                        task_id=task_id,
+                        hint="The provider has not attached the video yet. The task id is kept in the journal: "
+                        "client.resume() (or a new KlingWidget) tries again later.",
+                    )
+            else:
+                completed_since = None
+            if timeout is not None and now - start >= timeout:
                 raise WaitTimeoutError(
-                    f"Task {task_id} was still {snapshot.status_text} after {timeout:g} s.", task=snapshot
+                    f"Task {task_id} was still {snapshot.status_text} after {timeout:g} s.",
+                    task=snapshot,
+                    task_id=task_id,
                 )
             delay = self.poll.next_delay(history, snapshot, estimated)
             if timeout is not None:
@@ -289,23 +390,22 @@ class AsyncFoxClient:
             await self._sleep(delay)
 
     async def wait(
-        self, task: str | Task, *, on_progress: ProgressCallback | None = None, timeout: float | None = 600
+        self,
+        task: str | Task,
+        *,
+        on_progress: ProgressCallback | None = None,
+        timeout: float | None = 600,
+        expected: float | None = None,
     ) -> Task:
         """Poll until the task is done; return it, or raise :class:`TaskFailedError` (with ``.code``)."""
         last: Task | None = None
-        async for snapshot in self.watch(task, timeout=timeout):
+        async for snapshot in self.watch(task, timeout=timeout, expected=expected):
             last = snapshot
             if on_progress is not None:
                 on_progress(snapshot)
         assert last is not None
         if last.failed:
-            reason = last.error
-            raise TaskFailedError(
-                f"Task {last.id} {last.status.value}: {reason.message if reason else 'no reason given'}",
-                task=last,
-                code=reason.code if reason else None,
-                type=reason.type if reason else None,
-            )
+            raise failure_of(last)
         return last
 
     async def generate(
@@ -318,9 +418,22 @@ class AsyncFoxClient:
     ) -> Task:
         """Submit, wait, and (when ``path`` is given) download: the whole job in one call."""
         task = await self.submit(request)
+        return await self.finish(task, request, path, on_progress=on_progress, timeout=timeout)
+
+    async def finish(
+        self,
+        task: Task,
+        request: VideoRequest | None = None,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        on_progress: ProgressCallback | None = None,
+        timeout: float | None = 600,
+    ) -> Task:
+        """The rest of :meth:`generate` once ``task`` is submitted: wait, then download to ``path``."""
         if on_progress is not None:
             on_progress(task)
-        done = await self.wait(task, on_progress=on_progress, timeout=timeout)
+        expected = self.typical_duration(request) if request is not None else None
+        done = await self.wait(task, on_progress=on_progress, timeout=timeout, expected=expected)
         if path is not None:
             await self.download(done, path)
         return done
@@ -336,75 +449,80 @@ class AsyncFoxClient:
         """Stream a result to ``path`` and return it; the file is complete or absent, never partial.
 
         The bytes go to a temporary file beside the destination, are checked against
-        ``Content-Length`` and ``max_bytes``, then renamed into place atomically. Cut-off
-        transfers are retried. A 403/404/410 on the result URL raises :class:`ResultExpiredError`.
+        ``Content-Length``, ``max_bytes`` and a video signature (MP4 or WebM), then renamed into
+        place atomically. Cut-off transfers are retried. The key is sent only to the API's own
+        origin (scheme, host and port), never after a redirect; redirects are followed at most
+        :data:`MAX_REDIRECTS` times. A 403/404/410 on the result URL raises :class:`ResultExpiredError`.
         """
         url = task.video_url if isinstance(task, Task) else task
         task_id = task.id if isinstance(task, Task) else None
         if not url:
-            raise DownloadError(f"Task {task_id} has no result URL yet; wait() for it to complete first.")
-        scheme = urlsplit(url).scheme
-        if scheme not in ("http", "https"):
-            raise DownloadError(f"Refusing to download from a {scheme or 'relative'} URL; only http(s) is accepted.")
+            raise DownloadError(
+                f"Task {task_id} has no result URL yet; wait() for it to complete first.", task_id=task_id
+            )
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise DownloadError("Refusing to download from a URL that is not http(s).", task_id=task_id)
         destination = Path(path)
         if destination.is_dir():
-            from .._filenames import sanitize_filename
-
             destination = destination / sanitize_filename(f"{task_id or 'video'}.mp4")
         destination.parent.mkdir(parents=True, exist_ok=True)
-        # Result files may live on a CDN: the key goes only to the API's own host.
-        same_host = urlsplit(url).netloc == urlsplit(self.base_url).netloc
-        headers = self._auth() if same_host else {}
+        _remove_stale_parts(destination)
         attempt = 0
         while True:
             attempt += 1
             try:
-                await self._download_once(url, destination, headers, max_bytes)
+                await self._download_once(url, destination, max_bytes)
                 break
-            except (DownloadError, ServerError, RateLimitError, APIConnectionError) as error:
-                if attempt >= self.retry.attempts or (isinstance(error, DownloadError) and error.code == "too_large"):
+            except FoxAPIError as error:
+                final = isinstance(error, ResultExpiredError) or error.code in FINAL_DOWNLOAD_CODES
+                if final or attempt >= self.retry.attempts:
                     if isinstance(error, DownloadError):
+                        error.task_id = error.task_id or task_id
                         raise
-                    raise DownloadError(f"Download failed: {error.message}", status=error.status) from None
+                    raise (
+                        error
+                        if isinstance(error, ResultExpiredError)
+                        else DownloadError(f"Download failed: {error.message}", status=error.status, task_id=task_id)
+                    ) from None
                 await self._sleep(self.retry.backoff(attempt, getattr(error, "retry_after", None)))
         if task_id:
-            self._journal("record_download", task_id, destination)
+            await self._record("recording a download", lambda j: j.record_download(task_id, destination))
         return destination
 
-    async def _download_once(self, url: str, destination: Path, headers: dict[str, str], max_bytes: int) -> None:
+    async def _open_result(self, url: str) -> tuple[httpx.Response, AbstractAsyncContextManager[httpx.Response]]:
+        """Open the result URL, following redirects by hand: the key goes to the API's origin only, first hop only."""
+        headers = {"Accept-Encoding": "identity", "Accept": "video/*, */*"}
+        if same_origin(url, self.base_url):
+            headers.update(self._auth())
+        for _hop in range(MAX_REDIRECTS + 1):
+            context = self._http.stream("GET", url, headers=headers)
+            response = await context.__aenter__()
+            if response.status_code not in REDIRECT_STATUSES:
+                return response, context
+            location = response.headers.get("location", "")
+            await context.__aexit__(None, None, None)
+            url = urljoin(url, location)
+            if urlsplit(url).scheme not in ("http", "https"):
+                raise DownloadError("The result URL redirected to a URL that is not http(s).", code="bad_redirect")
+            # Never the key after a redirect: the next hop is a CDN or anyone the server named.
+            headers = {k: v for k, v in headers.items() if k != "Authorization"}
+        raise DownloadError(f"The result URL redirected more than {MAX_REDIRECTS} times.", code="bad_redirect")
+
+    async def _download_once(self, url: str, destination: Path, max_bytes: int) -> None:
         fd, temp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=destination.parent)
         received = 0
         try:
             with os.fdopen(fd, "wb") as handle:
                 try:
-                    async with self._http.stream("GET", url, headers=headers) as response:
-                        status = response.status_code
-                        if status in (403, 404, 410):
-                            raise ResultExpiredError(
-                                f"The result URL answered {status}: results are kept for 24 hours only.", status=status
-                            )
-                        if status >= 400:
-                            await response.aread()
-                            raise error_from_response(response)
-                        expected = response.headers.get("content-length")
-                        length = int(expected) if expected and expected.isdigit() else None
-                        if length is not None and length > max_bytes:
-                            raise DownloadError(
-                                f"The file is {length} bytes, over the {max_bytes}-byte limit.", code="too_large"
-                            )
-                        async for chunk in response.aiter_raw(_CHUNK):
-                            received += len(chunk)
-                            if received > max_bytes:
-                                raise DownloadError(
-                                    f"The download passed the {max_bytes}-byte limit.", code="too_large"
-                                )
-                            handle.write(chunk)
+                    response, context = await self._open_result(url)
+                    try:
+                        received = await self._save(response, handle, max_bytes)
+                    finally:
+                        await context.__aexit__(None, None, None)
                 except (httpx.TransportError, OSError) as error:
                     raise DownloadError(
                         f"The transfer was cut off after {received} bytes ({type(error).__name__})."
                     ) from None
-                if length is not None and received != length:
-                    raise DownloadError(f"The transfer was cut off: {received} of {length} bytes.")
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temp_name, destination)
@@ -413,33 +531,59 @@ class AsyncFoxClient:
                 os.unlink(temp_name)
             raise
 
+    async def _save(self, response: httpx.Response, handle: BinaryIO, max_bytes: int) -> int:
+        status = response.status_code
+        if status in (403, 404, 410):
+            raise ResultExpiredError(
+                f"The result URL answered {status}: results are kept for 24 hours only.", status=status
+            )
+        if not 200 <= status < 300:
+            raise error_from_answer(await read_answer(response))
+        encoded = response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
+        expected = response.headers.get("content-length", "")
+        # Content-Length counts encoded bytes: only a plain body can be checked against it.
+        length = int(expected) if expected.isdigit() and not encoded else None
+        if length is not None and length > max_bytes:
+            raise DownloadError(f"The file is {length} bytes, over the {max_bytes}-byte limit.", code="too_large")
+        # Asked for identity; a server that compresses anyway is decoded (bounded by max_bytes).
+        chunks = response.aiter_bytes(_CHUNK) if encoded else response.aiter_raw(_CHUNK)
+        received = 0
+        head = b""
+        async for chunk in chunks:
+            received += len(chunk)
+            if received > max_bytes:
+                raise DownloadError(f"The download passed the {max_bytes}-byte limit.", code="too_large")
+            if len(head) < _SIGNATURE_BYTES:
+                head += chunk[: _SIGNATURE_BYTES - len(head)]
+                if len(head) >= _SIGNATURE_BYTES and not looks_like_video(head):
+                    raise DownloadError("The result is not a video (no MP4 or WebM signature).", code="not_a_video")
+            handle.write(chunk)
+        if length is not None and received != length:
+            raise DownloadError(f"The transfer was cut off: {received} of {length} bytes.")
+        if not looks_like_video(head):
+            raise DownloadError("The result is not a video (no MP4 or WebM signature).", code="not_a_video")
+        return received
+
     # -- history ----------------------------------------------------------------------------
     def history(self, limit: int = 200) -> list[Any]:
         """Tasks recorded in the journal for this API host, newest first (``JournalEntry`` objects)."""
-        entries = getattr(self.journal, "entries", None)
-        return list(entries(base_url=self.base_url, limit=limit)) if entries else []
+        return self.journaled("reading tasks", lambda j: j.entries(base_url=self.base_url, limit=limit)) or []
 
     def voices(self) -> list[dict[str, Any]]:
         """Voices created from this machine for this API host, with their names (from the journal)."""
-        voices = getattr(self.journal, "voices", None)
-        return list(voices(base_url=self.base_url)) if voices else []
+        return self.journaled("reading voices", lambda j: j.voices(base_url=self.base_url)) or []
 
     async def resume(self, directory: str | os.PathLike[str] | None = None) -> list[Task]:
         """Finish what an earlier session left: poll unfinished tasks (under 24 h old) and download them.
 
         Returns the tasks that are now done. Failures are recorded in the journal, not raised.
         """
-        unfinished = getattr(self.journal, "unfinished", None)
-        if unfinished is None:
-            return []
-        from .._filenames import sanitize_filename
-        from .._paths import video_dir
-
+        unfinished = self.journaled("reading tasks", lambda j: j.unfinished(base_url=self.base_url)) or []
         target = Path(directory) if directory is not None else video_dir()
         finished = []
-        for entry in unfinished(base_url=self.base_url):
+        for entry in unfinished:
             try:
-                task = await self.wait(entry.task_id)
+                task = await self.wait(entry.task_id, expected=self.typical_duration(entry.request))
                 if entry.request.get("model") == MODEL_CREATE_VOICE:
                     # A voice made while the last kernel died: remember it, under the name it was given.
                     self.remember_voice(task, str(entry.request.get("voice_url", "")))
@@ -461,6 +605,18 @@ class AsyncFoxClient:
     ) -> str:
         """Create a voice from an http(s) audio URL (mp3/ogg/wav/m4a/aac); returns its voice id."""
         task = await self.submit_voice(voice_url, name=name)
+        return await self.finish_voice(task, voice_url, name=name, on_progress=on_progress, timeout=timeout)
+
+    async def finish_voice(
+        self,
+        task: Task,
+        voice_url: str,
+        *,
+        name: str | None = None,
+        on_progress: ProgressCallback | None = None,
+        timeout: float | None = 600,
+    ) -> str:
+        """The rest of :meth:`create_voice` once ``task`` is submitted: wait, then remember the voice."""
         done = await self.wait(task, on_progress=on_progress, timeout=timeout)
         return self.remember_voice(done, voice_url, name=name)
 
@@ -472,9 +628,9 @@ class AsyncFoxClient:
         problems = validate_voice_url(voice_url)
         if problems:
             raise InvalidRequestError.from_problems(problems)
-        task = await self._submit_payload({"model": MODEL_CREATE_VOICE, "voice_url": voice_url})
+        task = await self._submit_shielded({"model": MODEL_CREATE_VOICE, "voice_url": voice_url})
         if name:
-            self._journal("record_voice_name", task.id, name)
+            await self._record("recording a voice name", lambda j: j.record_voice_name(task.id, name))
         return task
 
     def remember_voice(self, done: Task, voice_url: str, *, name: str | None = None) -> str:
@@ -483,7 +639,67 @@ class AsyncFoxClient:
         Without ``name``, the name journaled at submit (if any) is used.
         """
         if not done.voice_id:
-            raise ProtocolError(f"Voice task {done.id} completed without a voice id.")
-        name = name or self._journal("voice_name", done.id)
-        self._journal("record_voice", done.voice_id, name, voice_url, self.base_url)
-        return done.voice_id
+            raise ProtocolError(f"Voice task {done.id} completed without a voice id.", task_id=done.id)
+        voice_id = done.voice_id
+        name = name or self.journaled("reading a voice name", lambda j: j.voice_name(done.id))
+        self.journaled("recording a voice", lambda j: j.record_voice(voice_id, name, voice_url, self.base_url))
+        return voice_id
+
+
+def _uncertain(journal: JournalLike, *, intent: int | None, error: BaseException) -> None:
+    journal.record_uncertain(intent, error)
+
+
+def failure_of(task: Task) -> TaskFailedError:
+    """The :class:`TaskFailedError` for a task that ended in failure, with the provider's code and message."""
+    reason = task.error
+    return TaskFailedError(
+        f"Task {task.id} {task.status.value}: {reason.message if reason else 'no reason given'}",
+        task=task,
+        task_id=task.id,
+        code=reason.code if reason else None,
+        type=reason.type if reason else None,
+    )
+
+
+def _parse_task(body: dict[str, Any], task_id: str) -> Task:
+    # Task.from_json is lenient and never raises for an object; should it ever, the caller still
+    # learns which task it was (the id is in the journal already).
+    try:
+        task = Task.from_json(body)
+    except Exception as error:  # noqa: BLE001 - any parsing failure becomes a named error with the id
+        raise ProtocolError(
+            f"The answer for task {task_id} could not be read ({type(error).__name__}).", task_id=task_id
+        ) from None
+    return task if task.id else replace(task, id=task_id)
+
+
+def _log_orphaned_submit(work: asyncio.Future[Task]) -> None:
+    # The caller stopped waiting (cancelled) but the submit ran on: say where its task went.
+    if work.cancelled():
+        return
+    error = work.exception()
+    if error is None:
+        logger.warning("a cancelled caller's submit finished: task %s is in the task journal", work.result().id)
+    else:
+        logger.warning("a cancelled caller's submit ended with %s", type(error).__name__)
+
+
+#: Top-level MP4 box types that may open a file, and WebM's EBML magic.
+_MP4_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"styp")
+_SIGNATURE_BYTES = 12
+
+
+def looks_like_video(head: bytes) -> bool:
+    """Whether a file's first bytes are those of an MP4/QuickTime or WebM/Matroska file."""
+    return head[4:8] in _MP4_BOXES or head.startswith(b"\x1a\x45\xdf\xa3")
+
+
+def _remove_stale_parts(destination: Path) -> None:
+    # A killed download leaves ".<name>.XXXX.part"; one that has not been written to for a while
+    # is dead (a live one writes every few milliseconds), so it is removed.
+    cutoff = time.time() - STALE_PART_SECONDS
+    for part in destination.parent.glob(f".{glob.escape(destination.name)}.*.part"):
+        with contextlib.suppress(OSError):
+            if part.stat().st_mtime < cutoff:
+                part.unlink()

@@ -3,23 +3,35 @@
 Each ``FoxClient`` owns a private event loop on a daemon thread and runs the async client's
 coroutines there. That keeps one implementation (no drifting sync copy), and it works inside
 Jupyter, where the kernel's own loop is already running and ``asyncio.run`` would fail.
-Ctrl-C (KeyboardInterrupt) during a blocking call cancels the coroutine; a cancelled wait
-leaves the task running at the provider.
+Ctrl-C (KeyboardInterrupt) during a blocking call cancels the coroutine (a cancelled wait
+leaves the task running at the provider), except during a billed submit: a POST cut off
+mid-flight may be billed with its id lost, so the submit is allowed to finish (for at most
+:data:`SUBMIT_GRACE` seconds, further Ctrl-Cs included), its id is journaled, and
+:class:`GenerationInterrupted` says which task now runs and how to pick it up.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
+from .._exceptions import GenerationInterrupted, SubmitUncertainError
 from .._loop import LoopThread
 from .._types import Task, VideoRequest
-from ._async import AsyncFoxClient, ProgressCallback
+from ._async import AsyncFoxClient, JournalLike, ProgressCallback
+from ._http import EMULATOR_KEY
 
-__all__ = ["FoxClient"]
+__all__ = ["SUBMIT_GRACE", "FoxClient"]
+
+T = TypeVar("T")
+
+#: The longest a Ctrl-C waits for a billed submit in flight to be answered (connect + read timeouts).
+SUBMIT_GRACE = 60.0
 
 
 class FoxClient:
@@ -38,7 +50,7 @@ class FoxClient:
         """A client for this process's built-in emulator (needs the ``emulator`` extra)."""
         from ..emulator import shared_emulator
 
-        return cls(api_key="sk-emulator", base_url=shared_emulator().url, mode="emulator", **kwargs)
+        return cls(api_key=EMULATOR_KEY, base_url=shared_emulator().url, mode="emulator", **kwargs)
 
     @property
     def aio(self) -> AsyncFoxClient:
@@ -52,11 +64,11 @@ class FoxClient:
 
     @property
     def mode(self) -> str:
-        """``"emulator"`` or ``"live"``."""
+        """``"emulator"``, ``"live"``, or ``"none"`` (no key and no emulator: nothing can be sent)."""
         return self._async.mode
 
     @property
-    def journal(self) -> Any:
+    def journal(self) -> JournalLike | None:
         """The journal submits are recorded in, if any."""
         return self._async.journal
 
@@ -77,9 +89,39 @@ class FoxClient:
     ) -> None:
         self.close()
 
+    def _billed(self, submit: Coroutine[Any, Any, Task]) -> Task:
+        """Run a billed submit to its end even through Ctrl-C (see the module docstring)."""
+        future = self._runner.submit(submit)
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            pass
+        deadline = time.monotonic() + SUBMIT_GRACE
+        while True:
+            try:
+                task = future.result(timeout=max(0.0, deadline - time.monotonic()))
+            except KeyboardInterrupt:
+                continue  # a second Ctrl-C: the POST is on the wire; cutting it off could lose a paid id
+            except concurrent.futures.TimeoutError:
+                raise GenerationInterrupted(None, uncertain=True) from None
+            except SubmitUncertainError:
+                raise GenerationInterrupted(None, uncertain=True) from None
+            except Exception:  # noqa: BLE001 - refused (nothing billed): an ordinary interrupt
+                raise KeyboardInterrupt from None
+            raise GenerationInterrupted(task.id)
+
+    def _after_submit(self, task: Task, work: Coroutine[Any, Any, T]) -> T:
+        # Past the submit a Ctrl-C only stops watching; say which task keeps running.
+        try:
+            return self._runner.run(work)
+        except GenerationInterrupted:
+            raise
+        except KeyboardInterrupt:
+            raise GenerationInterrupted(task.id) from None
+
     def submit(self, request: VideoRequest) -> Task:
-        """See :meth:`AsyncFoxClient.submit`."""
-        return self._runner.run(self._async.submit(request))
+        """See :meth:`AsyncFoxClient.submit`; Ctrl-C lets the POST end, then raises :class:`GenerationInterrupted`."""
+        return self._billed(self._async.submit(request))
 
     def get_task(self, task_id: str) -> Task:
         """See :meth:`AsyncFoxClient.get_task`."""
@@ -115,8 +157,11 @@ class FoxClient:
         on_progress: ProgressCallback | None = None,
         timeout: float | None = 600,
     ) -> Task:
-        """See :meth:`AsyncFoxClient.generate`."""
-        return self._runner.run(self._async.generate(request, path, on_progress=on_progress, timeout=timeout))
+        """See :meth:`AsyncFoxClient.generate`. Ctrl-C raises :class:`GenerationInterrupted` naming the task."""
+        task = self.submit(request)
+        return self._after_submit(
+            task, self._async.finish(task, request, path, on_progress=on_progress, timeout=timeout)
+        )
 
     def download(self, task: Task | str, path: str | os.PathLike[str], *, max_bytes: int | None = None) -> Path:
         """See :meth:`AsyncFoxClient.download`."""
@@ -143,7 +188,8 @@ class FoxClient:
         on_progress: ProgressCallback | None = None,
         timeout: float | None = 600,
     ) -> str:
-        """See :meth:`AsyncFoxClient.create_voice`."""
-        return self._runner.run(
-            self._async.create_voice(voice_url, name=name, on_progress=on_progress, timeout=timeout)
+        """See :meth:`AsyncFoxClient.create_voice`. Ctrl-C raises :class:`GenerationInterrupted` naming the task."""
+        task = self._billed(self._async.submit_voice(voice_url, name=name))
+        return self._after_submit(
+            task, self._async.finish_voice(task, voice_url, name=name, on_progress=on_progress, timeout=timeout)
         )

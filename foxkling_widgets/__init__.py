@@ -15,6 +15,7 @@ from ._exceptions import (
     FoxAPIError,
     InsufficientCreditsError,
     InvalidRequestError,
+    JournalUnavailableError,
     MissingAPIKeyError,
     NotFoundError,
     Problem,
@@ -28,8 +29,11 @@ from ._exceptions import (
 )
 from ._types import Segment, Task, TaskError, TaskStatus, VideoRequest
 from ._version import __version__
-from ._widget import KlingWidget
 from .client import AsyncFoxClient, FoxClient
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._widget import KlingWidget
 
 __all__ = [
     "APIConnectionError",
@@ -43,6 +47,7 @@ __all__ = [
     "Generation",
     "InsufficientCreditsError",
     "InvalidRequestError",
+    "JournalUnavailableError",
     "KlingWidget",
     "MissingAPIKeyError",
     "NotFoundError",
@@ -69,3 +74,13 @@ def load_ipython_extension(ipython: object) -> None:
     from ._magic import register
 
     register(ipython)
+
+
+def __getattr__(name: str) -> object:
+    # The widget pulls in anywidget, ipywidgets and IPython (most of a second): only code that
+    # uses it pays for it, so the client and the CLI start fast.
+    if name == "KlingWidget":
+        from ._widget import KlingWidget
+
+        return KlingWidget
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

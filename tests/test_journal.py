@@ -115,7 +115,9 @@ def test_two_processes_write_at_once(tmp_path: Path) -> None:
 async def test_the_client_records_before_submit_returns(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j.sqlite3")
     app = create_app(EmulatorConfig(seconds_per_video=0, render=False))
-    async with AsyncFoxClient("sk-x-journal-test", "http://e", transport=httpx.ASGITransport(app), journal=journal) as client:
+    async with AsyncFoxClient(
+        "sk-x-journal-test", "http://e", transport=httpx.ASGITransport(app), journal=journal
+    ) as client:
         submitted = await client.submit(VideoRequest(prompt="a fox"))
         assert journal.get(submitted.id) is not None
         app.state.emulator.inject("server_error_post_after_create")

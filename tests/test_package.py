@@ -40,6 +40,7 @@ PUBLIC = {
     "APIConnectionError",
     "BlockedClientError",
     "DownloadError",
+    "JournalUnavailableError",
     "MissingAPIKeyError",
     "Problem",
     "ProtocolError",

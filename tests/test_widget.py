@@ -711,3 +711,24 @@ def test_the_credit_book_agrees_with_the_journal(
                     payload = {"resolution": resolution, "duration": duration, "generate_audio": audio}
                     assert book.estimate(payload) == journal.credit_estimate(payload, base_url=base), payload
     journal.close()
+
+
+def test_credits_follow_the_api_host_when_a_key_is_pasted(
+    widget: KlingWidget, server: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    widget.prompt = "a fox"
+    asyncio.run(widget.generate())
+    widget._publish([g.to_card() for g in widget.tasks])
+    here = widget.client.journal.credits_total(base_url=server.url)  # type: ignore[union-attr]
+    assert here > 0 and widget._credits["journal"] == here
+    with EmulatorServer(EmulatorConfig(seconds_per_video=0.5)) as other:
+        monkeypatch.setenv("FOXAPI_BASE_URL", other.url)
+        assert message(widget, kind="set-key", key="sk-pasted-later")["ok"]
+        # The emulator's clip is still on screen: its credits are not the live host's.
+        widget._publish([g.to_card() for g in widget.tasks])
+        assert widget._credits["journal"] == 0 == widget.client.journal.credits_total(base_url=other.url)  # type: ignore[union-attr]
+        assert widget._credits["estimate"] is None
+        asyncio.run(widget.generate())  # a clip on the new host counts there
+        widget._publish([g.to_card() for g in widget.tasks])
+        there = widget.client.journal.credits_total(base_url=other.url)  # type: ignore[union-attr]
+        assert there > 0 and widget._credits["journal"] == there

@@ -23,6 +23,7 @@ import traitlets
 
 from . import _variations
 from ._controller import DEFAULT_CONCURRENCY, Batch, Controller, Generation
+from ._credits import CreditBook
 from ._display import VideoDisplay
 from ._exceptions import FoxAPIError, InvalidRequestError, Problem, redact
 from ._loop import LoopThread
@@ -45,6 +46,9 @@ SET_KEY = "set-key"
 CLEAR_KEY = "clear-key"
 LOAD_TASK = "load-task"
 CREATE_VOICE = "create-voice"
+KINDS = frozenset({GENERATE, STOP_WATCHING, VIDEO_REQUEST, SET_KEY, CLEAR_KEY, LOAD_TASK, CREATE_VOICE})
+ERROR_RESPONSE = "error-response"  # the answer to a message whose kind is unusable
+MAX_ID = 200  # longer ids and kinds are not echoed back: the front end's are short
 MAX_VOICE_NAME = 40
 
 _CONTROLS = (
@@ -89,6 +93,35 @@ def _as_request(request: VideoRequest | Mapping[str, Any], index: int) -> VideoR
         ) from None
 
 
+def _message_id(message: Mapping[str, Any]) -> str | None:
+    """The id to echo: the message's own when it is usable, else ``None``."""
+    value = message.get("id")
+    return value if isinstance(value, str) and 0 < len(value) <= MAX_ID else None
+
+
+def _response_kind(message: Mapping[str, Any]) -> str:
+    """``<kind>-response`` (``video-response`` for a video request), or ``error-response``."""
+    kind = message.get("kind")
+    if not isinstance(kind, str) or not 0 < len(kind) <= MAX_ID or not kind.isprintable():
+        return ERROR_RESPONSE
+    return "video-response" if kind == VIDEO_REQUEST else f"{kind}-response"
+
+
+def _shown(kind: Any) -> str:
+    return repr(kind) if isinstance(kind, str) and len(kind) <= MAX_ID else "(unusable)"
+
+
+def _malformed(content: Any) -> str:
+    """Why a front-end message cannot be acted on, or ``""``: nothing billed starts from one."""
+    if not isinstance(content, dict):
+        return f"A message must be an object with an id and a kind, not {type(content).__name__}."
+    if not isinstance(content.get("kind"), str):
+        return "The message has no kind (a string such as 'generate')."
+    if _message_id(content) is None:
+        return f"The message has no usable id (a string of 1 to {MAX_ID} characters); nothing was done."
+    return ""
+
+
 class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     """A Kling V3 video studio for notebooks.
 
@@ -128,25 +161,31 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         sync=True
     )
 
-    # Kernel-owned state (read-only for the front end).
-    _mode = traitlets.Unicode("emulator", help='"emulator", "live", or "none" (no key: ask for one).').tag(sync=True)
-    _problems = traitlets.List(traitlets.Dict(), help="Validation of the controls: [{field, message, level}].").tag(
-        sync=True
+    # Kernel-owned state: read-only for the front end (``kernel_owned`` metadata; see set_state).
+    _mode = traitlets.Unicode("emulator", help='"emulator", "live", or "none" (no key: ask for one).').tag(
+        sync=True, kernel_owned=True
     )
-    _tasks = traitlets.List(traitlets.Dict(), help="Task cards, newest first (docs/widget-protocol.md).").tag(sync=True)
+    _problems = traitlets.List(traitlets.Dict(), help="Validation of the controls: [{field, message, level}].").tag(
+        sync=True, kernel_owned=True
+    )
+    _tasks = traitlets.List(traitlets.Dict(), help="Task cards, newest first (docs/widget-protocol.md).").tag(
+        sync=True, kernel_owned=True
+    )
     _credits = traitlets.Dict(
         help="Credits: {estimate (median of past same-tier tasks, or null), session, journal} for this API host."
-    ).tag(sync=True)
+    ).tag(sync=True, kernel_owned=True)
     _variations = traitlets.List(
         traitlets.Unicode(), help="Labels of the batch the current controls would start ([] = one clip)."
-    ).tag(sync=True)
+    ).tag(sync=True, kernel_owned=True)
     _voices = traitlets.List(
         traitlets.Dict(), help="Known voices, newest first: [{voice_id, name}] (journal and this session)."
-    ).tag(sync=True)
-    _voice_problems = traitlets.List(traitlets.Dict(), help="Validation of voice_url / voice_name.").tag(sync=True)
+    ).tag(sync=True, kernel_owned=True)
+    _voice_problems = traitlets.List(traitlets.Dict(), help="Validation of voice_url / voice_name.").tag(
+        sync=True, kernel_owned=True
+    )
     _has_key = traitlets.Bool(
         False, help="A key was entered in the widget (the key itself never leaves the kernel)."
-    ).tag(sync=True)
+    ).tag(sync=True, kernel_owned=True)
 
     def __init__(
         self,
@@ -165,9 +204,12 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             aclient = client if client is not None else _default_client(emulator)
         self._emulator_choice = emulator
         self._display_ids: list[str] = []
+        self._credit_book = CreditBook()
+        self._credit_foreign: set[int] = set()  # generations whose credits belong to another API host
         self._controller = Controller(
             aclient, self._runner, self._publish, video_dir=video_dir(), concurrency=self.concurrency
         )
+        self._reload_credits()  # before any card is published: the cards' credits update the book
         self._controller.on_finished = self._generation_finished
         self._controller.on_voice = self._voice_created
         self._mode = aclient.mode
@@ -318,27 +360,54 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self._refresh_fallback()
         self._update_credits()
 
+    def _reload_credits(self) -> None:
+        """Read the journal's credits for the client's API host into memory (one read).
+
+        Called when the widget is built and when the client changes (a key pasted or cleared),
+        never per keystroke: the controls' estimate and totals come from the book.
+        """
+        book = self._credit_book
+        book.load(self.client.journal, self.client.base_url)
+        # Cards already shown that the new host's journal does not know ran elsewhere (e.g. on
+        # the emulator before a key was pasted): their credits must not count for this host.
+        self._credit_foreign = {id(g) for g in self.tasks if g.id not in book}
+
     def _update_credits(self) -> None:
-        journal = self.client.journal
-        estimate = getattr(journal, "credit_estimate", None)
-        total = getattr(journal, "credits_total", None)
-        base_url = self.client.base_url
+        book = self._credit_book
         session = sum(g.task.credits_reserved or 0 for g in self.tasks if g.task is not None and not g.restored)
         guess = None
-        if estimate is not None:
+        if book.readable:
             batch = [r for _label, r in self.variations()] if self.vary else [self.request()]
-            guesses = [estimate(r.to_payload(), base_url=base_url) for r in batch]
+            guesses = [book.estimate(r.to_payload()) for r in batch]
             # A batch's estimate is the sum of its members', and unknown if any one is unknown.
-            guess = sum(guesses) if batch and all(g is not None for g in guesses) else None
+            guess = sum(g for g in guesses if g is not None) if batch and None not in guesses else None
         self._credits = {
             "estimate": guess,
             "session": session,
-            "journal": total(base_url=base_url) if total else None,
+            "journal": book.total if book.readable else None,
         }
+
+    def _learn_credits(self, cards: list[dict[str, Any]]) -> None:
+        # On the controller's thread, with each publish: a task's credits_reserved arrives with
+        # its submit (or a later poll), and the journal has recorded it by then. Folding it into
+        # the book keeps the figures equal to the journal's without reading it again.
+        requests = {card["id"]: card["request"] for card in cards}
+        changed = False
+        for generation in self.tasks:
+            credits = generation.task.credits_reserved if generation.task is not None else None
+            if credits is None or id(generation) in self._credit_foreign:
+                continue
+            request = requests.get(generation.id)
+            if request is None:
+                request = generation.request.to_payload() if generation.request else {"model": MODEL_CREATE_VOICE}
+            changed = self._credit_book.observe(generation.id, request, credits) or changed
+        if changed:
+            self._update_credits()
 
     def _publish(self, cards: list[dict[str, Any]]) -> None:
         # Runs on the controller's loop thread; ipykernel sends IOPub messages from any thread.
         self._tasks = cards
+        self._learn_credits(cards)
 
     # -- generation -----------------------------------------------------------------------
     def generate_nowait(self) -> str:
@@ -514,18 +583,49 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         return VideoDisplay(generation.path, poster=generation.poster, caption=generation.to_card()["summary"])
 
     # -- messages -------------------------------------------------------------------------
+    def set_state(self, sync_data: Any) -> None:
+        """Apply a state update from the front end, except to kernel-owned traits.
+
+        Kernel-owned traits (``kernel_owned`` metadata: ``_problems``, ``_tasks``, ``_mode``...)
+        are computed here; a front end that writes one back (marimo before 0.23.15 echoes
+        them with a value that is stale by then) would otherwise overwrite the kernel's, and
+        e.g. leave Generate disabled by problems fixed long ago. Such writes are dropped and the
+        kernel's value is sent again, so the front end's copy is corrected too.
+        """
+        if not isinstance(sync_data, dict):
+            logger.warning("ignored a state update that is not a dict (%s)", type(sync_data).__name__)
+            return
+        owned = [name for name in sync_data if name in self.keys and self.trait_metadata(name, "kernel_owned")]
+        if owned:
+            logger.debug("ignored a front-end write to kernel-owned %s", ", ".join(owned))
+            sync_data = {name: value for name, value in sync_data.items() if name not in owned}
+        if sync_data:
+            super().set_state(sync_data)
+        if owned:
+            self.send_state(key=owned)
+
     def _reply(self, message: dict[str, Any], buffers: list[bytes] | None = None, **fields: Any) -> None:
-        kind = str(message.get("kind"))
-        kind = "video" if kind == VIDEO_REQUEST else kind  # the protocol names it video-response
-        self.send({"id": message.get("id"), "kind": f"{kind}-response", **fields}, buffers)
+        self.send({"id": _message_id(message), "kind": _response_kind(message), **fields}, buffers)
+
+    def _answer_failure(self, content: Any, error: str) -> None:
+        # The last resort: an answer must go out even when building or sending the first failed.
+        message = content if isinstance(content, dict) else {}
+        try:
+            self.send({"id": _message_id(message), "kind": _response_kind(message), "ok": False, "error": error})
+        except Exception as failure:  # noqa: BLE001  (a closed comm: nobody is listening any more)
+            logger.error("answering a message failed: %s", type(failure).__name__)
 
     def _on_custom_message(self, _widget: Any, content: Any, buffers: list[bytes]) -> None:
         # Never name this _handle_msg: that would replace ipywidgets' own comm handler.
-        if not isinstance(content, dict):
-            return
-        kind = content.get("kind")
+        # Every message gets exactly one answer, even a malformed one: the front end waits for
+        # it (Generate stays disabled until then), and an unanswered request only ends in its
+        # timeout, with a vaguer message.
+        kind = content.get("kind") if isinstance(content, dict) else None
         try:
-            if kind == GENERATE:
+            problem = _malformed(content)
+            if problem:
+                self._reply(content if isinstance(content, dict) else {}, ok=False, error=problem)
+            elif kind == GENERATE:
                 self._reply(content, ok=True, task_id=self.generate_nowait())
             elif kind == STOP_WATCHING:
                 self._reply(content, ok=self.stop_watching(str(content.get("task_id", ""))))
@@ -542,12 +642,27 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
                 generation = self.create_voice()
                 self.voice_url, self.voice_name = "", ""
                 self._reply(content, ok=True, task_id=generation.id)
+            else:
+                self._reply(
+                    content,
+                    ok=False,
+                    error=f"Unknown message kind {_shown(kind)}: the front end and the "
+                    "kernel are different versions. Restart the kernel and reload the page.",
+                )
         except FoxAPIError as error:
-            self._reply(content, ok=False, error=error.message, field=getattr(error, "field", None))
+            self._answer(content, error.message, field=getattr(error, "field", None))
         except Exception as error:  # noqa: BLE001  (the front end waits for an answer: always give one)
             # No traceback in the log: frames of a set-key message would be near the key.
-            logger.error("handling a %r message failed: %s: %s", kind, type(error).__name__, redact(str(error)))
-            self._reply(content, ok=False, error=f"The kernel could not do that ({type(error).__name__}); see its log.")
+            shown = kind if isinstance(kind, str) and kind in KINDS else "malformed"
+            logger.error("handling a %r message failed: %s: %s", shown, type(error).__name__, redact(str(error)))
+            self._answer_failure(content, f"The kernel could not do that ({type(error).__name__}); see its log.")
+
+    def _answer(self, content: Any, error: str, **fields: Any) -> None:
+        try:
+            self._reply(content, ok=False, error=error, **fields)
+        except Exception as failure:  # noqa: BLE001  (see _on_custom_message: never escape, never a traceback)
+            logger.error("answering a message failed: %s", type(failure).__name__)
+            self._answer_failure(content, f"The kernel could not do that ({type(failure).__name__}); see its log.")
 
     def _send_video(self, message: dict[str, Any]) -> None:
         generation = self._find(str(message.get("task_id", "")))
@@ -562,19 +677,22 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self._reply(message, [data], ok=True, task_id=generation.id, mime="video/mp4", name=name)
 
     def _set_key(self, message: dict[str, Any]) -> None:
-        key = str(message.get("key") or "").strip()
+        raw = message.get("key")
+        key = raw.strip() if isinstance(raw, str) else ""
         if not key:
             self._reply(message, ok=False, error="The key is empty.", mode=self._mode)
             return
         # A new client holds the key in memory only; the old one's pending work keeps its own.
         self._controller.client = AsyncFoxClient(api_key=key, mode="live")
         self._mode, self._has_key = "live", True
+        self._reload_credits()  # another API host: its journal figures
         self._controls_changed()
         self._reply(message, ok=True, mode=self._mode)
 
     def _clear_key(self) -> None:
         self._controller.client = _default_client(self._emulator_choice if self._emulator_choice else None)
         self._mode, self._has_key = self._controller.client.mode, False
+        self._reload_credits()
         self._controls_changed()
 
     def load(self, task: str | Task | Generation) -> bool:

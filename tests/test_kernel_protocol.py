@@ -200,3 +200,52 @@ def test_voice_and_batch_flows_over_comm_messages(
     seen = [c["status"] for m in session.seen for c in batch_cards(m)]
     assert "queued" in seen
     assert emulator.emulator.stats["posts"] == posts + 4
+
+
+def test_stale_kernel_owned_state_from_the_front_end_is_ignored_and_every_message_is_answered(
+    kernel: tuple[KernelManager, BlockingKernelClient], emulator: EmulatorServer
+) -> None:
+    # marimo before 0.23.15 echoes kernel-owned traits back with the value they had when the
+    # view last saved: written into the kernel, a stale _problems kept Generate disabled.
+    _manager, client = kernel
+    outputs.clear()
+    comm_id = run_cell(client, "from foxkling_widgets import KlingWidget\ns = KlingWidget()\nprint(s.model_id)").strip()
+    session = Session(client, comm_id)
+    posts = emulator.emulator.stats["posts"]
+
+    def cell(code: str) -> str:
+        outputs.clear()
+        return run_cell(client, code)
+
+    mode = cell("print(s._mode)").strip()
+
+    def state(msg: dict[str, Any]) -> dict[str, Any]:
+        data = msg["content"]["data"]
+        return dict(data.get("state", {})) if data.get("method") == "update" else {}
+
+    def answer(msg_id: str | None) -> Any:
+        return lambda m: (
+            m["content"]["data"].get("method") == "custom" and (m["content"]["data"]["content"].get("id") == msg_id)
+        )
+
+    # The prompt is empty, so the kernel's _problems has an error; the front end says "none".
+    session.update(_problems=[], _mode="none", _credits={"estimate": 1})
+    resent = state(session.wait_for(lambda m: "_problems" in state(m), timeout=30))
+    assert [p["field"] for p in resent["_problems"]] == ["prompt"] and resent["_mode"] == mode != "none"
+    assert cell("print([p['field'] for p in s._problems], s._mode)").split() == ["['prompt']", mode]
+    session.custom(id="g1", kind="generate")
+    reply = session.wait_for(answer("g1"))["content"]["data"]["content"]
+    assert reply["kind"] == "generate-response" and reply["ok"] is False
+    assert emulator.emulator.stats["posts"] == posts
+
+    # Unknown and malformed messages are answered too (the front end would wait for them).
+    session.custom(id="u1", kind="frobnicate")
+    reply = session.wait_for(answer("u1"))["content"]["data"]["content"]
+    assert reply["kind"] == "frobnicate-response" and reply["ok"] is False and reply["error"]
+    session.send({"method": "custom", "content": ["not", "an", "object"]})
+    reply = session.wait_for(answer(None))["content"]["data"]["content"]
+    assert reply == {"id": None, "kind": "error-response", "ok": False, "error": reply["error"]}
+    # And a control set in the same kind of update still applies.
+    session.update(prompt="a fox", _problems=[{"field": "prompt", "message": "stale", "level": "error"}])
+    session.wait_for(lambda m: state(m).get("_problems") == [])
+    assert cell("print(s.prompt, s._problems)").strip() == "a fox []"

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import threading
 import time
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from foxkling_widgets import FoxClient, InvalidRequestError, KlingWidget, TaskStatus
 from foxkling_widgets._controller import request_code
@@ -462,3 +465,270 @@ def test_await_generate_refuses_grid_mode(widget: KlingWidget, server: EmulatorS
     with pytest.raises(InvalidRequestError, match="generate_batch"):
         asyncio.run(widget.generate())
     assert server.emulator.stats["posts"] == posts
+
+
+# -- every message gets an answer -------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("content", "answer"),
+    [
+        ("generate", {"id": None, "kind": "error-response"}),
+        (["generate"], {"id": None, "kind": "error-response"}),
+        (None, {"id": None, "kind": "error-response"}),
+        ({}, {"id": None, "kind": "error-response"}),
+        ({"id": "m1"}, {"id": "m1", "kind": "error-response"}),
+        ({"id": "m1", "kind": 5}, {"id": "m1", "kind": "error-response"}),
+        ({"id": "m1", "kind": ["generate"]}, {"id": "m1", "kind": "error-response"}),
+        ({"id": 7, "kind": "generate"}, {"id": None, "kind": "generate-response"}),
+        ({"kind": "generate"}, {"id": None, "kind": "generate-response"}),
+        ({"id": "", "kind": "load-task"}, {"id": None, "kind": "load-task-response"}),
+        ({"id": "m1", "kind": "frobnicate"}, {"id": "m1", "kind": "frobnicate-response"}),
+        ({"id": "m1", "kind": "video-request"}, {"id": "m1", "kind": "video-response"}),
+        ({"id": "m1", "kind": "x" * 500}, {"id": "m1", "kind": "error-response"}),
+        ({"id": "m1", "kind": "set-key", "key": {"not": "text"}}, {"id": "m1", "kind": "set-key-response"}),
+    ],
+)
+def test_a_malformed_or_unknown_message_gets_one_failed_answer(
+    widget: KlingWidget, server: EmulatorServer, content: Any, answer: dict[str, Any]
+) -> None:
+    widget.prompt = "a fox"  # valid controls: only the message's own faults may stop it
+    posts, mode = server.emulator.stats["posts"], widget._mode
+    widget._on_custom_message(widget, content, [])
+    assert len(widget.sent) == 1  # type: ignore[attr-defined]
+    reply = widget.sent[0][0]  # type: ignore[attr-defined]
+    assert {k: reply[k] for k in ("id", "kind")} == answer
+    assert reply["ok"] is False and isinstance(reply["error"], str) and reply["error"]
+    assert widget.tasks == [] and server.emulator.stats["posts"] == posts and widget._mode == mode
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
+_kinds = st.sampled_from(["generate", "stop-watching", "video-request", "load-task", "create-voice", "clear-key"])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    content=_json
+    | st.fixed_dictionaries(
+        {"id": _json | st.text(max_size=8), "kind": _json | _kinds},
+        optional={"task_id": _json, "key": _json},
+    )
+)
+def test_any_message_gets_exactly_one_answer_and_nothing_escapes(
+    widget: KlingWidget, server: EmulatorServer, content: Any
+) -> None:
+    posts = server.emulator.stats["posts"]
+    widget.sent.clear()  # type: ignore[attr-defined]
+    widget._on_custom_message(widget, content, [])
+    (reply, _buffers), *more = widget.sent  # type: ignore[attr-defined]
+    assert more == []
+    assert reply["kind"].endswith("-response") and isinstance(reply["ok"], bool)
+    expected_id = content.get("id") if isinstance(content, dict) else None
+    assert reply["id"] == (expected_id if isinstance(expected_id, str) and expected_id else None)
+    assert server.emulator.stats["posts"] == posts  # the controls are empty: nothing may start
+
+
+def test_a_failure_handling_a_key_is_answered_and_logs_no_traceback(
+    widget: KlingWidget, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(_message: Any) -> None:
+        raise RuntimeError("the store broke near sk-typed-in-widget-555")
+
+    monkeypatch.setattr(widget, "_set_key", broken)
+    caplog.set_level(logging.DEBUG)
+    reply = message(widget, kind="set-key", key="sk-typed-in-widget-555")
+    assert reply["kind"] == "set-key-response" and reply["ok"] is False and "RuntimeError" in reply["error"]
+    assert caplog.records and all(r.exc_info is None and r.stack_info is None for r in caplog.records)
+    assert "sk-typed-in-widget-555" not in caplog.text
+
+
+def test_an_answer_that_cannot_be_built_still_goes_out(widget: KlingWidget, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A reply that fails to send (here: a first send that raises) is followed by a plain failure.
+    real = widget.send
+    calls: list[dict[str, Any]] = []
+
+    def flaky(content: dict[str, Any], buffers: Any = None) -> None:
+        calls.append(content)
+        if len(calls) == 1:
+            raise TypeError("not JSON serializable")
+        real(content, buffers)
+
+    monkeypatch.setattr(widget, "send", flaky)
+    widget._on_custom_message(widget, {"id": "m9", "kind": "load-task", "task_id": "nope"}, [])
+    assert widget.sent[-1][0] == {  # type: ignore[attr-defined]
+        "id": "m9",
+        "kind": "load-task-response",
+        "ok": False,
+        "error": "The kernel could not do that (TypeError); see its log.",
+    }
+
+
+# -- kernel-owned traits ----------------------------------------------------------------------
+def test_front_end_writes_to_kernel_owned_traits_are_dropped_and_answered(
+    widget: KlingWidget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(widget, "_send", lambda msg, buffers=None: sent.append(msg))
+    problems, mode = list(widget._problems), widget._mode
+    assert problems  # the prompt is empty
+    stale = {"_problems": [], "_mode": "none", "_has_key": True, "_tasks": [{"id": "x"}], "_credits": {}}
+    widget.set_state({**stale, "negative_prompt": "blur"})
+    assert widget.negative_prompt == "blur"  # a control in the same update still applies
+    assert widget._problems == problems and widget._mode == mode and not widget._has_key
+    assert widget._tasks == [] and widget._credits["estimate"] is None
+    resent = [m["state"] for m in sent if m["method"] == "update"]
+    assert resent and set(stale) <= set().union(*resent)
+    assert resent[-1]["_problems"] == problems and resent[-1]["_mode"] == mode
+    echoed = [m["state"] for m in sent if m["method"] == "echo_update"]
+    assert all(not set(stale) & set(state) for state in echoed)  # no echo of the stale values
+    widget.set_state("not a state")  # ignored, no exception
+    owned = {name for name in widget.keys if widget.trait_metadata(name, "kernel_owned")}
+    assert owned == {
+        "_mode",
+        "_problems",
+        "_tasks",
+        "_credits",
+        "_variations",
+        "_voices",
+        "_voice_problems",
+        "_has_key",
+    }
+
+
+# -- credits from memory ----------------------------------------------------------------------
+class CountingJournal:
+    """A journal that counts the calls made to it (and forwards them)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self.inner, name)
+        if not callable(target):
+            return target
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append(name)
+            return target(*args, **kwargs)
+
+        return call
+
+
+def test_keystrokes_read_nothing_from_the_journal(server: EmulatorServer, tmp_path: Any) -> None:
+    from foxkling_widgets._journal import Journal
+
+    journal = Journal(tmp_path / "journal.sqlite3")
+    counting = CountingJournal(journal)
+    client = FoxClient("sk-widget-test-key", server.url, journal=counting)
+    _fill(journal, server.url, [("720p", 5, False, 10.0), ("720p", 5, False, 30.0), ("1080p", 10, True, 70.0)])
+    w = KlingWidget(client=client)
+    try:
+        counting.calls.clear()
+        for i, text in enumerate(["a", "a f", "a fo", "a fox"]):
+            w.prompt = text
+            w.resolution = ("720p", "1080p")[i % 2]
+        w.vary = "duration"
+        assert counting.calls == []
+        w.vary, w.resolution, w.duration, w.generate_audio = "", "1080p", 10, True
+        assert w._credits == {"estimate": 70.0, "session": 0, "journal": 110.0}
+        w.resolution, w.duration, w.generate_audio = "720p", 5, False
+        assert w._credits["estimate"] == journal.credit_estimate(w.request().to_payload(), base_url=server.url) == 30.0
+        # A finished generation of this widget is counted from its card, without another read.
+        asyncio.run(w.generate())
+        deadline = time.monotonic() + 10
+        while w._credits["session"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert w._credits["journal"] == journal.credits_total(base_url=server.url) > 110.0
+        assert w._credits["estimate"] == journal.credit_estimate(w.request().to_payload(), base_url=server.url)
+        assert not {"entries", "credit_estimate", "credits_total"} & set(counting.calls)
+    finally:
+        w.close()
+        client.close()
+
+
+def _fill(
+    journal: Any, base_url: str, rows: list[tuple[str, int, bool, float | None]], start: int = 0, prefix: str = "fill"
+) -> None:
+    from foxkling_widgets import Task
+
+    for n, (resolution, duration, audio, credits) in enumerate(rows, start):
+        payload = {"model": "kling-v3-text-to-video", "prompt": "p", "resolution": resolution, "duration": duration}
+        if audio:
+            payload["generate_audio"] = True
+        body = {"id": f"task-{prefix}-{n}", "status": "failed", "created": 1_000_000 + n}
+        task = Task.from_json({**body, "usage": {"credits_reserved": credits}})
+        journal.record_submitted(None, task, payload, base_url)
+
+
+_rows = st.lists(
+    st.tuples(
+        st.sampled_from(["720p", "1080p", "4k"]),
+        st.sampled_from([5, 10]),
+        st.booleans(),
+        st.none() | st.integers(1, 200).map(float),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(before=_rows, after=_rows, window=st.integers(1, 12))
+def test_the_credit_book_agrees_with_the_journal(
+    before: list[tuple[str, int, bool, float | None]],
+    after: list[tuple[str, int, bool, float | None]],
+    window: int,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    from foxkling_widgets import _credits, _journal
+
+    journal = _journal.Journal(tmp_path_factory.mktemp("book") / "journal.sqlite3")
+    entries = journal.entries
+
+    def windowed(*, base_url: str | None = None, limit: int = 200) -> list[Any]:
+        # credit_estimate reads the newest 500 rows: the same window, made small.
+        return entries(base_url=base_url, limit=window if limit == 500 else limit)
+
+    journal.entries = windowed  # type: ignore[method-assign]
+    base = "https://api.example"
+    _fill(journal, base, before)
+    _fill(journal, "https://other.example", after, prefix="other")  # another host's tasks never count
+    with pytest.MonkeyPatch.context() as patch:
+        # A small window, on both sides, so that tasks also fall out of it.
+        patch.setattr(_credits, "ESTIMATE_WINDOW", window)
+        book = _credits.CreditBook()
+        book.load(journal, base)
+        _fill(journal, base, after, start=len(before))
+        for n, (resolution, duration, audio, credits) in enumerate(after, len(before)):
+            payload = {"resolution": resolution, "duration": duration, "generate_audio": audio}
+            book.observe(f"task-fill-{n}", payload, credits)
+        assert book.total == journal.credits_total(base_url=base)
+        for resolution in ("720p", "1080p", "4k"):
+            for duration in (5, 10):
+                for audio in (False, True):
+                    payload = {"resolution": resolution, "duration": duration, "generate_audio": audio}
+                    assert book.estimate(payload) == journal.credit_estimate(payload, base_url=base), payload
+    journal.close()
+
+
+def test_credits_follow_the_api_host_when_a_key_is_pasted(
+    widget: KlingWidget, server: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    widget.prompt = "a fox"
+    asyncio.run(widget.generate())
+    widget._publish([g.to_card() for g in widget.tasks])
+    here = widget.client.journal.credits_total(base_url=server.url)  # type: ignore[union-attr]
+    assert here > 0 and widget._credits["journal"] == here
+    with EmulatorServer(EmulatorConfig(seconds_per_video=0.5)) as other:
+        monkeypatch.setenv("FOXAPI_BASE_URL", other.url)
+        assert message(widget, kind="set-key", key="sk-pasted-later")["ok"]
+        # The emulator's clip is still on screen: its credits are not the live host's.
+        widget._publish([g.to_card() for g in widget.tasks])
+        assert widget._credits["journal"] == 0 == widget.client.journal.credits_total(base_url=other.url)  # type: ignore[union-attr]
+        assert widget._credits["estimate"] is None
+        asyncio.run(widget.generate())  # a clip on the new host counts there
+        widget._publish([g.to_card() for g in widget.tasks])
+        there = widget.client.journal.credits_total(base_url=other.url)  # type: ignore[union-attr]
+        assert there > 0 and widget._credits["journal"] == there

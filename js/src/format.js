@@ -1,5 +1,27 @@
 // Pure formatting helpers (no DOM).
 
+/**
+ * The length of `text` as the kernel counts it (Python's `len`: code points), not UTF-16 code
+ * units (`text.length`): an emoji is one character, not two. Use it for every count shown next
+ * to a limit the kernel enforces (the prompt's 2500).
+ * @param {string} text
+ */
+export function charCount(text) {
+  let n = 0;
+  for (const _ of text) n += 1;
+  return n;
+}
+
+/**
+ * What to say when the kernel did not answer a request in time.
+ * @param {number} ms the timeout @param {string} [action] the button, when pressing it again could start billed work
+ * @param {string} [what] what that work is ("the clip")
+ */
+export function timeoutText(ms, action = "", what = "it") {
+  const base = `The kernel did not answer within ${Math.round(ms / 1000)} s. If it is busy, wait; if it restarted, run the cell again.`;
+  return action ? `${base} Check the task cards before pressing ${action} again: ${what} may have started.` : base;
+}
+
 /** "1:05" style duration from seconds. @param {number} seconds */
 export function clock(seconds) {
   const s = Math.max(0, Math.round(seconds));

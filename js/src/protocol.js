@@ -50,6 +50,68 @@ export const VARY = [
   { value: "prompts", text: "One per prompt line" },
 ];
 
+/**
+ * How long the front end waits for each kind's answer, in ms: the one place these are set.
+ * Commands are answered at once by an idle kernel; a kernel busy running a cell answers only
+ * after the cell, and a restarted one never does. A video's bytes can take a while to arrive.
+ */
+export const TIMEOUT_MS = Object.freeze({
+  [KIND.generate]: 30_000,
+  [KIND.createVoice]: 30_000,
+  [KIND.setKey]: 30_000,
+  [KIND.clearKey]: 30_000,
+  [KIND.stopWatching]: 30_000,
+  [KIND.loadTask]: 30_000,
+  [KIND.videoRequest]: 120_000,
+});
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** @typedef {{send: (content: any, callbacks?: any, buffers?: any) => void, on: (event: any, cb: any) => void, off: (event: any, cb: any) => void}} MessageModel */
+
+/**
+ * Send one request and wait for its answer, as anywidget's `invoke(model, name, msg, {signal})`
+ * does: a handler of its own listens for the reply with this request's id, and is removed when
+ * the reply comes, when the timeout passes, or when `signal` aborts (the view went away).
+ * Exactly one of `onReply`/`onTimeout` runs, at most once: a reply after the timeout is ignored.
+ *
+ * @param {MessageModel} model
+ * @param {{kind: string} & Record<string, unknown>} content
+ * @param {{
+ *   onReply?: (reply: any, buffers: DataView[]) => void,
+ *   onTimeout?: (ms: number) => void,
+ *   signal?: AbortSignal,
+ *   timeoutMs?: number,
+ * }} [options]
+ * @returns {string} the request's id
+ */
+export function request(model, content, options = {}) {
+  const { onReply, onTimeout, signal } = options;
+  const ms = options.timeoutMs ?? /** @type {Record<string, number>} */ (TIMEOUT_MS)[content.kind] ?? DEFAULT_TIMEOUT_MS;
+  const id = nextId();
+  if (signal?.aborted) return id;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
+  const finish = () => {
+    clearTimeout(timer);
+    model.off("msg:custom", handler);
+    signal?.removeEventListener("abort", finish);
+  };
+  /** @param {any} reply @param {DataView[]} buffers */
+  function handler(reply, buffers) {
+    if (!reply || typeof reply !== "object" || reply.id !== id) return;
+    finish();
+    onReply?.(reply, buffers);
+  }
+  model.on("msg:custom", handler);
+  signal?.addEventListener("abort", finish);
+  timer = setTimeout(() => {
+    finish();
+    onTimeout?.(ms);
+  }, ms);
+  model.send({ ...content, id });
+  return id;
+}
+
 let counter = 0;
 /** A request id unique within this page. */
 export function nextId() {

@@ -4,9 +4,9 @@
 import { createControls } from "./controls.js";
 import { createGallery } from "./gallery.js";
 import { h } from "./dom.js";
-import { creditsLine, statusLabel } from "./format.js";
+import { creditsLine, statusLabel, timeoutText } from "./format.js";
 import { createKeyEntry } from "./key-entry.js";
-import { KIND, nextId } from "./protocol.js";
+import { KIND, request } from "./protocol.js";
 import { createSegmentEditor } from "./segment-editor.js";
 import { createTaskCard } from "./task-card.js";
 import { createVoicesPanel } from "./voices.js";
@@ -26,16 +26,24 @@ const MODE_TEXT = /** @type {Record<string, string>} */ ({
  * @returns {() => void} cleanup
  */
 export function renderStudio({ model, el }) {
-  /** @type {Map<string, (content: any, buffers: DataView[]) => void>} */
-  const pending = new Map();
-  /** @param {Record<string, unknown>} content @param {(reply: any, buffers: DataView[]) => void} [onReply] */
-  function send(content, onReply) {
-    const id = nextId();
-    if (onReply) pending.set(id, onReply);
-    model.send({ id, ...content });
-  }
+  // Every request waits for its answer with a timeout (protocol.js), so a lost answer cannot
+  // leave a control disabled for the life of the view; removing the view aborts them all.
+  const life = new AbortController();
+  /**
+   * @param {{kind: string} & Record<string, unknown>} content
+   * @param {(reply: any, buffers: DataView[]) => void} onReply
+   * @param {(ms: number) => void} onTimeout
+   */
+  const send = (content, onReply, onTimeout) => request(model, content, { onReply, onTimeout, signal: life.signal });
 
   const errorBox = h("div", { class: "fk-msg fk-msg-error", "data-fk": "error", role: "alert" });
+  // One message about the kernel's answers (a timeout, a refusal): replaced, never stacked.
+  const notice = h("div", { class: "fk-msg fk-msg-error", "data-fk": "notice", role: "alert", hidden: true });
+  /** @param {string} text */
+  const showNotice = (text) => {
+    notice.textContent = text;
+    notice.hidden = !text;
+  };
   const generate = h("button", { type: "button", class: "fk-button fk-primary", "data-fk": "generate", text: "Generate" });
   const announcer = h("div", { class: "fk-sr", "aria-live": "polite", "data-fk": "announcer" });
   const mode = h("span", { class: "fk-mode", "data-fk": "mode" });
@@ -52,28 +60,46 @@ export function renderStudio({ model, el }) {
     if (generate.disabled || starting) return;
     starting = true;
     generate.disabled = true;
+    showNotice("");
     model.save_changes();
-    send({ kind: KIND.generate }, (reply) => {
-      starting = false;
-      renderProblems();
-      if (!reply.ok) {
-        errorBox.textContent = String(reply.error ?? "Could not start the generation.");
-        errorBox.hidden = false;
-      }
-    });
+    send(
+      { kind: KIND.generate },
+      (reply) => {
+        starting = false;
+        renderProblems();
+        if (!reply.ok) {
+          errorBox.textContent = String(reply.error ?? "Could not start the generation.");
+          errorBox.hidden = false;
+        }
+      },
+      (ms) => {
+        // The kernel may still start the clip when it gets to the message: say so.
+        starting = false;
+        renderProblems();
+        showNotice(timeoutText(ms, "Generate", "the clip"));
+      },
+    );
   };
   const controls = createControls(model, { onGenerateShortcut: doGenerate });
   const editor = createSegmentEditor(model);
   const voices = createVoicesPanel(model, {
     create: (done) => {
       model.save_changes();
-      send({ kind: KIND.createVoice }, (reply) => done(reply.ok ? "" : String(reply.error ?? "Could not create the voice.")));
+      send(
+        { kind: KIND.createVoice },
+        (reply) => done(reply.ok ? "" : String(reply.error ?? "Could not create the voice.")),
+        (ms) => done(timeoutText(ms, "Create voice", "the voice")),
+      );
     },
   });
+  /** @param {any} reply */
+  const keyAnswer = (reply) => keyEntry.showError(reply.ok ? "" : String(reply.error ?? "The kernel refused the key."));
+  /** @param {number} ms */
+  const keyTimeout = (ms) => keyEntry.showError(timeoutText(ms));
   const keyEntry = createKeyEntry(
     model,
-    (key) => send({ kind: KIND.setKey, key }, (reply) => keyEntry.showError(reply.ok ? "" : String(reply.error))),
-    () => send({ kind: KIND.clearKey }),
+    (key) => send({ kind: KIND.setKey, key }, keyAnswer, keyTimeout),
+    () => send({ kind: KIND.clearKey }, keyAnswer, keyTimeout),
   );
   generate.addEventListener("click", doGenerate);
 
@@ -85,6 +111,7 @@ export function renderStudio({ model, el }) {
     voices.el,
     editor.el,
     h("div", { class: "fk-row fk-generate" }, generate, h("kbd", { class: "fk-note", text: "Ctrl/⌘+Enter" }), errorBox),
+    notice,
     creditsEl,
     keyEntry.el,
     cardsEl,
@@ -126,13 +153,22 @@ export function renderStudio({ model, el }) {
 
   /** @param {string} id */
   const requestVideo = (id) =>
-    send({ kind: KIND.videoRequest, task_id: id }, (reply, buffers) => {
-      const target = cards.get(id);
-      if (!target) return;
-      if (reply.ok && buffers?.[0]) target.setVideo(buffers[0], String(reply.name ?? `${id}.mp4`));
-      else target.videoFailed(String(reply.error ?? "The video could not be loaded."));
-      for (const gallery of galleries.values()) gallery.refresh();
-    });
+    send(
+      { kind: KIND.videoRequest, task_id: id },
+      (reply, buffers) => {
+        const target = cards.get(id);
+        if (!target) return;
+        if (reply.ok && buffers?.[0]) target.setVideo(buffers[0], String(reply.name ?? `${id}.mp4`));
+        else target.videoFailed(String(reply.error ?? "The video could not be loaded."));
+        for (const gallery of galleries.values()) gallery.refresh();
+      },
+      (ms) => cards.get(id)?.videoFailed(timeoutText(ms)), // asked again on the card's next update
+    );
+
+  /** @param {string} failed what to say when the kernel answers "no" @returns {(reply: any) => void} */
+  const noticeUnlessOk = (failed) => (reply) => showNotice(reply.ok ? "" : String(reply.error ?? failed));
+  /** @param {number} ms */
+  const noticeTimeout = (ms) => showNotice(timeoutText(ms));
 
   function renderTasks() {
     const list = model.get("_tasks") ?? [];
@@ -148,8 +184,13 @@ export function renderStudio({ model, el }) {
       let view = cards.get(card.id);
       if (!view) {
         view = createTaskCard({
-          stopWatching: (id) => send({ kind: KIND.stopWatching, task_id: id }),
-          load: (id) => send({ kind: KIND.loadTask, task_id: id }),
+          stopWatching: (id) =>
+            send(
+              { kind: KIND.stopWatching, task_id: id },
+              noticeUnlessOk("Not stopped: its submit is still on its way (stopping now could lose a billed task), or it is no longer watched."),
+              noticeTimeout,
+            ),
+          load: (id) => send({ kind: KIND.loadTask, task_id: id }, noticeUnlessOk("That task's settings could not be loaded."), noticeTimeout),
           requestVideo,
         });
         cards.set(card.id, view);
@@ -208,16 +249,6 @@ export function renderStudio({ model, el }) {
     announcer.textContent = `${statusLabel(card.status)}: ${Math.round(card.progress)}%`;
   }
 
-  /** @param {any} content @param {DataView[]} buffers */
-  function onMessage(content, buffers) {
-    if (!content || typeof content !== "object") return;
-    const handler = pending.get(content.id);
-    if (handler) {
-      pending.delete(content.id);
-      handler(content, buffers);
-    }
-  }
-
   const update = () => {
     controls.update();
     editor.update();
@@ -236,7 +267,6 @@ export function renderStudio({ model, el }) {
   model.on("change:_has_key", renderMode);
   model.on("change:_tasks", renderTasks);
   model.on("change:_credits", renderCredits);
-  model.on("msg:custom", onMessage);
   const ticker = setInterval(() => {
     const now = Date.now();
     for (const view of cards.values()) view.tick(now);
@@ -259,13 +289,12 @@ export function renderStudio({ model, el }) {
     model.off("change:_has_key", renderMode);
     model.off("change:_tasks", renderTasks);
     model.off("change:_credits", renderCredits);
-    model.off("msg:custom", onMessage);
     controls.dispose();
     editor.dispose();
     voices.dispose();
     for (const view of cards.values()) view.dispose();
     cards.clear();
-    pending.clear();
+    life.abort(); // every request's reply handler and timer go with the view
   };
 }
 

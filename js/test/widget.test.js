@@ -1,5 +1,6 @@
 // @vitest-environment happy-dom
-import { beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { TIMEOUT_MS } from "../src/protocol.js";
 import widget from "../src/widget.js";
 import { fakeModel } from "./fake-model.js";
 
@@ -157,5 +158,111 @@ describe("render", () => {
     for (const root of [el, other]) {
       expect(root.querySelector('[data-fk="aspect"] [data-value="1:1"]').getAttribute("aria-pressed")).toBe("true");
     }
+  });
+});
+
+describe("answers that never come", () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it("a lost generate-response re-enables Generate after the timeout, says so once, and a late answer does nothing", () => {
+    const model = fakeModel();
+    widget.render({ model, el });
+    const button = el.querySelector('[data-fk="generate"]');
+    const notice = el.querySelector('[data-fk="notice"]');
+    expect(notice.hidden).toBe(true);
+    button.click();
+    const first = model.sent.find((m) => m.kind === "generate");
+    vi.advanceTimersByTime(TIMEOUT_MS.generate - 1);
+    expect(button.disabled).toBe(true);
+    vi.advanceTimersByTime(1);
+    expect(button.disabled).toBe(false);
+    expect(notice.hidden).toBe(false);
+    expect(notice.textContent).toBe(
+      `The kernel did not answer within ${TIMEOUT_MS.generate / 1000} s. If it is busy, wait; if it restarted, run the cell again. ` +
+        "Check the task cards before pressing Generate again: the clip may have started.",
+    );
+    expect(el.querySelectorAll('[role="alert"]:not([hidden])').length).toBe(1);
+    // The late answer to the first press neither re-enables anything nor shows its error.
+    button.click();
+    expect(button.disabled).toBe(true);
+    expect(notice.hidden).toBe(true); // a new press clears the old notice
+    model.deliver({ id: first.id, kind: "generate-response", ok: false, error: "late and stale" });
+    expect(button.disabled).toBe(true);
+    expect(el.textContent).not.toContain("late and stale");
+    const second = model.sent.filter((m) => m.kind === "generate");
+    expect(second.length).toBe(2);
+    model.deliver({ id: second[1].id, kind: "generate-response", ok: true, task_id: "local-2" });
+    expect(button.disabled).toBe(false);
+    vi.advanceTimersByTime(10 * TIMEOUT_MS.generate);
+    expect(notice.hidden).toBe(true); // answered: no timeout message later
+  });
+
+  it("a lost create-voice answer gives the button back with the message under the URL", () => {
+    const model = fakeModel({ voice_url: "https://example.com/a.mp3" });
+    widget.render({ model, el });
+    el.querySelector('[data-fk="voice-url"]').value = "https://example.com/a.mp3";
+    const create = el.querySelector('[data-fk="create-voice"]');
+    create.click();
+    expect(model.sent.at(-1).kind).toBe("create-voice");
+    expect(create.disabled).toBe(true);
+    vi.advanceTimersByTime(TIMEOUT_MS["create-voice"]);
+    expect(create.disabled).toBe(false);
+    expect(el.querySelector('[data-fk-field="voice_url"]').textContent).toContain("Check the task cards before pressing Create voice again");
+  });
+
+  it("a lost set-key answer says so next to the key", () => {
+    const model = fakeModel({ _mode: "none" });
+    widget.render({ model, el });
+    el.querySelector('[data-fk="api-key"]').value = "sk-secret-123";
+    el.querySelector('[data-fk="use-key"]').click();
+    vi.advanceTimersByTime(TIMEOUT_MS["set-key"]);
+    expect(el.querySelector(".fk-key").textContent).toContain("The kernel did not answer within");
+    expect(el.innerHTML).not.toContain("sk-secret-123");
+  });
+
+  it("a lost video-response is shown on the card and the video is asked for again", () => {
+    const model = fakeModel();
+    widget.render({ model, el });
+    const done = card({ status: "completed", progress: 100, watching: false, video: { name: "a.mp4", size: 1, mime: "video/mp4" } });
+    model.set("_tasks", [done]);
+    expect(model.sent.filter((m) => m.kind === "video-request").length).toBe(1);
+    vi.advanceTimersByTime(TIMEOUT_MS["video-request"]);
+    expect(el.querySelector('[data-fk="task"]').textContent).toContain("The kernel did not answer within");
+    model.set("_tasks", [{ ...done }]);
+    const asks = model.sent.filter((m) => m.kind === "video-request");
+    expect(asks.length).toBe(2);
+    model.deliver({ id: asks[0].id, kind: "video-response", ok: true, name: "a.mp4" }, [new DataView(new ArrayBuffer(8))]);
+    expect(el.querySelector('video[data-fk="video"]').hidden).toBe(true); // the stale answer is ignored
+    model.deliver({ id: asks[1].id, kind: "video-response", ok: true, name: "a.mp4" }, [new DataView(new ArrayBuffer(8))]);
+    expect(el.querySelector('video[data-fk="video"]').getAttribute("src")).toBe("blob:http://localhost/video-1");
+  });
+
+  it("a refused or unanswered stop-watching says so", () => {
+    const model = fakeModel();
+    widget.render({ model, el });
+    model.set("_tasks", [card()]);
+    el.querySelector('[data-fk="stop-watching"]').click();
+    const ask = model.sent.at(-1);
+    model.deliver({ id: ask.id, kind: "stop-watching-response", ok: false });
+    const notice = el.querySelector('[data-fk="notice"]');
+    expect(notice.hidden).toBe(false);
+    expect(notice.textContent).toContain("Not stopped");
+    el.querySelector('[data-fk="edit-rerun"]').click();
+    vi.advanceTimersByTime(TIMEOUT_MS["load-task"]);
+    expect(notice.textContent).toBe(`The kernel did not answer within ${TIMEOUT_MS["load-task"] / 1000} s. If it is busy, wait; if it restarted, run the cell again.`);
+  });
+
+  it("removing the view drops its waiting requests: no handler, no timer, nothing acts later", () => {
+    const model = fakeModel();
+    const before = model.listeners();
+    const cleanup = widget.render({ model, el });
+    el.querySelector('[data-fk="generate"]').click();
+    const ask = model.sent.at(-1);
+    cleanup();
+    expect(model.listeners()).toBe(before);
+    expect(vi.getTimerCount()).toBe(0);
+    model.deliver({ id: ask.id, kind: "generate-response", ok: false, error: "after the view" });
+    expect(el.textContent).not.toContain("after the view");
   });
 });

@@ -41,7 +41,7 @@ from ._exceptions import (
 )
 from ._filenames import sanitize_filename
 from ._request_flags import add_request_arguments, request_from_args
-from ._secrets import scrub
+from ._secrets import key_problem, scrub
 from ._terminal import terminal_safe, truncate
 from ._types import Task
 
@@ -181,9 +181,17 @@ def _client(use_emulator: bool, console: _Console) -> FoxClient:
     if use_emulator:
         console.say("foxkling: using the built-in emulator (nothing is billed)")
         return FoxClient.emulator()
-    if not os.environ.get("FOXAPI_API_KEY", "").strip():
+    key = os.environ.get("FOXAPI_API_KEY", "").strip()
+    if not key:
         raise InvalidRequestError(
             "No FoxAPI key: set FOXAPI_API_KEY=sk-... or pass --emulator to try the built-in emulator.", field="api_key"
+        )
+    # The client refuses such a key too; checking here as well keeps the answer "bad input, nothing
+    # sent" (exit 2) whatever the client does with it. The message never repeats the key.
+    problem = key_problem(key)
+    if problem is not None:
+        raise InvalidRequestError(
+            f"FOXAPI_API_KEY cannot be used: {problem}", field="api_key", hint="Nothing was sent or billed."
         )
     return FoxClient()
 

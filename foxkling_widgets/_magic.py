@@ -63,12 +63,13 @@ def _progress_html(task: Task) -> str:
 
 
 def _error_html(error: BaseException) -> str:
-    text = str(error)
+    lines = [str(error)]
     hint = getattr(error, "hint", "")
     # A FoxAPIError's str() already ends with " -- hint": put the hint on its own line, once.
-    if hint and text.endswith(f" -- {hint}"):
-        text = text[: -len(f" -- {hint}")] + f"\n{hint}"
-    return f"<pre style='color:var(--jp-error-color1,#c62828)'>%%kling: {_safe(text)}</pre>"
+    if hint and lines[0].endswith(f" -- {hint}"):
+        lines = [lines[0][: -len(f" -- {hint}")], hint]
+    text = "\n".join(_safe(line) for line in lines)
+    return f"<pre style='color:var(--jp-error-color1,#c62828)'>%%kling: {text}</pre>"
 
 
 def _interrupted_html(error: KeyboardInterrupt, task: Task | None, downloading: bool) -> str:

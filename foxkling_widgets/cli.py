@@ -339,7 +339,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     try:
         return _main(argv, console)
     except BrokenPipeError:
-        _quiet_stdout()
+        if console.out is sys.stdout:
+            _quiet_stdout()
         return EXIT_PIPE
 
 

@@ -325,6 +325,27 @@ def test_interrupt_during_wait_names_the_task(live: EmulatorServer, monkeypatch:
     assert submitted[0] in err and f"foxkling download {submitted[0]}" in err
 
 
+class TTY(io.StringIO):
+    """stderr as a terminal: the bar redraws itself in place."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_tty_bar_redraws_in_place_and_an_interrupt_starts_a_new_line(
+    live: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def wait(self: FoxClient, task: Task, *, on_progress: Any, **kwargs: Any) -> Task:
+        on_progress(Task.from_json({"id": task.id, "status": "processing", "progress": 40}))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(FoxClient, "wait", wait)
+    err = TTY()
+    assert main(["generate", "a fox"], out=io.StringIO(), err=err) == 130
+    text = err.getvalue()
+    assert "\r[############" in text and " 40.0% processing\x1b[K\nfoxkling: interrupted. Task " in text
+
+
 def test_interrupt_during_the_download_of_generate(live: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> None:
     def download(self: FoxClient, task: Task, *args: Any, **kwargs: Any) -> Path:
         raise KeyboardInterrupt

@@ -175,6 +175,7 @@ def test_an_error_shows_its_hint_once(
     assert kling("", "a fox") is None
     assert "Top up your FoxAPI balance" in outputs[-1]
     assert outputs[-1].count("Top up your FoxAPI balance") == 1
+    assert "\nTop up" in outputs[-1] and "\\x0a" not in outputs[-1]  # on a line of its own
 
 
 def test_hostile_server_text_is_shown_escaped(

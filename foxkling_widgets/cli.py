@@ -41,7 +41,7 @@ from ._exceptions import (
 )
 from ._filenames import sanitize_filename
 from ._request_flags import add_request_arguments, request_from_args
-from ._secrets import key_problem, scrub
+from ._secrets import scrub
 from ._terminal import terminal_safe, truncate
 from ._types import Task
 
@@ -186,13 +186,8 @@ def _client(use_emulator: bool, console: _Console) -> FoxClient:
         raise InvalidRequestError(
             "No FoxAPI key: set FOXAPI_API_KEY=sk-... or pass --emulator to try the built-in emulator.", field="api_key"
         )
-    # The client refuses such a key too; checking here as well keeps the answer "bad input, nothing
-    # sent" (exit 2) whatever the client does with it. The message never repeats the key.
-    problem = key_problem(key)
-    if problem is not None:
-        raise InvalidRequestError(
-            f"FOXAPI_API_KEY cannot be used: {problem}", field="api_key", hint="Nothing was sent or billed."
-        )
+    # A key that can never be sent (newline, space, non-ASCII) is refused by FoxClient() itself with
+    # an InvalidRequestError that never repeats it: exit 2 like any bad input.
     return FoxClient()
 
 

@@ -301,9 +301,11 @@ def _interrupted(console: _Console, command: str, progress: _Progress, error: Ke
             _fetch_hint(progress.task_id),
         )
     elif progress.submitting and progress.task_id is None:
+        # The client lets a sent submit finish and then raises GenerationInterrupted; a plain interrupt
+        # here means the submit was refused or never sent. The journal is the word on any doubt.
         console.say(
-            "foxkling: interrupted during the submit; its outcome is unknown and it may have been billed. "
-            "`foxkling tasks` lists it among the possibly billed submits."
+            "foxkling: interrupted during the submit, before a task id came back: most likely nothing was "
+            "sent. `foxkling tasks` lists any submit that may have been billed."
         )
     else:
         console.say("foxkling: interrupted")

@@ -77,10 +77,15 @@ def _interrupted_html(error: KeyboardInterrupt, task: Task | None, downloading: 
     task_id = error.task_id if isinstance(error, GenerationInterrupted) else (task.id if task else None)
     if task_id is None:
         uncertain = isinstance(error, GenerationInterrupted) and error.uncertain
+        if uncertain:
+            return (
+                "<div>Interrupted during the submit: its outcome is unknown and it may have been billed. "
+                "<code>foxkling tasks</code> lists it among the possibly billed submits.</div>"
+            )
+        # A sent submit is finished by the client first (GenerationInterrupted): this one was refused or never sent.
         return (
-            "<div>Interrupted during the submit. "
-            + ("Its outcome is unknown and it may have been billed; " if uncertain else "It may have been billed; ")
-            + "<code>foxkling tasks</code> lists it among the possibly billed submits.</div>"
+            "<div>Interrupted during the submit, before a task id came back: most likely nothing was sent. "
+            "<code>foxkling tasks</code> lists any submit that may have been billed.</div>"
         )
     fetch = f"<code>foxkling download {_safe(shlex.quote(task_id))}</code>"
     if downloading:

@@ -228,3 +228,12 @@ def test_an_interrupt_after_the_submit_names_the_task_once(
     task_id = Journal.default().entries(limit=1)[0].task_id
     assert f"foxkling download {task_id}" in outputs[-1]
     assert outputs[-1].count("foxkling download") == 1 and "foxkling download" not in str(raised.value)
+
+
+def test_an_interrupt_before_the_submit_was_sent(
+    outputs: list[str], live_at_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _interrupt(monkeypatch, "submit", KeyboardInterrupt())  # the client's word for "refused or never sent"
+    with pytest.raises(KeyboardInterrupt):
+        kling("", "a fox")
+    assert "most likely nothing was sent" in outputs[-1] and "foxkling tasks" in outputs[-1]

@@ -10,8 +10,9 @@
 Progress and then the video appear in that cell's output. The cell blocks while the clip is
 generated (the polling itself runs on the client's own thread), so a class can run the
 notebook top to bottom. Bad flags or an invalid request print the reason and send nothing.
-Interrupting the cell stops watching; the output then keeps the task id, since the provider
-may still finish (and bill) the task. Videos go to the shared video cache and the journal.
+Interrupting the cell stops watching; the output then keeps the task id and says how to fetch it
+(``foxkling download ID``), since the provider may still finish (and bill) the task. Text from the
+server is shown terminal-safe and escaped. Videos go to the shared video cache and the journal.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from typing import Any
 
 from ._cache import VideoCache
 from ._display import VideoDisplay
-from ._exceptions import FoxAPIError
+from ._exceptions import FoxAPIError, GenerationInterrupted
+from ._request_flags import add_request_arguments, request_from_args
+from ._terminal import terminal_safe
 from ._types import Task, VideoRequest
-from .cli import add_request_arguments, request_from_args
 
 __all__ = ["kling", "register"]
 
@@ -48,17 +50,54 @@ def parse(line: str, cell: str) -> tuple[VideoRequest, bool]:
     return request_from_args(args, cell.strip()), bool(args.emulator)
 
 
+def _safe(text: object) -> str:
+    # Server text in HTML: bidi overrides and controls would still reorder or garble what is shown.
+    return html.escape(terminal_safe(text))
+
+
 def _progress_html(task: Task) -> str:
     return (
         f"<div><progress max='100' value='{task.progress:.0f}'></progress> "
-        f"{html.escape(task.status_text)} {task.progress:.0f}% <code>{html.escape(task.id)}</code></div>"
+        f"{_safe(task.status_text)} {task.progress:.0f}% <code>{_safe(task.id)}</code></div>"
     )
 
 
 def _error_html(error: BaseException) -> str:
+    lines = [str(error)]
     hint = getattr(error, "hint", "")
-    text = f"%%kling: {error}" + (f"\n{hint}" if hint else "")
-    return f"<pre style='color:var(--jp-error-color1,#c62828)'>{html.escape(text)}</pre>"
+    # A FoxAPIError's str() already ends with " -- hint": put the hint on its own line, once.
+    if hint and lines[0].endswith(f" -- {hint}"):
+        lines = [lines[0][: -len(f" -- {hint}")], hint]
+    text = "\n".join(_safe(line) for line in lines)
+    return f"<pre style='color:var(--jp-error-color1,#c62828)'>%%kling: {text}</pre>"
+
+
+def _interrupted_html(error: KeyboardInterrupt, task: Task | None, downloading: bool) -> str:
+    """What became of the task, in the cell's output: its id and how to fetch it."""
+    task_id = error.task_id if isinstance(error, GenerationInterrupted) else (task.id if task else None)
+    if task_id is None:
+        uncertain = isinstance(error, GenerationInterrupted) and error.uncertain
+        if uncertain:
+            return (
+                "<div>Interrupted during the submit: its outcome is unknown and it may have been billed. "
+                "<code>foxkling tasks</code> lists it among the possibly billed submits.</div>"
+            )
+        # A sent submit is finished by the client first (GenerationInterrupted): this one was refused or never sent.
+        return (
+            "<div>Interrupted during the submit, before a task id came back: most likely nothing was sent. "
+            "<code>foxkling tasks</code> lists any submit that may have been billed.</div>"
+        )
+    fetch = f"<code>foxkling download {_safe(shlex.quote(task_id))}</code>"
+    if downloading:
+        return (
+            f"<div>Stopped downloading task <code>{_safe(task_id)}</code>; no partial file was left. "
+            f"The provider keeps the result for 24 hours: {fetch} or a new KlingWidget fetches it.</div>"
+        )
+    return (
+        f"<div>Stopped watching task <code>{_safe(task_id)}</code>. It was submitted (and is billed), and "
+        "FoxAPI has no cancel endpoint: the provider keeps running it. It is kept in the task journal: "
+        f"{fetch} or a new KlingWidget fetches it.</div>"
+    )
 
 
 def kling(line: str, cell: str) -> VideoDisplay | None:
@@ -70,14 +109,15 @@ def kling(line: str, cell: str) -> VideoDisplay | None:
     try:
         request, force_emulator = parse(line, cell)
         request.validate()
+        use_emulator = force_emulator or not os.environ.get("FOXAPI_API_KEY")
+        client = FoxClient.emulator() if use_emulator else FoxClient()
     except (ValueError, FoxAPIError) as error:
         display(HTML(_error_html(error)))
         return None
-    use_emulator = force_emulator or not os.environ.get("FOXAPI_API_KEY")
-    client = FoxClient.emulator() if use_emulator else FoxClient()
     cache = VideoCache()
     handle: Any = display(HTML("<div>submitting…</div>"), display_id=True)
     task: Task | None = None
+    downloading = False
     try:
         with client:
             task = client.submit(request)
@@ -88,29 +128,22 @@ def kling(line: str, cell: str) -> VideoDisplay | None:
                 reason = task.error.message if task.error else "no reason given"
                 code = task.error.code if task.error else None
                 text = f"Task {task.id} failed ({code}): {reason}"
-                handle.update(HTML(f"<pre>{html.escape(text)}</pre>"))
+                handle.update(HTML(f"<pre>{_safe(text)}</pre>"))
                 return None
+            downloading = True
             path = client.download(task, cache.path_for(task.id))
     except FoxAPIError as error:
         handle.update(HTML(_error_html(error)))
         return None
-    except KeyboardInterrupt:
-        # Say what happened to the money before the interrupt propagates (and stops Run All).
-        where = f"task <code>{html.escape(task.id)}</code>" if task is not None else "the submit"
-        handle.update(
-            HTML(
-                f"<div>Stopped watching {where}. FoxAPI has no cancel endpoint: the provider may keep "
-                "running and billing it. It is kept in the task journal: a new KlingWidget picks it "
-                "up, or <code>foxkling download ID</code> fetches it.</div>"
-            )
-        )
-        raise
+    except KeyboardInterrupt as error:
+        # Say what happened to the money, then stop Run All. The note above says it all: the
+        # interrupt raised on carries no text of its own, so the traceback does not repeat it.
+        handle.update(HTML(_interrupted_html(error, task, downloading)))
+        raise KeyboardInterrupt("%%kling was interrupted; the note above says what became of the task.") from None
     cache.evict(protect=[path])
     from ._poster import poster_data_url
 
-    handle.update(
-        HTML(f"<div>done: <code>{html.escape(task.id)}</code> ({'emulator' if use_emulator else 'live'})</div>")
-    )
+    handle.update(HTML(f"<div>done: <code>{_safe(task.id)}</code> ({'emulator' if use_emulator else 'live'})</div>"))
     return VideoDisplay(path, poster=poster_data_url(path), caption=request.prompt[:120])
 
 

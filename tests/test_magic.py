@@ -13,8 +13,11 @@ from typing import Any
 import pytest
 
 from foxkling_widgets._display import VideoDisplay
+from foxkling_widgets._exceptions import GenerationInterrupted
 from foxkling_widgets._journal import Journal
 from foxkling_widgets._magic import kling, parse, register
+from foxkling_widgets._types import Task
+from foxkling_widgets.client import FoxClient
 from foxkling_widgets.emulator import EmulatorConfig, EmulatorServer
 
 pytestmark = pytest.mark.timeout(120)
@@ -96,7 +99,8 @@ def test_defaults_without_flags() -> None:
         ("--bogus", "a fox", "--bogus"),
         ('--negative "unclosed', "a fox", "quotation"),
         ("--aspect 4:3", "a fox", "aspect_ratio"),
-        ("--duration 10 --segment a:6 --segment b:3", "", "10"),
+        ("--duration 10 --segment a:6 --segment b:3", "", "--even-out"),
+        ("--voice v1", "a fox", "add --audio"),
         ("", "   ", "prompt"),
     ],
 )
@@ -152,3 +156,84 @@ def test_register_adds_the_cell_magic() -> None:
 
     register(Shell())
     assert registered == [(kling, "cell", "kling")]
+
+
+def test_even_out_shares_the_duration() -> None:
+    request, _ = parse("--duration 10 --segment a:6 --segment b:3 --segment c:9 --even-out", "")
+    assert [s.duration for s in request.shots] == [4, 3, 3]  # the widget's "Even out": larger parts first
+
+
+def test_voices_need_the_audio_flag() -> None:
+    request, _ = parse("--voice v1 --audio", "a fox")
+    assert request.generate_audio and list(request.voice_ids) == ["v1"]
+
+
+def test_an_error_shows_its_hint_once(
+    outputs: list[str], live_at_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FOXAPI_API_KEY", "sk-test-402")  # the emulator answers 402
+    assert kling("", "a fox") is None
+    assert "Top up your FoxAPI balance" in outputs[-1]
+    assert outputs[-1].count("Top up your FoxAPI balance") == 1
+    assert "\nTop up" in outputs[-1] and "\\x0a" not in outputs[-1]  # on a line of its own
+
+
+def test_hostile_server_text_is_shown_escaped(
+    outputs: list[str], live_at_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def watch(self: FoxClient, task: Task, **kwargs: Any) -> Any:
+        yield Task.from_json({"id": "task-\u202eevil", "status": "failed", "error": {"message": "no\x1b[2J"}})
+
+    monkeypatch.setattr(FoxClient, "watch", watch)
+    assert kling("", "a fox") is None
+    shown = "".join(outputs)
+    assert "\u202e" not in shown and "\x1b" not in shown and "\\u202e" in shown and "\\x1b" in shown
+
+
+def _interrupt(monkeypatch: pytest.MonkeyPatch, method: str, error: KeyboardInterrupt) -> None:
+    def raising(self: FoxClient, *args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(FoxClient, method, raising)
+
+
+def test_an_interrupted_submit_says_the_task_id(
+    outputs: list[str], live_at_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _interrupt(monkeypatch, "submit", GenerationInterrupted("task-unified-1-interrupt"))
+    with pytest.raises(KeyboardInterrupt) as raised:
+        kling("", "a fox")
+    assert "task-unified-1-interrupt" in outputs[-1]
+    assert "foxkling download task-unified-1-interrupt" in outputs[-1]
+    # The note says how to fetch the task; the interrupt raised on (shown as the traceback) does not repeat it.
+    assert "foxkling download" not in str(raised.value)
+
+
+def test_an_uncertain_interrupted_submit_says_so(
+    outputs: list[str], live_at_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _interrupt(monkeypatch, "submit", GenerationInterrupted(None, uncertain=True))
+    with pytest.raises(KeyboardInterrupt):
+        kling("", "a fox")
+    assert "outcome is unknown" in outputs[-1] and "foxkling tasks" in outputs[-1]
+
+
+@pytest.mark.parametrize("method", ["watch", "download"])
+def test_an_interrupt_after_the_submit_names_the_task_once(
+    outputs: list[str], live_at_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    _interrupt(monkeypatch, method, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt) as raised:
+        kling("", "a fox")
+    task_id = Journal.default().entries(limit=1)[0].task_id
+    assert f"foxkling download {task_id}" in outputs[-1]
+    assert outputs[-1].count("foxkling download") == 1 and "foxkling download" not in str(raised.value)
+
+
+def test_an_interrupt_before_the_submit_was_sent(
+    outputs: list[str], live_at_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _interrupt(monkeypatch, "submit", KeyboardInterrupt())  # the client's word for "refused or never sent"
+    with pytest.raises(KeyboardInterrupt):
+        kling("", "a fox")
+    assert "most likely nothing was sent" in outputs[-1] and "foxkling tasks" in outputs[-1]

@@ -195,6 +195,18 @@ async def test_real_size_config_serves_files_of_the_tier_size() -> None:
     assert 0.85 * target <= sizes[True] <= 1.15 * target and sizes[False] < target / 10
 
 
+async def test_reset_deletes_the_forgotten_files(http: tuple[httpx.AsyncClient, Any]) -> None:
+    client, emulator = http
+    task_id = (
+        await client.post("/v1/videos/generations", json={"model": "kling-v3-text-to-video", "prompt": "p"})
+    ).json()["id"]
+    url = (await _until_done(client, task_id))["results"][0]["url"]
+    file = emulator.get(task_id).file
+    assert file.exists()
+    emulator.reset()
+    assert not file.exists() and (await client.get(url)).status_code == 404
+
+
 @pytest.mark.parametrize(("value", "real"), [("1", True), ("true", True), ("0", False), ("", False), (None, False)])
 def test_shared_emulator_reads_real_size_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, value: str | None, real: bool

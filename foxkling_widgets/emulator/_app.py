@@ -144,12 +144,18 @@ class Emulator:
             return dict(self._stats)
 
     def reset(self) -> None:
-        """Forget tasks, voices, faults and counters."""
+        """Forget tasks, voices, faults and counters, and delete the forgotten tasks' files."""
         with self._lock:
+            forgotten = [task.file for task in self._tasks.values() if task.file is not None]
             self._tasks.clear()
             self.voices.clear()
             self._stats = dict.fromkeys(self._stats, 0)
         self.faults.clear()
+        # No URL reaches them any more, and real-size files are up to ~100 MB each: a benchmark
+        # that resets between rounds must not fill the disk. (A render still running finishes
+        # its file afterwards; close() removes it.)
+        for path in forgotten:
+            path.unlink(missing_ok=True)
 
     def close(self) -> None:
         """Stop the render workers and delete rendered files."""

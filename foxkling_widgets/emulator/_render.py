@@ -220,8 +220,9 @@ class _Muxer:
     """Muxes packets and, for a real-size file, pads each video packet up to the byte budget so far.
 
     The budget grows linearly with the video packets muxed (packet ``k`` of ``n`` may bring the
-    file to ``target * (k + 1) / n`` bytes), and audio bytes count against it, so the file ends
-    within a few kilobytes (the ``moov`` box) of ``target`` whatever the encoder produced.
+    media to ``target * k / n`` bytes) and audio bytes count against it, so the file ends within
+    a few kilobytes (the ``moov`` box) of ``target``. A packet already over budget (a keyframe at
+    720p, say) gets no filler, and the next ones catch up, by at most one frame's worth each.
     """
 
     def __init__(self, container: Any, frames: int, target: int | None) -> None:

@@ -9,6 +9,7 @@ render in the same run, and the size against the tier's target (``real_size_byte
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -113,4 +114,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        shutil.rmtree(_SCRATCH, ignore_errors=True)

@@ -62,7 +62,7 @@ class EmulatorConfig:
         real_size: make each rendered file as large as a real clip of its resolution tier
             (about 4, 10 and 80 Mbit/s for 720p, 1080p and 4k: a 10 s 4k clip is ~100 MB; see
             ``_render.REAL_BITRATES``), so downloads, the cache and the video transport can be
-            tried at real sizes. The frames stay preview-sized and render as fast; the extra bytes
+            tried at real sizes. The frames stay preview-sized and render about as fast; the extra bytes
             are H.264 filler spread through the stream. No effect with ``render=False``.
         clock: monotonic clock in seconds; benchmarks inject a virtual one.
         user_group: reported in ``usage.user_group``.

@@ -178,6 +178,55 @@ def test_render_is_a_real_playable_mp4(tmp_path: Path, payload: dict[str, Any], 
     assert frames == payload["duration"] * 24 and info.has_audio is audio and not list(tmp_path.glob("*.part"))
 
 
+async def test_real_size_config_serves_files_of_the_tier_size() -> None:
+    from foxkling_widgets.emulator._render import real_size_bytes
+
+    app = create_app(EmulatorConfig(seconds_per_video=0, real_size=True))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://e", headers=AUTH) as client:
+        sizes = {}
+        for real in (True, False):
+            app.state.emulator.config.real_size = real
+            body = {"model": "kling-v3-text-to-video", "prompt": "p", "resolution": "720p", "duration": 5}
+            task_id = (await client.post("/v1/videos/generations", json=body)).json()["id"]
+            url = (await _until_done(client, task_id))["results"][0]["url"]
+            sizes[real] = len((await client.get(url)).content)
+    app.state.emulator.close()
+    target = real_size_bytes("720p", 5)
+    assert 0.85 * target <= sizes[True] <= 1.15 * target and sizes[False] < target / 10
+
+
+async def test_reset_deletes_the_forgotten_files(http: tuple[httpx.AsyncClient, Any]) -> None:
+    client, emulator = http
+    task_id = (
+        await client.post("/v1/videos/generations", json={"model": "kling-v3-text-to-video", "prompt": "p"})
+    ).json()["id"]
+    url = (await _until_done(client, task_id))["results"][0]["url"]
+    file = emulator.get(task_id).file
+    assert file.exists()
+    emulator.reset()
+    assert not file.exists() and (await client.get(url)).status_code == 404
+
+
+@pytest.mark.parametrize(("value", "real"), [("1", True), ("true", True), ("0", False), ("", False), (None, False)])
+def test_shared_emulator_reads_real_size_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, real: bool
+) -> None:
+    from foxkling_widgets.emulator import _server
+
+    if value is None:
+        monkeypatch.delenv(_server.REAL_SIZE_ENV, raising=False)
+    else:
+        monkeypatch.setenv(_server.REAL_SIZE_ENV, value)
+    monkeypatch.setenv(_server.SECONDS_ENV, "0")
+    monkeypatch.setattr(_server, "_shared", None)  # a fresh one for this test; restored after
+    server = _server.shared_emulator()
+    try:
+        assert server.emulator.config.real_size is real and server.emulator.config.seconds_per_video == 0
+        assert _server.shared_emulator() is server
+    finally:
+        server.stop()
+
+
 # -- the validator and the emulator agree --------------------------------------------------
 texts = st.one_of(st.text(max_size=30), st.just(""), st.just("x" * 2501), st.just("hi <<<voice_1>>>"), st.integers())
 segment = st.fixed_dictionaries(

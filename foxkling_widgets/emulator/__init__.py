@@ -4,6 +4,11 @@ It implements the contract's endpoints with the same validation and error bodies
 video as a real, playable H.264 MP4 storyboard of the request (preview-sized frames: it never
 renders 1080p or 4k pixels), and can inject every failure the contract describes.
 
+Files are small previews (~100 KB) by default. ``EmulatorConfig(real_size=True)`` (for the shared
+emulator: ``FOXKLING_EMULATOR_REAL_SIZE=1``) makes each file as large as a real clip of its
+resolution tier (a 10 s 4k clip ~100 MB), still playable and with ``moov`` first, for trying
+downloads, the cache and the video transport at real sizes.
+
 Runs three ways:
 
 - in-process: ``httpx.AsyncClient(transport=httpx.ASGITransport(create_app(config)))``;

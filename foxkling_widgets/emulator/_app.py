@@ -7,7 +7,11 @@ and the test controls ``POST /_emulator/faults``, ``GET /_emulator/stats``, ``PO
 Requests are checked by the same validator the client uses (:mod:`foxkling_widgets._validation`),
 so the two cannot disagree. Generation time is simulated on an injectable clock; the video is
 rendered in a worker thread as soon as the task is submitted, and the task completes once both
-the simulated time has passed and the file exists.
+the simulated time has passed and the file exists. ``GET /files/{name}`` streams the file from
+disk in 64 KB pieces (uvicorn waits for the socket to drain between them), so a real-size file
+(``EmulatorConfig(real_size=True)``, up to ~100 MB at 4k) is served with flat memory. Note that
+``httpx.ASGITransport`` collects a whole response body before returning it: fetch real-size files
+from a loopback server (:class:`EmulatorServer`), not in-process.
 """
 
 from __future__ import annotations
@@ -55,6 +59,11 @@ class EmulatorConfig:
         seconds_per_video: simulated generation time per task (0 = as fast as rendering allows).
         response_shape: ``"A"`` (``results: [{url}]``, current docs) or ``"B"`` (``output: {...}``).
         render: ``False`` serves one small cached placeholder MP4 instead of rendering each request.
+        real_size: make each rendered file as large as a real clip of its resolution tier
+            (about 4, 10 and 80 Mbit/s for 720p, 1080p and 4k: a 10 s 4k clip is ~100 MB; see
+            ``_render.REAL_BITRATES``), so downloads, the cache and the video transport can be
+            tried at real sizes. The frames stay preview-sized and render about as fast; the extra bytes
+            are H.264 filler spread through the stream. No effect with ``render=False``.
         clock: monotonic clock in seconds; benchmarks inject a virtual one.
         user_group: reported in ``usage.user_group``.
     """
@@ -62,6 +71,7 @@ class EmulatorConfig:
     seconds_per_video: float = 8.0
     response_shape: str = "A"
     render: bool = True
+    real_size: bool = False
     clock: Callable[[], float] = time.monotonic
     user_group: str = "default"
 
@@ -134,12 +144,18 @@ class Emulator:
             return dict(self._stats)
 
     def reset(self) -> None:
-        """Forget tasks, voices, faults and counters."""
+        """Forget tasks, voices, faults and counters, and delete the forgotten tasks' files."""
         with self._lock:
+            forgotten = [task.file for task in self._tasks.values() if task.file is not None]
             self._tasks.clear()
             self.voices.clear()
             self._stats = dict.fromkeys(self._stats, 0)
         self.faults.clear()
+        # No URL reaches them any more, and real-size files are up to ~100 MB each: a benchmark
+        # that resets between rounds must not fill the disk. (A render still running finishes
+        # its file afterwards; close() removes it.)
+        for path in forgotten:
+            path.unlink(missing_ok=True)
 
     def close(self) -> None:
         """Stop the render workers and delete rendered files."""
@@ -170,7 +186,7 @@ class Emulator:
         if self.config.render:
             from ._render import render_video
 
-            render_video(task.payload, task.file, voices=self.voices)
+            render_video(task.payload, task.file, voices=self.voices, real_size=self.config.real_size)
         else:
             shutil.copyfile(_placeholder(), task.file)
 

@@ -22,6 +22,9 @@ __all__ = ["EmulatorServer", "serve", "shared_emulator"]
 
 #: Simulated seconds per video for the shared (demo) emulator; tests and CI lower it.
 SECONDS_ENV = "FOXKLING_EMULATOR_SECONDS"
+#: ``1`` makes the shared emulator's files as large as real ones (``EmulatorConfig.real_size``).
+REAL_SIZE_ENV = "FOXKLING_EMULATOR_REAL_SIZE"
+_TRUE = frozenset({"1", "true", "yes", "on"})
 
 
 def _is_loopback(host: str) -> bool:
@@ -99,12 +102,17 @@ _shared_lock = threading.Lock()
 
 
 def shared_emulator() -> EmulatorServer:
-    """The process-wide emulator (demo speed, ~8 s per video; ``FOXKLING_EMULATOR_SECONDS`` overrides)."""
+    """The process-wide emulator, configured from the environment when first started.
+
+    Demo speed, ~8 s per video (``FOXKLING_EMULATOR_SECONDS`` overrides); preview-sized files
+    unless ``FOXKLING_EMULATOR_REAL_SIZE=1``, which makes them as large as real ones.
+    """
     global _shared
     with _shared_lock:
         if _shared is None:
             seconds = float(os.environ.get(SECONDS_ENV, "8"))
-            _shared = EmulatorServer(EmulatorConfig(seconds_per_video=seconds)).start()
+            real_size = os.environ.get(REAL_SIZE_ENV, "").strip().lower() in _TRUE
+            _shared = EmulatorServer(EmulatorConfig(seconds_per_video=seconds, real_size=real_size)).start()
         return _shared
 
 

@@ -6,6 +6,8 @@ The public surface is exactly ``__all__`` (a test keeps it so). Layers, lowest f
 ``_controller`` (owns the asyncio work of a widget); ``_widget`` (the anywidget front end's model).
 """
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
 from ._controller import Batch, Generation
 from ._exceptions import (
     APIConnectionError,
@@ -31,8 +33,7 @@ from ._types import Segment, Task, TaskError, TaskStatus, VideoRequest
 from ._version import __version__
 from .client import AsyncFoxClient, FoxClient
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from ._widget import KlingWidget
 
 __all__ = [

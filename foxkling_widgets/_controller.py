@@ -26,6 +26,7 @@ from ._cache import VideoCache
 from ._exceptions import FoxAPIError, SubmitUncertainError, TaskFailedError
 from ._filenames import sanitize_filename
 from ._loop import LoopThread
+from ._secrets import scrub
 from ._types import Task, TaskStatus, VideoRequest
 from ._validation import MODEL_CREATE_VOICE
 from .client import AsyncFoxClient
@@ -148,7 +149,7 @@ class Generation:
             if isinstance(error, TaskFailedError) and error.task is not None:
                 self.status = error.task.status.value
         else:
-            self.error = {"code": type(error).__name__, "message": str(error), "hint": ""}
+            self.error = {"code": type(error).__name__, "message": scrub(str(error)), "hint": ""}
             self.status = "failed"
 
     def to_card(self) -> dict[str, Any]:
@@ -508,7 +509,7 @@ class Controller:
         generation = self.find(task_id)
         if generation is None or not generation.watching or generation.sending:
             # Mid-submit: abandoning the billed POST could leave a paid task whose id nobody
-            # learns (foxapi-contract.md, "Money rule"). Queued items have sent nothing: fine.
+            # learns (docs/foxapi-contract.md, "Money rule"). Queued items have sent nothing: fine.
             return False
         job = self._jobs.get(generation.id)
         if job is None:  # launched, but its work has not begun on the loop yet

@@ -15,10 +15,15 @@ load (a new widget, or a key change that moves to another API host).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
+
+from .client import JournalLike
+
+logger = logging.getLogger("foxkling_widgets")
 
 __all__ = ["ESTIMATE_WINDOW", "TOTAL_LIMIT", "CreditBook", "tier"]
 
@@ -67,12 +72,15 @@ class CreditBook:
         self.source: tuple[object, str] | None = None  # (journal, base_url) the book was loaded from
         self.readable = False  # whether the journal could be read at all (else figures are unknown)
 
-    def load(self, journal: object, base_url: str) -> None:
-        """Replace the contents with the journal's tasks for ``base_url`` (one read)."""
-        entries_of = getattr(journal, "entries", None)
-        entries: Iterable[_Entry] = (
-            entries_of(base_url=base_url or None, limit=TOTAL_LIMIT) if entries_of is not None else ()
-        )
+    def load(self, journal: JournalLike | None, base_url: str) -> None:
+        """Replace the contents with the journal's tasks for ``base_url`` (one read; never raises)."""
+        entries: Iterable[_Entry] = ()
+        if journal is not None:
+            try:
+                entries = journal.entries(base_url=base_url or None, limit=TOTAL_LIMIT)
+            except Exception as error:  # noqa: BLE001 - figures become "unknown", the studio carries on
+                logger.warning("journal reading credits failed: %s", error)
+                journal = None
         tasks: OrderedDict[str, tuple[Tier, float | None]] = OrderedDict()
         for entry in entries:
             tasks.setdefault(entry.task_id, (tier(entry.request), entry.credits_reserved))
@@ -81,7 +89,7 @@ class CreditBook:
             self._total = sum(credits or 0 for _tier, credits in tasks.values())
             self._medians.clear()
             self.source = (journal, base_url)
-            self.readable = entries_of is not None
+            self.readable = journal is not None
 
     def observe(self, task_id: str, request: Mapping[str, Any], credits: float | None) -> bool:
         """Note a task's reserved credits (``None``: not known yet); returns whether anything changed.

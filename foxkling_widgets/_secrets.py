@@ -27,6 +27,7 @@ __all__ = [
     "MIN_KEY_LENGTH",
     "ScrubFilter",
     "check_key",
+    "forget_all",
     "key_problem",
     "register_secret",
     "scrub",
@@ -88,6 +89,13 @@ def register_secret(secret: str | None) -> None:
             if form not in _secrets:
                 _secrets.add(form)
                 _grams[form] = _windows(form)
+
+
+def forget_all() -> None:
+    """Drop every registration (the test suite's isolation between tests; never needed in use)."""
+    with _lock:
+        _secrets.clear()
+        _grams.clear()
 
 
 def _width(secret: str) -> int:

@@ -5,7 +5,7 @@ and the emulator (on every request it receives) all call :func:`validate_payload
 can never disagree. It does no I/O and raises nothing: it returns :class:`Problem` objects,
 errors and warnings alike, and callers decide what to do with them.
 
-Rules come from ``foxapi-contract.md``. Where the contract calls a bound a *guess* (segment
+Rules come from ``docs/foxapi-contract.md``. Where the contract calls a bound a *guess* (segment
 count 1-6, segment prompt length) we validate the hard bound and warn at the soft one.
 """
 
@@ -165,11 +165,17 @@ def _validate_segments(payload: Mapping[str, Any], duration: object) -> list[Pro
         and total != duration
     ):
         fix = "shorten" if total > duration else "lengthen"
+        # Every surface (widget, Python, CLI) reads this, so the remedy is the arithmetic, not a button.
+        share = ""
+        if duration >= len(segments):
+            base, extra = divmod(duration, len(segments))
+            parts = [base + 1] * extra + [base] * (len(segments) - extra)
+            share = f", or share the {duration} s evenly ({' + '.join(map(str, parts))} s)"
         problems.append(
             Problem(
                 "multi_prompt",
                 f"shot durations add up to {total} s but the clip is {duration} s: {fix} a shot by "
-                f"{abs(total - duration)} s, or use 'even out'",
+                f"{abs(total - duration)} s{share}",
             )
         )
     return problems

@@ -228,62 +228,66 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         Unfinished tasks are polled again and downloaded; finished ones show from their local file;
         ones whose result URL expired before download say so.
         """
-        journal = self.client.journal
-        entries = getattr(journal, "entries", None)
-        if entries is None:
-            return
-        batches = getattr(journal, "batches", None)
-        membership = batches() if batches is not None else {}
-        for entry in reversed(entries(base_url=self.client.base_url, limit=limit)):
-            if entry.expired and entry.local_path is None and entry.status not in ("failed", "cancelled"):
-                status = "expired"
-            else:
-                status = entry.status
-            if entry.age > 24 * 3600 and status != "expired":
-                continue
-            if entry.request.get("model") == MODEL_CREATE_VOICE:
-                self._restore_voice(entry)
-                continue
-            generation = Generation(
-                VideoRequest.from_payload(entry.request),
-                id=entry.task_id,
-                status=status,
-                progress=entry.progress,
-                task=entry.to_task(),
-                submitted_at=entry.created * 1000,
-                error=entry.error,
-                note="Restored from the task journal.",
-                restored=True,
-                batch=membership.get(entry.task_id),
-            )
-            local = Path(entry.local_path) if entry.local_path else None
-            if local is not None and local.exists():
-                from ._poster import poster_data_url
+        client = self.client
+        entries = client.journaled("reading tasks", lambda j: j.entries(base_url=client.base_url, limit=limit)) or []
+        membership = client.journaled("reading batches", lambda j: j.batches()) or {}
+        for entry in reversed(entries):
+            try:
+                self._restore_entry(entry, membership)
+            except Exception as error:  # noqa: BLE001 - one odd journal row must never stop the widget
+                logger.warning("could not restore task %s from the journal: %s", entry.task_id, error)
 
-                generation.path, generation.status, generation.progress = local, "completed", 100.0
-                generation.poster, generation.watching = poster_data_url(local), False
-                self._controller.add_finished(generation)
-            elif status == "expired":
-                generation.watching, generation.status = False, "failed"
-                generation.error = {
-                    "code": "result_expired",
-                    "message": "The result URL expired (24 hours) before the video was downloaded.",
-                    "hint": "Generate the clip again.",
-                }
-                self._controller.add_finished(generation)
-            elif status in ("failed", "cancelled"):
-                generation.watching = False
-                self._controller.add_finished(generation)
-            else:
-                self._controller.resume(generation)
+    def _restore_entry(self, entry: Any, membership: dict[str, dict[str, Any]]) -> None:
+        """Show one journaled task: from its file, as failed or expired, or followed again."""
+        if entry.expired and entry.local_path is None and entry.status not in ("failed", "cancelled"):
+            status = "expired"
+        else:
+            status = entry.status
+        if entry.age > 24 * 3600 and status != "expired":
+            return
+        if entry.request.get("model") == MODEL_CREATE_VOICE:
+            self._restore_voice(entry)
+            return
+        generation = Generation(
+            VideoRequest.from_payload(entry.request),
+            id=entry.task_id,
+            status=status,
+            progress=entry.progress,
+            task=entry.to_task(),
+            submitted_at=entry.created * 1000,
+            error=entry.error,
+            note="Restored from the task journal.",
+            restored=True,
+            batch=membership.get(entry.task_id),
+        )
+        local = Path(entry.local_path) if entry.local_path else None
+        if local is not None and local.exists():
+            from ._poster import poster_data_url
+
+            generation.path, generation.status, generation.progress = local, "completed", 100.0
+            generation.poster, generation.watching = poster_data_url(local), False
+            self._controller.add_finished(generation)
+        elif status == "expired":
+            generation.watching, generation.status = False, "failed"
+            generation.error = {
+                "code": "result_expired",
+                "message": "The result URL expired (24 hours) before the video was downloaded.",
+                "hint": "Generate the clip again.",
+            }
+            self._controller.add_finished(generation)
+        elif status in ("failed", "cancelled"):
+            generation.watching = False
+            self._controller.add_finished(generation)
+        else:
+            self._controller.resume(generation)
 
     def _restore_voice(self, entry: Any) -> None:
         # Only an unfinished voice needs a card: finished ones are chips already (the journal's voices).
         if entry.status in ("completed", "failed", "cancelled") or entry.expired:
             return
         url = str(entry.request.get("voice_url", ""))
-        recorded = getattr(self.client.journal, "voice_name", None)
-        name = (recorded(entry.task_id) if recorded is not None else None) or _voice_name_from_url(url)
+        recorded = self.client.journaled("reading a voice name", lambda j: j.voice_name(entry.task_id))
+        name = recorded or _voice_name_from_url(url)
         generation = Generation(
             None,
             id=entry.task_id,

@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument("--allow-remote", action="store_true", help="permit a non-loopback --host")
     emulator.add_argument("--speed", type=float, default=8.0, help="simulated seconds per video (default 8)")
     emulator.add_argument("--shape", choices=["A", "B"], default="A", help="task response shape (contract A or B)")
+    emulator.add_argument(
+        "--real-size", action="store_true", help="files as large as real clips of their tier (10 s 4k: about 100 MB)"
+    )
 
     generate = commands.add_parser("generate", help="generate a clip and download it")
     generate.add_argument("prompt", nargs="?", default="", help="the clip's prompt (optional with --segment)")
@@ -369,7 +372,7 @@ def _run(args: argparse.Namespace, console: _Console, progress: _Progress) -> in
         serve(
             args.host,
             args.port,
-            EmulatorConfig(seconds_per_video=args.speed, response_shape=args.shape),
+            EmulatorConfig(seconds_per_video=args.speed, response_shape=args.shape, real_size=args.real_size),
             allow_remote=args.allow_remote,
         )
         return EXIT_OK

@@ -18,3 +18,7 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch:
     monkeypatch.setenv("FOXKLING_DATA_DIR", str(home / "data"))
     monkeypatch.setenv("FOXKLING_CACHE_DIR", str(home / "cache"))
     yield
+    # Keys registered for scrubbing by one test must not mask text in the next.
+    from foxkling_widgets._secrets import forget_all
+
+    forget_all()

@@ -1,4 +1,4 @@
-"""The emulated FoxAPI service: an ASGI (Starlette) app honouring ``foxapi-contract.md``.
+"""The emulated FoxAPI service: an ASGI (Starlette) app honouring ``docs/foxapi-contract.md``.
 
 Endpoints: ``POST /v1/videos/generations`` (text-to-video, image-to-video, create-voice),
 ``GET /v1/tasks/{task_id}`` (either response shape), ``GET /files/{name}`` (the result file),

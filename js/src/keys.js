@@ -5,8 +5,9 @@
 // notebook shortcuts take Enter in command mode (so a plain Enter in a widget textarea inserts no
 // newline: the bug ipywidgets fixed by stopping keydown in text inputs), and VS Code's webview
 // forwards every keydown that reaches its window to the workbench, where Shift+Enter and
-// Ctrl+Enter run cells. Stopping propagation (never the default action) keeps the browser's own
-// editing behaviour and hides the key from the host.
+// Ctrl+Enter run cells, and Notebook 7 runs its shortcuts before the key even reaches the widget
+// (see watchWindow). Stopping propagation and suppressing Lumino's shortcuts (never cancelling
+// the default action) keeps the browser's own editing behaviour and hides the key from the host.
 //
 // The rule is "a key belongs to whoever can use it":
 // - In a text field (textarea, text-like input, number input, select, contenteditable) every key
@@ -78,6 +79,55 @@ export function keepsKey(event, mac = isMac()) {
   return adjustable && NAVIGATION_KEYS.has(key);
 }
 
+// Lumino, the toolkit of JupyterLab and Notebook 7, matches no shortcut for a key whose target
+// sits inside an element with this attribute.
+const SUPPRESS = "data-lm-suppress-shortcuts";
+
+/** Guarded roots per window, for the one capture listener each window gets. */
+/** @type {WeakMap<Window, {roots: Set<HTMLElement>, remove: () => void}>} */
+const perWindow = new WeakMap();
+
+/**
+ * Stopping propagation at the root only helps against listeners that run after it: Lab and VS
+ * Code listen in the bubble phase, but Notebook 7 runs its shortcuts in the *capture* phase on
+ * the document, before the key reaches the studio at all. A capture listener on the window runs
+ * before that one, and marks the root with Lumino's suppress attribute for exactly the keys the
+ * studio keeps, while the key is dispatched; the root's own listener (or, should something stop
+ * the key earlier, the next task) takes the mark off again. Stopping the key in the window's
+ * capture phase instead would also keep it from the studio's own fields.
+ * @param {Window} win @param {HTMLElement} root
+ */
+function watchWindow(win, root) {
+  let entry = perWindow.get(win);
+  if (!entry) {
+    const roots = new Set();
+    /** @param {KeyboardEvent} event */
+    const onCapture = (event) => {
+      const target = event.target;
+      if (!(target instanceof Node)) return;
+      for (const r of roots) {
+        if (r.contains(target) && keepsKey(event)) {
+          r.setAttribute(SUPPRESS, "");
+          win.setTimeout(() => r.removeAttribute(SUPPRESS), 0);
+        }
+      }
+    };
+    win.addEventListener("keydown", onCapture, true);
+    entry = { roots, remove: () => win.removeEventListener("keydown", onCapture, true) };
+    perWindow.set(win, entry);
+  }
+  entry.roots.add(root);
+  const mine = entry;
+  return () => {
+    mine.roots.delete(root);
+    root.removeAttribute(SUPPRESS);
+    if (!mine.roots.size) {
+      mine.remove();
+      perWindow.delete(win);
+    }
+  };
+}
+
 /**
  * Install the studio's key handling on `root` (once per element; later calls do nothing).
  * @param {HTMLElement} root
@@ -88,6 +138,7 @@ export function guardKeys(root) {
   guarded.add(root);
   /** @param {KeyboardEvent} event */
   const onKeydown = (event) => {
+    root.removeAttribute(SUPPRESS);
     if (keepsKey(event)) event.stopPropagation();
   };
   /** @param {KeyboardEvent} event */
@@ -100,9 +151,12 @@ export function guardKeys(root) {
   };
   root.addEventListener("keydown", onKeydown);
   root.addEventListener("keypress", onKeypress);
+  const win = root.ownerDocument.defaultView;
+  const unwatch = win ? watchWindow(win, root) : () => {};
   return () => {
     root.removeEventListener("keydown", onKeydown);
     root.removeEventListener("keypress", onKeypress);
+    unwatch();
     guarded.delete(root);
   };
 }

@@ -112,6 +112,59 @@ describe("text fields keep their keys", () => {
   });
 });
 
+describe("a host that handles keys in the capture phase (Notebook 7's Lumino)", () => {
+  /** What Lumino does: no shortcut for a target inside [data-lm-suppress-shortcuts]. */
+  let seen;
+  const lumino = (/** @type {KeyboardEvent} */ event) => {
+    if (!event.target.closest("[data-lm-suppress-shortcuts]")) seen.push(event.key);
+  };
+  beforeEach(() => {
+    seen = [];
+    document.addEventListener("keydown", lumino, true);
+  });
+  afterEach(() => document.removeEventListener("keydown", lumino, true));
+
+  it.each(TEXT_FIELDS)("%s: the studio's keys are suppressed while dispatched, the host's are not", (hook) => {
+    studio(multishot);
+    const field = el.querySelector(`[data-fk="${hook}"]`);
+    press(field, "Enter");
+    press(field, "Enter", { shiftKey: true });
+    press(field, "Enter", { ctrlKey: true });
+    press(field, "x");
+    press(field, "Escape");
+    press(field, "F1");
+    expect(seen).toEqual(["Escape", "F1"]);
+    expect(el.querySelector("[data-lm-suppress-shortcuts]")).toBeNull(); // only during the dispatch
+  });
+
+  it("Shift+Enter on a button is the host's; Enter on it is the button's", () => {
+    studio();
+    const button = el.querySelector('[data-fk="generate"]');
+    press(button, "Enter");
+    press(button, "Enter", { shiftKey: true });
+    expect(seen).toEqual(["Enter"]); // the Shift+Enter one
+  });
+
+  it("no mark is left behind when something stops the key before the root sees it", async () => {
+    studio();
+    const prompt = el.querySelector('[data-fk="prompt"]');
+    const stopper = (/** @type {Event} */ e) => e.stopPropagation();
+    prompt.addEventListener("keydown", stopper);
+    press(prompt, "a");
+    expect(el.querySelector('[data-fk="root"]').hasAttribute("data-lm-suppress-shortcuts")).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(el.querySelector("[data-lm-suppress-shortcuts]")).toBeNull();
+  });
+
+  it("after the view is removed, the host sees every key again", () => {
+    const { cleanup } = studio();
+    const prompt = el.querySelector('[data-fk="prompt"]');
+    cleanup();
+    press(prompt, "Enter");
+    expect(seen).toEqual(["Enter"]);
+  });
+});
+
 describe("keepsKey", () => {
   const textarea = () => document.createElement("textarea");
   const on = (target, key, mods = {}) => {

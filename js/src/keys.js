@@ -36,6 +36,10 @@ const EDITING_KEYS = new Set([
   "ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End", // word and line moves
 ]);
 const NAVIGATION_KEYS = new Set(["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End", "PageUp", "PageDown"]);
+// A modifier pressed on its own stays with a text field: JupyterLab watches the target of every
+// keydown it sees until that key is released and cancels a line break typed meanwhile, so a
+// Shift keydown reaching it would swallow the newline of Shift+Enter.
+const MODIFIERS = new Set(["Control", "Shift", "Alt", "Meta", "AltGraph", "CapsLock", "OS"]);
 const NON_TEXT_INPUTS = new Set(["button", "checkbox", "radio", "range", "color", "file", "submit", "reset", "image", "hidden"]);
 
 /** @type {WeakSet<Element>} */
@@ -67,6 +71,7 @@ export function keepsKey(event, mac = isMac()) {
   if (key === "Escape" || /^F\d{1,2}$/.test(key)) return false;
   const target = event.target;
   if (isTextField(target)) {
+    if (MODIFIERS.has(key)) return true;
     const command = mac ? event.metaKey : event.ctrlKey && !event.altKey;
     if (!command) return true;
     return EDITING_KEYS.has(key.length === 1 ? key.toLowerCase() : key);

@@ -103,6 +103,15 @@ describe("text fields keep their keys", () => {
     expect(reached.map((e) => e.key)).toEqual(["s", "P", "F1"]);
   });
 
+  it("a modifier pressed on its own stays with the field (Lab would cancel the newline of Shift+Enter)", () => {
+    studio();
+    const prompt = el.querySelector('[data-fk="prompt"]');
+    press(prompt, "Shift", { shiftKey: true });
+    press(prompt, "Control", { ctrlKey: true });
+    press(prompt, "Alt", { altKey: true });
+    expect(reached).toEqual([]);
+  });
+
   it("after the view is removed, nothing is stopped any more", () => {
     const { cleanup } = studio();
     const prompt = el.querySelector('[data-fk="prompt"]');

@@ -11,6 +11,7 @@ it, although JupyterLab's light --jp-* variables are on the page too, as VS Code
 from __future__ import annotations
 
 import ast
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,17 @@ RESOLVE = """
   probe.remove();
   return out;
 }
+"""
+
+# What VS Code's webview does: a bubble-phase keydown listener on the window that forwards every
+# key reaching it to the workbench (no target check). Here it records the keys from the studio.
+FORWARDER = """
+window.__fkForwarded = [];
+window.addEventListener('keydown', (e) => {
+  if (e.target instanceof Element && e.target.closest('[data-fk="root"]')) {
+    window.__fkForwarded.push((e.ctrlKey ? 'Ctrl+' : '') + (e.shiftKey ? 'Shift+' : '') + e.key);
+  }
+});
 """
 
 STYLE = """
@@ -88,6 +100,15 @@ class Kernel:
         assert result["status"] == "ok", result
         return ast.literal_eval(result["data"]["text/plain"])
 
+    def run(self, code: str) -> None:
+        """Run `code` silently (no execution count, no output in the notebook)."""
+        msg_id = self.client.execute(code, silent=True)
+        while True:
+            reply = self.client.get_shell_msg(timeout=30)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                assert reply["content"]["status"] == "ok", reply["content"]
+                return
+
     def wait_for(self, expression: str, expected: Any, timeout_s: float = 30) -> None:
         deadline = time.monotonic() + timeout_s
         value = None
@@ -114,7 +135,7 @@ def _type_lines(page: Page, selector: str, lines: list[str], breaks: list[str]) 
         page.keyboard.type(line)
 
 
-def _keyboard_flow(page: Page, server: JupyterServer, shots: Path, name: str) -> None:
+def _keyboard_flow(page: Page, server: JupyterServer, notebook: Path, shots: Path, name: str) -> None:
     wait_for_widget(page)
     cells = page.evaluate(CELLS_STATE)
     assert len(cells) == 1 and "1" in cells[0], cells
@@ -165,6 +186,30 @@ def _keyboard_flow(page: Page, server: JupyterServer, shots: Path, name: str) ->
         assert page.locator('[data-fk="prompt"]').first.input_value() == typed  # no newline for the shortcut
         assert page.evaluate(CELLS_STATE) == cells
         assert page.locator('[data-fk="root"]').count() == 1
+
+        # Not one of those keys reached a VS Code-like forwarder on the window.
+        assert page.evaluate("window.__fkForwarded") == []
+
+        # The host keeps its own chords: Ctrl+S in the prompt saves the notebook.
+        before = notebook.stat().st_mtime
+        page.locator('[data-fk="prompt"]').first.click()
+        page.keyboard.press("Control+s")
+        deadline = time.monotonic() + 30
+        while notebook.stat().st_mtime == before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert notebook.stat().st_mtime != before, "Ctrl+S in the prompt did not save the notebook"
+
+        # Escape is the host's too: the keyboard user's way out of the widget (VS Code).
+        page.keyboard.press("Escape")
+        assert page.evaluate("window.__fkForwarded") == ["Escape"]
+
+        # Shift+Enter on a focused button runs the cell (the host's key), and does not press the button.
+        kernel.run("_fk_before = w")
+        page.locator('[data-fk="aspect"] [data-value="1:1"]').first.focus()
+        page.keyboard.press("Shift+Enter")
+        page.wait_for_function(f"() => ({CELLS_STATE})()[0] !== {json.dumps(cells[0])}", timeout=30_000)
+        assert kernel.value("_fk_before.aspect_ratio") == "16:9"
+        assert kernel.value("_fk_before is not w")
     finally:
         kernel.close()
 
@@ -173,7 +218,8 @@ def _vscode_theme(page: Page, shots: Path) -> None:
     """The studio follows JupyterLab's variables in Lab, and VS Code's when the page is VS Code's."""
     root = page.locator('[data-fk="root"]').first
     handle = root.element_handle()
-    prompt = page.locator('[data-fk="prompt"]').first
+    # The re-run widget's prompt is empty, so it shows an error border: check the other text field.
+    field_el = page.locator('[data-fk="negative-prompt"]').first
     lab = root.evaluate(STYLE)
     assert lab["bg"] == page.evaluate(RESOLVE, [handle, "var(--jp-layout-color1)"]), lab
     assert lab["fg"] == page.evaluate(RESOLVE, [handle, "var(--jp-ui-font-color1)"]), lab
@@ -188,7 +234,7 @@ def _vscode_theme(page: Page, shots: Path) -> None:
     )
     dark = root.evaluate(STYLE)
     assert dark["bg"] == "rgb(31, 31, 31)" and dark["fg"] == "rgb(204, 204, 204)", dark
-    field = prompt.evaluate(STYLE)
+    field = field_el.evaluate(STYLE)
     assert field["bg"] == "rgb(49, 49, 49)" and field["border"] == "rgb(60, 60, 60)", field
     generate = page.locator('[data-fk="generate"]').first.evaluate(STYLE)
     assert generate["bg"] == "rgb(0, 120, 212)", generate
@@ -204,7 +250,7 @@ def _vscode_theme(page: Page, shots: Path) -> None:
     )
     contrast = root.evaluate(STYLE)
     assert contrast["bg"] == "rgb(0, 0, 0)" and contrast["border"] == "rgb(111, 195, 223)", contrast
-    assert prompt.evaluate(STYLE)["border"] == "rgb(111, 195, 223)"
+    assert field_el.evaluate(STYLE)["border"] == "rgb(111, 195, 223)"
     root.screenshot(path=str(shots / "theme-vscode-high-contrast.png"))
 
     # A light VS Code theme: VS Code's light colours, not Lab's.
@@ -227,9 +273,10 @@ def _run(server: JupyterServer, url_path: str, artifacts: Path, name: str, theme
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         try:
+            page.add_init_script(FORWARDER)
             open_notebook(page, f"{server.url}/{url_path}/{name}.ipynb?token={server.token}&reset")
             run_all(page)
-            _keyboard_flow(page, server, shots, name)
+            _keyboard_flow(page, server, notebook, shots, name)
             if theme:
                 _vscode_theme(page, shots)
         except Exception:

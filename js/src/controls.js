@@ -3,6 +3,7 @@
 // Each control shows the kernel's validation messages for its field right below it.
 
 import { h, debounce } from "./dom.js";
+import { charCount } from "./format.js";
 import { guardKeys } from "./keys.js";
 import { ASPECTS, DURATIONS, MAX_PROMPT, MAX_VOICES, RESOLUTIONS, VARY } from "./protocol.js";
 
@@ -73,7 +74,7 @@ export function createControls(model, { onGenerateShortcut }) {
     save();
   }, 250);
   prompt.addEventListener("input", () => {
-    count.textContent = `${prompt.value.length} / ${MAX_PROMPT}`;
+    count.textContent = `${charCount(prompt.value)} / ${MAX_PROMPT}`; // code points, as the kernel counts
     typing.call();
   });
   negative.addEventListener("input", () => typing.call());
@@ -197,7 +198,7 @@ export function createControls(model, { onGenerateShortcut }) {
     if (!editing && document.activeElement !== negative && negative.value !== model.get("negative_prompt")) {
       negative.value = model.get("negative_prompt");
     }
-    count.textContent = `${prompt.value.length} / ${MAX_PROMPT}`;
+    count.textContent = `${charCount(prompt.value)} / ${MAX_PROMPT}`; // code points, as the kernel counts
     markPressed(resolution, model.get("resolution"));
     markPressed(aspect, model.get("aspect_ratio"));
     markPressed(duration, String(model.get("duration")));

@@ -3,7 +3,7 @@
 // forwarding of every keydown that reaches the window), and lets the host have the rest.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { guardKeys, isTextField, keepsKey } from "../src/keys.js";
-import { KIND } from "../src/protocol.js";
+import { KIND, MAX_PROMPT } from "../src/protocol.js";
 import widget from "../src/widget.js";
 import { fakeModel } from "./fake-model.js";
 
@@ -273,5 +273,16 @@ describe("controls of the studio", () => {
     first();
     press(input, "Enter");
     expect(reached.map((e) => e.key)).toEqual(["Enter"]);
+  });
+});
+
+describe("the prompt counter", () => {
+  it("counts code points, as the kernel does (an emoji is one character)", () => {
+    studio({ prompt: "🦊 fox" });
+    expect(el.querySelector(".fk-count").textContent).toBe(`5 / ${MAX_PROMPT}`);
+    const prompt = el.querySelector('[data-fk="prompt"]');
+    prompt.value = "🦊🦊";
+    prompt.dispatchEvent(new Event("input", { bubbles: true }));
+    expect(el.querySelector(".fk-count").textContent).toBe(`2 / ${MAX_PROMPT}`);
   });
 });

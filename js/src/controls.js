@@ -3,6 +3,8 @@
 // Each control shows the kernel's validation messages for its field right below it.
 
 import { h, debounce } from "./dom.js";
+import { charCount } from "./format.js";
+import { guardKeys } from "./keys.js";
 import { ASPECTS, DURATIONS, MAX_PROMPT, MAX_VOICES, RESOLUTIONS, VARY } from "./protocol.js";
 
 /** @typedef {import("@anywidget/types").AnyModel<import("./protocol.js").Model>} AnyModel */
@@ -72,15 +74,15 @@ export function createControls(model, { onGenerateShortcut }) {
     save();
   }, 250);
   prompt.addEventListener("input", () => {
-    count.textContent = `${prompt.value.length} / ${MAX_PROMPT}`;
+    count.textContent = `${charCount(prompt.value)} / ${MAX_PROMPT}`; // code points, as the kernel counts
     typing.call();
   });
   negative.addEventListener("input", () => typing.call());
   prompt.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
-      // Ours, not the notebook's: without this, JupyterLab would also re-run the cell.
+      // Ours, not the notebook's: the studio root's key guard (keys.js) keeps it from the host,
+      // which would also re-run the cell. No newline for the shortcut.
       event.preventDefault();
-      event.stopPropagation();
       if (!event.repeat) onGenerateShortcut(); // a held-down key repeats: one press, one (billed) start
     }
   });
@@ -183,13 +185,20 @@ export function createControls(model, { onGenerateShortcut }) {
     ),
   );
 
+  // The key guard belongs on the whole studio (the generate row and the task cards too), so it
+  // goes on the root this element sits in, found at the first update: the entry point mounts
+  // the root before it first updates the controls. guardKeys is idempotent, so the entry point
+  // may also install it on the root itself.
+  /** @type {(() => void) | null} */
+  let unguard = null;
   function update() {
+    if (!unguard) unguard = guardKeys(/** @type {HTMLElement} */ (el.closest(".fk-root")) ?? el);
     const editing = typing.pending();
     if (!editing && document.activeElement !== prompt && prompt.value !== model.get("prompt")) prompt.value = model.get("prompt");
     if (!editing && document.activeElement !== negative && negative.value !== model.get("negative_prompt")) {
       negative.value = model.get("negative_prompt");
     }
-    count.textContent = `${prompt.value.length} / ${MAX_PROMPT}`;
+    count.textContent = `${charCount(prompt.value)} / ${MAX_PROMPT}`; // code points, as the kernel counts
     markPressed(resolution, model.get("resolution"));
     markPressed(aspect, model.get("aspect_ratio"));
     markPressed(duration, String(model.get("duration")));
@@ -220,5 +229,11 @@ export function createControls(model, { onGenerateShortcut }) {
     }
   }
 
-  return { el, update, showProblems, flush: () => typing.flush(), dispose: () => typing.cancel() };
+  function dispose() {
+    typing.cancel();
+    unguard?.();
+    unguard = null;
+  }
+
+  return { el, update, showProblems, flush: () => typing.flush(), dispose };
 }

@@ -60,6 +60,7 @@ __all__ = [
     "TaskFailedError",
     "WaitTimeoutError",
     "GenerationInterrupted",
+    "errors_only",
     "redact",
 ]
 
@@ -98,6 +99,11 @@ class Problem:
     def to_dict(self) -> dict[str, str]:
         """Plain-dict form, as sent to the widget and in emulator error bodies."""
         return {"field": self.field, "message": self.message, "level": self.level}
+
+
+def errors_only(problems: Sequence[Problem]) -> list[Problem]:
+    """The problems that block sending (``level == "error"``)."""
+    return [p for p in problems if p.level == "error"]
 
 
 class FoxAPIError(Exception):
@@ -198,7 +204,7 @@ class InvalidRequestError(FoxAPIError, ValueError):
     @classmethod
     def from_problems(cls, problems: Sequence[Problem]) -> InvalidRequestError:
         """Build one error that lists every error-level problem."""
-        errors = [p for p in problems if p.level == "error"]
+        errors = errors_only(problems)
         if len(errors) == 1:
             message = f"{errors[0].field}: {errors[0].message}"
         else:

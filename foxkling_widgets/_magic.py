@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import os
 import shlex
 from typing import Any
 
@@ -104,12 +103,12 @@ def kling(line: str, cell: str) -> VideoDisplay | None:
     """Generate the clip a ``%%kling`` cell describes and return it for display."""
     from IPython.display import HTML, display
 
-    from .client import FoxClient
+    from .client import FoxClient, wants_emulator
 
     try:
         request, force_emulator = parse(line, cell)
         request.validate()
-        use_emulator = force_emulator or not os.environ.get("FOXAPI_API_KEY")
+        use_emulator = wants_emulator(True if force_emulator else None)
         client = FoxClient.emulator() if use_emulator else FoxClient()
     except (ValueError, FoxAPIError) as error:
         display(HTML(_error_html(error)))

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._exceptions import Problem
+from ._exceptions import Problem, errors_only
 
 __all__ = [
     "ASPECT_RATIOS",
@@ -284,8 +284,3 @@ def validate_payload(payload: Mapping[str, Any]) -> list[Problem]:
                     )
                 )
     return problems
-
-
-def errors_only(problems: list[Problem]) -> list[Problem]:
-    """The problems that block sending."""
-    return [p for p in problems if p.level == "error"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-import os
 import pathlib
 import uuid
 from collections.abc import Mapping, Sequence
@@ -29,8 +28,8 @@ from ._exceptions import FoxAPIError, InvalidRequestError, Problem, redact
 from ._loop import LoopThread
 from ._paths import video_dir
 from ._types import Segment, Task, VideoRequest
-from ._validation import MAX_VOICES, MODEL_CREATE_VOICE, validate_payload, validate_voice_url
-from .client import AsyncFoxClient, FoxClient
+from ._validation import MAX_VOICES, MODEL_CREATE_VOICE, errors_only, validate_payload, validate_voice_url
+from .client import AsyncFoxClient, FoxClient, wants_emulator
 
 __all__ = ["KlingWidget"]
 
@@ -67,7 +66,7 @@ _CONTROLS = (
 
 def _default_client(emulator: bool | None) -> AsyncFoxClient:
     """Live when a key is configured, else the built-in emulator (``emulator=True`` forces it)."""
-    if emulator or (emulator is None and not os.environ.get("FOXAPI_API_KEY")):
+    if wants_emulator(emulator):
         try:
             return AsyncFoxClient.emulator()
         except ImportError:
@@ -197,7 +196,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     ) -> None:
         super().__init__(concurrency=max(1, int(concurrency)), **kwargs)  # the observer below comes later
         if isinstance(client, FoxClient):
-            self._runner = client._runner
+            self._runner = client.runner
             aclient = client.aio
         else:
             self._runner = LoopThread("foxkling-widget")
@@ -421,7 +420,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         when the controls are invalid.
         """
         request = self.request()
-        errors = [p for p in self.problems() if p.level == "error"]
+        errors = errors_only(self.problems())
         if errors:
             raise InvalidRequestError.from_problems(errors)
         if self.vary:
@@ -444,7 +443,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         :class:`Batch`: ``batch.wait()`` blocks until all finish, ``await batch`` does not block.
         """
         if requests is None:
-            errors = [p for p in self.problems() if p.level == "error"]
+            errors = errors_only(self.problems())
             if not self.vary:
                 errors.append(Problem("vary", 'is "": set it (e.g. "aspect_ratio"), or pass the requests'))
             if errors:
@@ -462,8 +461,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         errors = [
             Problem(f"requests[{i}].{p.field}", p.message)
             for i, r in enumerate(built)
-            for p in validate_payload(r.to_payload())
-            if p.level == "error"
+            for p in errors_only(validate_payload(r.to_payload()))
         ]
         errors += self._key_problems()
         if errors:
@@ -543,7 +541,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         mode (``vary`` set) it raises too: a grid is several clips, so use ``generate_batch()``.
         """
         request = self.request()
-        errors = [p for p in self.problems() if p.level == "error"]
+        errors = errors_only(self.problems())
         if self.vary:
             errors.append(
                 Problem("vary", f"is {self.vary!r}: await w.generate_batch() for the grid, or set vary = '' first")

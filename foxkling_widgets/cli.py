@@ -179,13 +179,12 @@ def _check_output(path: Path | None) -> None:
 
 
 def _client(use_emulator: bool, console: _Console) -> FoxClient:
-    from .client import FoxClient
+    from .client import FoxClient, key_configured
 
     if use_emulator:
         console.say("foxkling: using the built-in emulator (nothing is billed)")
         return FoxClient.emulator()
-    key = os.environ.get("FOXAPI_API_KEY", "").strip()
-    if not key:
+    if not key_configured():
         raise InvalidRequestError(
             "No FoxAPI key: set FOXAPI_API_KEY=sk-... or pass --emulator to try the built-in emulator.", field="api_key"
         )

@@ -5,7 +5,7 @@ It knows nothing of widgets or notebooks. See :mod:`._http` for the retry and mo
 """
 
 from ._async import AsyncFoxClient, JournalLike
-from ._http import DEFAULT_BASE_URL, USER_AGENT, RetryPolicy
+from ._http import DEFAULT_BASE_URL, USER_AGENT, RetryPolicy, key_configured, wants_emulator
 from ._polling import FixedPolicy, PollPolicy
 from ._sync import FoxClient
 
@@ -18,4 +18,6 @@ __all__ = [
     "JournalLike",
     "PollPolicy",
     "RetryPolicy",
+    "key_configured",
+    "wants_emulator",
 ]

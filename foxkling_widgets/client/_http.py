@@ -54,12 +54,14 @@ __all__ = [
     "Answer",
     "RetryPolicy",
     "error_from_answer",
+    "key_configured",
     "parse_retry_after",
     "read_answer",
     "resolve_settings",
     "same_origin",
     "should_retry",
     "task_path",
+    "wants_emulator",
 ]
 
 DEFAULT_BASE_URL = "https://api.foxapi.cc"
@@ -75,6 +77,16 @@ MAX_RETRY_AFTER = 120.0
 
 #: Exceptions raised before any byte of the request left the machine: safe to retry even a POST.
 NOT_SENT_ERRORS: tuple[type[Exception], ...] = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def key_configured() -> bool:
+    """Whether ``FOXAPI_API_KEY`` holds a key (the one place that decides "live or not" by default)."""
+    return bool(os.environ.get(KEY_ENV, "").strip())
+
+
+def wants_emulator(emulator: bool | None) -> bool:
+    """The default choice of the widget and ``%%kling``: the emulator when forced, or when no key is configured."""
+    return bool(emulator) or (emulator is None and not key_configured())
 
 
 def resolve_settings(api_key: str | None, base_url: str | None) -> tuple[str | None, str]:

@@ -53,6 +53,11 @@ class FoxClient:
         return cls(api_key=EMULATOR_KEY, base_url=shared_emulator().url, mode="emulator", **kwargs)
 
     @property
+    def runner(self) -> LoopThread:
+        """The loop thread this client's coroutines run on (a widget given this client shares it)."""
+        return self._runner
+
+    @property
     def aio(self) -> AsyncFoxClient:
         """The async client underneath (its coroutines must run on this client's loop)."""
         return self._async

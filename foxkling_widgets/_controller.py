@@ -445,7 +445,11 @@ class Controller:
     async def _poll(self, generation: Generation, task: Task, client: AsyncFoxClient) -> Task:
         """Follow ``task`` until it is terminal, updating the card; raise if it failed."""
         last = task
-        async for snapshot in client.watch(task):
+        # How long this tier took before (the journal's memory) paces the polls better than a
+        # constant estimated_time from the provider.
+        request = generation.request
+        expected = await asyncio.to_thread(client.typical_duration, request) if request is not None else None
+        async for snapshot in client.watch(task, expected=expected):
             last = snapshot
             generation.task = snapshot
             generation.progress = snapshot.progress

@@ -432,7 +432,7 @@ class AsyncFoxClient:
         """The rest of :meth:`generate` once ``task`` is submitted: wait, then download to ``path``."""
         if on_progress is not None:
             on_progress(task)
-        expected = self.typical_duration(request) if request is not None else None
+        expected = await asyncio.to_thread(self.typical_duration, request) if request is not None else None
         done = await self.wait(task, on_progress=on_progress, timeout=timeout, expected=expected)
         if path is not None:
             await self.download(done, path)
@@ -583,7 +583,8 @@ class AsyncFoxClient:
         finished = []
         for entry in unfinished:
             try:
-                task = await self.wait(entry.task_id, expected=self.typical_duration(entry.request))
+                expected = await asyncio.to_thread(self.typical_duration, entry.request)
+                task = await self.wait(entry.task_id, expected=expected)
                 if entry.request.get("model") == MODEL_CREATE_VOICE:
                     # A voice made while the last kernel died: remember it, under the name it was given.
                     self.remember_voice(task, str(entry.request.get("voice_url", "")))

@@ -70,7 +70,9 @@ class JournalLike(Protocol):
 
 
 class _Policy(Protocol):
-    def next_delay(self, history: list[Snapshot], task: Task, estimated_time: float | None) -> float: ...
+    def next_delay(
+        self, history: list[Snapshot], task: Task, estimated_time: float | None, *, prior: float | None = None
+    ) -> float: ...
 
 
 def _is_loopback_url(url: str) -> bool:
@@ -261,10 +263,13 @@ class AsyncFoxClient:
             raise InvalidRequestError(f"not a task id: {task_id!r}", field="task_id")
         return Task.from_json(await self._request("GET", f"/v1/tasks/{task_id}"))
 
-    async def watch(self, task: str | Task, *, timeout: float | None = None) -> AsyncGenerator[Task, None]:
+    async def watch(
+        self, task: str | Task, *, timeout: float | None = None, expected: float | None = None
+    ) -> AsyncGenerator[Task, None]:
         """Yield snapshots of a task until it is terminal (done, failed or cancelled).
 
-        Polls adaptively (see :class:`PollPolicy`); raises :class:`WaitTimeoutError` after
+        Polls adaptively (see :class:`PollPolicy`; ``expected`` is how many seconds such a task
+        usually takes, passed to it as ``prior``); raises :class:`WaitTimeoutError` after
         ``timeout`` seconds. Stopping early leaves the task running at the provider.
         """
         task_id = task.id if isinstance(task, Task) else task
@@ -283,7 +288,7 @@ class AsyncFoxClient:
                 raise WaitTimeoutError(
                     f"Task {task_id} was still {snapshot.status_text} after {timeout:g} s.", task=snapshot
                 )
-            delay = self.poll.next_delay(history, snapshot, estimated)
+            delay = self.poll.next_delay(history, snapshot, estimated, prior=expected)
             if timeout is not None:
                 delay = min(delay, max(0.0, timeout - (self._clock() - start)))
             await self._sleep(delay)

@@ -36,8 +36,10 @@ def stuck(until: float, every: float = 3.0, progress: float = 0.0) -> list[Snaps
 
 # -- pure schedule --------------------------------------------------------------------------
 def test_nothing_known_polls_at_the_steady_pace() -> None:
-    assert EXACT.next_delay([(0.0, 0.0)], RUNNING, None) == EXACT.steady
     assert EXACT.next_delay(stuck(120), RUNNING, None) == EXACT.steady
+    # Younger than any realistic task: sparser, but never more than twice as sparse.
+    assert EXACT.next_delay([(0.0, 0.0)], RUNNING, None) == 2 * EXACT.steady
+    assert EXACT.steady <= EXACT.next_delay(stuck(24), RUNNING, None) < 2 * EXACT.steady
 
 
 def test_an_overrun_estimate_does_not_back_off() -> None:

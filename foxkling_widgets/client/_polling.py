@@ -19,11 +19,18 @@ The provider's signals are often useless, so each is trusted only while it is pl
 
 The first source that still has a plausible end window ``[lo, hi]`` decides: before ``lo`` wait
 a fraction of the time left to ``lo`` (few requests while the task cannot be done yet); inside
-the window poll at a short interval (narrower for a tight window); past ``hi``, or with no source
-at all, poll at a steady interval of about 3 s. A task past its estimate is likely to end soon,
-so an overrun is *not* a reason to back off (tasks realistically take 30-300+ s); only tasks far
-beyond that range (over ``long_task`` seconds) slowly stretch the interval. A floor and a ceiling
-bound every wait, so no completion is noticed later than ``ceiling`` after it happens.
+the window poll at a short interval (tighter for a tight rate window, 2 s for a prior, the steady
+pace for ``estimated_time``); past ``hi``, or with no source at all, poll at a steady 3.1 s.
+
+Why 3.1 s: with nothing known, evenly spaced polls are the cheapest way to reach a given median
+latency, which is then half the interval, while the request count is the task's duration over
+the interval. A median of at most 2 s with at most a third of a 1 s poll's requests therefore
+needs an interval between about 3 and 4 s; 3.1 s leaves room on the request side (about 0.32x)
+and keeps the median near 1.5 s. A task past its estimate is likely to end soon, so an overrun
+is *not* a reason to back off (tasks realistically take 30-300+ s): only tasks younger than that
+range (``shortest``) are polled up to twice as sparsely, and only tasks far beyond it (over
+``long_task`` seconds) slowly stretch the interval. A floor and a ceiling bound every wait, so no
+completion is noticed later than ``ceiling`` after it happens.
 
 ``completed`` without a result URL (a known provider race) is imminent but may last: it is polled
 at 0.5, 1, 2, 4 s ... up to ``race_cap`` (giving up is the caller's decision). Jitter keeps many
@@ -87,18 +94,20 @@ class PollPolicy:
         jitter: relative random spread applied to each wait.
         prior_window: the plausible end, as multiples of the prior (tier durations vary).
         estimate_window: the plausible end, as multiples of the provider's ``estimated_time``.
+        shortest: with nothing known, younger tasks are polled up to twice as sparsely (few end sooner).
         long_task: beyond this many seconds the steady wait grows in proportion (rare, long tasks).
         race_cap: longest wait while a task says ``completed`` without its result.
     """
 
     floor: float = 0.5
     ceiling: float = 15.0
-    steady: float = 3.3
+    steady: float = 3.1
     near: float = 2.0
     fraction: float = 0.5
     jitter: float = 0.1
     prior_window: tuple[float, float] = (0.7, 1.4)
     estimate_window: tuple[float, float] = (0.7, 1.3)
+    shortest: float = 30.0
     long_task: float = 300.0
     race_cap: float = 4.0
     # task id -> completed-without-result answers seen in a row. The only state: the history has
@@ -217,7 +226,10 @@ class PollPolicy:
         elapsed = cleaned[-1][0] if cleaned else 0.0
         window = self.window(cleaned, estimated_time, prior=prior)
         if window is None:
-            # Nothing plausible is known: a steady pace, stretched only for unusually long tasks.
+            # Nothing plausible is known: a steady pace, stretched only for unusually long tasks,
+            # and a little sparser while the task is younger than any realistic one.
+            if elapsed < self.shortest:
+                return min(2 * self.steady, max(self.steady, self.fraction * (self.shortest - elapsed)))
             return self.steady * max(1.0, elapsed / self.long_task)
         lo, _, inside = window
         if elapsed < lo:

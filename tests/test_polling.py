@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from foxkling_widgets import AsyncFoxClient, Task, TaskStatus, VideoRequest
@@ -155,6 +155,8 @@ POLICIES = st.builds(
 
 
 @given(POLICIES, HISTORIES, TASKS, MAYBE, MAYBE)
+@example(PollPolicy(), [(0.0, 0.0), (1.0, 1e-300), (1e300, 2e-300)], RUNNING, None, None)  # rate underflows to 0
+@example(PollPolicy(), [(0.0, 0.0), (1e12, 1e-294)], RUNNING, float("nan"), float("-inf"))  # extrapolation overflows
 def test_next_delay_is_finite_and_bounded(
     policy: PollPolicy, history: Sequence[Snapshot], task: Task, estimate: float | None, prior: float | None
 ) -> None:

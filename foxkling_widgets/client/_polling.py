@@ -144,6 +144,8 @@ class PollPolicy:
                 return None
             # Between first sightings: both are late by about one poll, which cancels out.
             rate = (progress - first[2]) / span
+            if rate <= 0:
+                return None  # underflow: a step too small to measure over this span
             left = (100.0 - progress) / rate
             lo, hi = seen + 0.85 * left, seen + 1.2 * left
         else:
@@ -196,7 +198,10 @@ class PollPolicy:
         count = self._races.pop(task.id, 0)
         self._races[task.id] = count + 1  # re-inserted last: the oldest entry goes first below
         while len(self._races) > _RACE_MEMORY:
-            self._races.pop(next(iter(self._races)))
+            try:
+                self._races.pop(next(iter(self._races)), None)
+            except RuntimeError:  # another thread's watch changed the dict mid-iteration: next time
+                break
         return min(self.race_cap, self.floor * 2.0 ** min(count, 30))
 
     def next_delay(

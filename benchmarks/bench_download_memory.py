@@ -48,7 +48,7 @@ CHILD = textwrap.dedent(
     url, size, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     out = Path(tempfile.mkdtemp())
     peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    with FoxClient("sk-bench", url.rsplit("/files", 1)[0]) as client:
+    with FoxClient("sk-bench", url.rsplit("/files", 1)[0], journal=False) as client:  # never the user's journal
         client.download(f"{url.rsplit('/', 1)[0]}/{1 << 20}", out / "warm.mp4")
         before = peak()
         if mode == "streamed":

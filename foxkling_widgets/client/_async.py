@@ -107,7 +107,9 @@ class JournalLike(Protocol):
 
 
 class _Policy(Protocol):
-    def next_delay(self, history: list[Snapshot], task: Task, estimated_time: float | None) -> float: ...
+    def next_delay(
+        self, history: list[Snapshot], task: Task, estimated_time: float | None, *, prior: float | None = None
+    ) -> float: ...
 
 
 def _is_loopback_url(url: str) -> bool:
@@ -346,9 +348,10 @@ class AsyncFoxClient:
         """Yield snapshots of a task until it is terminal (done, failed or cancelled).
 
         Polls adaptively (see :class:`PollPolicy`); ``expected`` is how long such a task usually
-        takes (e.g. :meth:`typical_duration`). Raises :class:`WaitTimeoutError` after ``timeout``
-        seconds, and :class:`ProtocolError` when a task says it is completed but brings no result
-        for :data:`RESULT_GRACE` seconds (its id stays in the journal for :meth:`resume`).
+        takes (e.g. :meth:`typical_duration`), passed to the policy as ``prior``. Raises
+        :class:`WaitTimeoutError` after ``timeout`` seconds, and :class:`ProtocolError` when a task
+        says it is completed but brings no result for :data:`RESULT_GRACE` seconds (its id stays in
+        the journal for :meth:`resume`).
         Stopping early leaves the task running at the provider.
         """
         task_id = task.id if isinstance(task, Task) else task
@@ -384,7 +387,7 @@ class AsyncFoxClient:
                     task=snapshot,
                     task_id=task_id,
                 )
-            delay = self.poll.next_delay(history, snapshot, estimated)
+            delay = self.poll.next_delay(history, snapshot, estimated, prior=expected)
             if timeout is not None:
                 delay = min(delay, max(0.0, timeout - (self._clock() - start)))
             await self._sleep(delay)

@@ -2,7 +2,7 @@
 // voice tokens, and the variations (grid) mode.
 // Each control shows the kernel's validation messages for its field right below it.
 
-import { h, debounce } from "./dom.js";
+import { h, debounce, wheelSafe } from "./dom.js";
 import { charCount } from "./format.js";
 import { guardKeys } from "./keys.js";
 import { ASPECTS, DURATIONS, MAX_PROMPT, MAX_VOICES, RESOLUTIONS, VARY } from "./protocol.js";
@@ -138,6 +138,7 @@ export function createControls(model, { onGenerateShortcut }) {
     (v) => VARY.find((option) => option.value === v)?.text ?? String(v),
   );
   const concurrency = h("input", { class: "fk-input fk-seconds", type: "number", min: 1, max: 8, "data-fk": "concurrency", "aria-label": "Generations at a time" });
+  wheelSafe(concurrency);
   concurrency.addEventListener("change", () => {
     const n = Math.max(1, Math.min(8, Math.round(Number(concurrency.value) || 1)));
     concurrency.value = String(n);

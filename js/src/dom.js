@@ -52,3 +52,18 @@ export function debounce(fn, ms) {
 export function messageEl(message, level = "error") {
   return h("div", { class: `fk-msg fk-msg-${level}`, role: level === "error" ? "alert" : null, text: message });
 }
+
+/**
+ * A number field the mouse wheel cannot change by accident: scrolling the page over a focused
+ * field would otherwise step its value (Chromium) while the page scrolls. The wheel leaves the
+ * field instead; arrow keys still step it.
+ * @param {HTMLInputElement} input
+ * @returns {HTMLInputElement}
+ */
+export function wheelSafe(input) {
+  const leave = () => {
+    if (document.activeElement === input) input.blur();
+  };
+  input.addEventListener("wheel", leave, { passive: true });
+  return input;
+}

@@ -1,7 +1,7 @@
 // The multi-shot timeline: blocks as wide as their share of the clip, each shot with its own
 // prompt and whole-second duration; add, remove, reorder, split, even out; a live sum check.
 
-import { h, debounce } from "./dom.js";
+import { h, debounce, wheelSafe } from "./dom.js";
 import { MAX_SEGMENTS } from "./protocol.js";
 import * as seg from "./segments.js";
 
@@ -58,6 +58,7 @@ export function createSegmentEditor(model) {
     });
     prompt.addEventListener("blur", () => typing.flush());
     const seconds = h("input", { class: "fk-input fk-seconds", type: "number", min: 1, max: 10, step: 1, "data-fk": "segment-duration", "aria-label": `Shot ${index + 1} duration in seconds` });
+    wheelSafe(seconds);
     const setSeconds = () => {
       const value = seg.parseSeconds(seconds.value);
       local = seg.updateSegment(local, index, { duration: Number.isNaN(value) ? 0 : value });

@@ -39,17 +39,23 @@ export function addSegment(segments, seconds) {
   const next = segments.map((s) => ({ ...s }));
   const free = seconds - total(next);
   if (free >= 1) return [...next, { prompt: "", duration: free }];
+  // No free second: the new shot takes one from the longest shot (when it can spare it).
   const longest = next.reduce((best, s, i) => (s.duration > next[best].duration ? i : best), 0);
-  if (next.length && next[longest].duration > 1) {
-    next[longest].duration -= 1;
-    return [...next, { prompt: "", duration: 1 }];
-  }
+  if (next.length && next[longest].duration > 1) next[longest].duration -= 1;
   return [...next, { prompt: "", duration: 1 }];
 }
 
-/** @param {SegmentState[]} segments @param {number} index */
+/**
+ * Remove a shot; its seconds go to the shot before it (the next one when it was the first), so
+ * the clip keeps its length: the mirror of {@link addSegment}, which takes a second to make room.
+ * @param {SegmentState[]} segments @param {number} index
+ */
 export function removeSegment(segments, index) {
-  return segments.filter((_, i) => i !== index);
+  const removed = segments[index];
+  const rest = segments.filter((_, i) => i !== index).map((s) => ({ ...s }));
+  const heir = rest[Math.max(0, index - 1)];
+  if (removed && heir && Number.isFinite(removed.duration)) heir.duration += removed.duration;
+  return rest;
 }
 
 /** Move a shot one place left (-1) or right (+1). @param {SegmentState[]} segments @param {number} index @param {number} delta */

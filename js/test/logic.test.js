@@ -27,6 +27,11 @@ describe("segment maths", () => {
   });
   it("removes, moves and splits", () => {
     expect(seg.removeSegment(shots(6, 4), 0).map((s) => s.prompt)).toEqual(["s1"]);
+    // Removing gives the seconds back: the clip keeps its length, and add-then-remove restores it.
+    expect(seg.removeSegment(shots(6, 4), 0).map((s) => s.duration)).toEqual([10]);
+    expect(seg.removeSegment(shots(3, 3, 4), 1).map((s) => s.duration)).toEqual([6, 4]);
+    const added = seg.addSegment(shots(6, 4), 10);
+    expect(seg.total(seg.removeSegment(added, added.length - 1))).toBe(10);
     expect(seg.moveSegment(shots(6, 4), 0, 1).map((s) => s.prompt)).toEqual(["s1", "s0"]);
     expect(seg.moveSegment(shots(6, 4), 0, -1).map((s) => s.prompt)).toEqual(["s0", "s1"]);
     expect(seg.splitSegment(shots(5, 5), 0).map((s) => s.duration)).toEqual([3, 2, 5]);

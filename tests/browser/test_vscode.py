@@ -263,15 +263,19 @@ LIGHT = {
 }
 
 
-def _run_stand_in(server: JupyterServer, shots: Path) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
+def _run_stand_in(server: JupyterServer, shots: Path, protocol: str) -> dict[str, Any]:
+    seen: dict[str, Any] = {"protocol_mode": protocol}
+    name = "vscode" if protocol == "legacy" else f"vscode-{protocol}"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(**launch_options())
         page = browser.new_page(viewport={"width": 1100, "height": 1300})
         errors = _console_errors(page)
         page.add_init_script(FIRST_FRAME_WATCH)
         try:
-            page.goto(f"{server.url}/static/vscode/harness.html?token={server.token}&theme=dark", timeout=PAGE_LOAD_MS)
+            page.goto(
+                f"{server.url}/static/vscode/harness.html?token={server.token}&theme=dark&protocol={protocol}",
+                timeout=PAGE_LOAD_MS,
+            )
             page.wait_for_function("() => document.body && document.body.dataset.vscReady", timeout=PAGE_LOAD_MS)
             if page.evaluate("document.body.dataset.vscReady") != "true":
                 raise AssertionError("stand-in did not start:\n" + str(page.evaluate("document.body.dataset.vscError")))
@@ -284,38 +288,46 @@ def _run_stand_in(server: JupyterServer, shots: Path) -> dict[str, Any]:
             seen["mode"] = root.get_attribute("data-mode")
             seen["keys"] = _press_field_keys(page)
             seen["background_dark"] = _background(page)
-            page.screenshot(path=str(shots / "vscode-dark-1-typed.png"), full_page=True)
+            page.screenshot(path=str(shots / f"{name}-dark-1-typed.png"), full_page=True)
 
             page.wait_for_function("() => !document.querySelector('[data-fk=\"generate\"]').disabled", timeout=30_000)
             page.click('[data-fk="generate"]')
             seen["status"], seen["progress"] = _watch_progress(page)
             seen["tasks"] = page.locator('[data-fk="task"]').count()
-            page.screenshot(path=str(shots / "vscode-dark-2-done.png"), full_page=True)
+            page.screenshot(path=str(shots / f"{name}-dark-2-done.png"), full_page=True)
             seen["video"] = check_video(page)
             seen["times"] = page.evaluate("window.__fkTimes")
             seen["heap"] = _heap(page)
             seen["wire"] = page.evaluate("window.vscodeStandIn.stats()")
             page.locator('[data-fk="task"]').first.scroll_into_view_if_needed()
-            page.screenshot(path=str(shots / "vscode-dark-3-playing.png"), full_page=True)
+            page.screenshot(path=str(shots / f"{name}-dark-3-playing.png"), full_page=True)
 
             _set_theme(page, "vscode-light", LIGHT)
             seen["background_light"] = _background(page)
-            page.screenshot(path=str(shots / "vscode-light.png"), full_page=True)
+            page.screenshot(path=str(shots / f"{name}-light.png"), full_page=True)
             seen["errors"] = [e for e in errors if not any(a in e for a in ALLOWED_CONSOLE_ERRORS)]
             seen["allowed_errors"] = [e for e in errors if any(a in e for a in ALLOWED_CONSOLE_ERRORS)]
         except BaseException:
-            page.screenshot(path=str(shots / "vscode-failure.png"), full_page=True)
+            page.screenshot(path=str(shots / f"{name}-failure.png"), full_page=True)
             raise
         finally:
             browser.close()
     return seen
 
 
-@pytest.fixture(scope="module")
-def stand_in_run(vscode_server: JupyterServer, artifacts: Path) -> dict[str, Any]:
-    """The scenario, run once; what it saw, for the tests below (also saved beside the screenshots)."""
-    seen = _run_stand_in(vscode_server, artifacts)
-    (artifacts / "vscode-observations.json").write_text(json.dumps(seen, indent=1))
+# The kernel socket's wire protocol, as the extension reports it to the webview: legacy ('') for
+# a local kernel (the extension's raw socket; only messages with buffers are binary frames), the
+# v1 subprotocol for a kernel on a Jupyter server (every frame binary, so every one a byte array).
+PROTOCOLS = {"legacy": "", "v1": "v1.kernel.websocket.jupyter.org"}
+
+
+@pytest.fixture(scope="module", params=list(PROTOCOLS))
+def stand_in_run(request: pytest.FixtureRequest, vscode_server: JupyterServer, artifacts: Path) -> dict[str, Any]:
+    """The scenario, run once per wire protocol; what it saw, for the tests below (also saved
+    beside the screenshots)."""
+    protocol = str(request.param)
+    seen = _run_stand_in(vscode_server, artifacts, protocol)
+    (artifacts / f"vscode-{protocol}-observations.json").write_text(json.dumps(seen, indent=1))
     return seen
 
 
@@ -334,7 +346,10 @@ def test_vscode_renders_generates_and_plays(stand_in_run: dict[str, Any]) -> Non
     assert video["width"] > 0 and video["height"] > 0, video
     assert video["t1"] > video["t0"], video
     # The buffers really crossed the boundary as JSON byte arrays (and the package's CSS is in).
-    assert seen["wire"]["protocol"] == "" and seen["wire"]["frames"]["binary"] >= 1, seen["wire"]
+    wire = seen["wire"]
+    assert wire["protocol"] == PROTOCOLS[seen["protocol_mode"]] and wire["frames"]["binary"] >= 1, wire
+    if seen["protocol_mode"] == "v1":
+        assert wire["frames"]["text"] == 0, wire
     assert seen["background_dark"]["jp_layout_color1"], seen["background_dark"]
     assert not seen["errors"], "\n".join(seen["errors"])
 

@@ -371,11 +371,6 @@ def test_vscode_dark_background_follows_editor(stand_in_run: dict[str, Any]) -> 
     assert light["root"] == light["vscode_editor_background"], light
 
 
-@pytest.mark.xfail(
-    reason="VS Code's renderer paints every widget output box white (!important); the studio does not yet"
-    " override it, so white shows beside and at the corners of the dark studio",
-    strict=True,
-)
 def test_vscode_dark_no_white_box_around_studio(stand_in_run: dict[str, Any]) -> None:
     """In vscode-dark nothing of the renderer's white output box shows around the studio: either the
     box takes the editor background or the studio covers it exactly, square-cornered."""

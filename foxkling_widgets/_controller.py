@@ -204,6 +204,8 @@ class Batch:
     id: str
     generations: list[Generation]
     futures: list[concurrent.futures.Future[Task]]
+    # Run on the waiting thread once all are finished (the widget sends its final state from there).
+    settle: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def ids(self) -> list[str]:
@@ -215,6 +217,8 @@ class Batch:
         _done, pending = concurrent.futures.wait(self.futures, timeout=timeout)
         if pending:
             raise TimeoutError(f"{len(pending)} of {len(self.futures)} generations in batch {self.id} still running")
+        if self.settle is not None:
+            self.settle()
         return list(self.generations)
 
     def __await__(self) -> Generator[Any, None, list[Generation]]:
@@ -223,6 +227,8 @@ class Batch:
             # work itself, which may be mid-POST. Stop generations with stop_watching() instead.
             futures = (asyncio.shield(asyncio.wrap_future(f)) for f in self.futures)
             await asyncio.gather(*futures, return_exceptions=True)
+            if self.settle is not None:
+                self.settle()
             return list(self.generations)
 
         return gather().__await__()
@@ -261,6 +267,7 @@ class Controller:
         self.cache = cache or VideoCache(video_dir)
         self._interval = 1.0 / max_rate
         self._lock = threading.Lock()
+        self._publish_lock = threading.Lock()  # cards are computed and published as one step
         self._generations: list[Generation] = []
         self._jobs: dict[str, asyncio.Task[Task]] = {}
         self._next_publish = 0.0
@@ -272,6 +279,8 @@ class Controller:
         self._slots: asyncio.Condition | None = None  # made on the loop thread, which alone uses it
         self.on_finished: Callable[[Generation], None] | None = None
         self.on_voice: Callable[[dict[str, Any]], None] | None = None
+        # Called by a batch's waiter when the batch is done (see Batch.settle).
+        self.on_settle: Callable[[], None] | None = None
 
     # -- state ----------------------------------------------------------------------------
     @property
@@ -298,16 +307,28 @@ class Controller:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        cards = [g.to_card() for g in self.generations]
-        if cards == self._last_cards:
-            return  # nothing visible changed (a poll that saw the same progress)
-        self._next_publish = time.monotonic() + self._interval
-        self._last_cards = cards
-        try:
-            self._publish(cards)
-        except Exception:  # a failed publish must not stop the loop; the next change retries
-            logger.exception("publishing task cards failed")
-            self._last_cards = None
+        if self.publish_now():
+            self._next_publish = time.monotonic() + self._interval
+
+    def publish_now(self) -> bool:
+        """Publish the cards as they are now, on the calling thread; returns whether they changed.
+
+        Thread-safe. The coalesced flush runs on the loop thread, up to ``1/max_rate`` s after
+        the last change; whoever waits for a generation calls this to have the final state go
+        out before it returns (from the kernel's thread, within the cell that waited). Cards
+        are computed and published under one lock, so an older set never overwrites a newer.
+        """
+        with self._publish_lock:
+            cards = [g.to_card() for g in self.generations]
+            if cards == self._last_cards:
+                return False  # nothing visible changed (a poll that saw the same progress)
+            self._last_cards = cards
+            try:
+                self._publish(cards)
+            except Exception:  # a failed publish must not stop the loop; the next change retries
+                logger.exception("publishing task cards failed")
+                self._last_cards = None
+            return True
 
     # -- the concurrency limit ------------------------------------------------------------
     @property
@@ -361,7 +382,7 @@ class Controller:
         ]
         client = self.client  # the whole batch goes to the API it was started on, even if the key changes
         futures = [self._launch(g, lambda g=g: self._run(g, client)) for g in generations]  # type: ignore[misc]
-        return Batch(batch_id, generations, futures)
+        return Batch(batch_id, generations, futures, settle=self.on_settle)
 
     def start_voice(self, url: str, name: str) -> tuple[Generation, concurrent.futures.Future[Task]]:
         """Create a voice from an audio URL (already validated), with its own card."""

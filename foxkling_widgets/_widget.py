@@ -211,6 +211,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self._reload_credits()  # before any card is published: the cards' credits update the book
         self._controller.on_finished = self._generation_finished
         self._controller.on_voice = self._voice_created
+        self._controller.on_settle = self._settle
         self._mode = aclient.mode
         self._restore_from_journal()
         self._load_voices()
@@ -551,7 +552,11 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         _generation, future = self._controller.start(request)
         # Shielded: cancelling this await (a timeout, an interrupted cell) must not cut off a
         # submit in flight; the generation carries on, and stop_watching() stops it.
-        return await asyncio.shield(asyncio.wrap_future(future))
+        try:
+            return await asyncio.shield(asyncio.wrap_future(future))
+        finally:
+            if future.done():
+                self._settle()
 
     def wait(self, task_id: str | Task | Generation | None = None, timeout: float | None = None) -> Generation:
         """Block until a generation (default: the newest) finishes; prefer ``await w.generate()``."""
@@ -566,7 +571,22 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             if deadline is not None and time.monotonic() > deadline:
                 raise concurrent.futures.TimeoutError(f"{generation.id} is still {generation.status}")
             time.sleep(0.1)
+        self._settle()
         return generation
+
+    def _settle(self) -> None:
+        """Send the final state from the thread that waited (``generate()``, ``wait()``, a batch's).
+
+        The controller publishes from its own thread, coalesced and a moment later; ipykernel
+        may tag those messages with an earlier cell, and a headless run (nbclient with the
+        widget state stored) records a widget's updates only under the cell it is executing.
+        Sent from here, within the waiting cell, the saved notebook has the finished cards
+        instead of one stuck at "downloading". Sent even when unchanged: the thread's copy of
+        the same value may be the one that was not recorded.
+        """
+        self._controller.publish_now()
+        self.send_state(key=["_tasks", "_credits", "_voices"])
+        self._refresh_fallback()
 
     def _find(self, task: str | Task | Generation) -> Generation | None:
         task_id = task if isinstance(task, str) else task.id
@@ -741,8 +761,15 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         if bundle is None:
             return None
         data = bundle[0] if isinstance(bundle, tuple) else bundle
+        data["text/plain"] = self._plain_text()
         data["text/html"] = self._fallback_html()
         return bundle
+
+    def _plain_text(self) -> str:
+        """The one line a text-only view shows (and nbconvert's export above the fallback)."""
+        count = len(self.tasks)
+        done = f"{count} generation{'s' if count != 1 else ''}" if count else "no generations yet"
+        return f"Kling video studio ({self._mode}) — {done}"
 
     def _ipython_display_(self) -> None:
         # The kernel-less fallback (GitHub, nbconvert, a notebook opened without its kernel) is a

@@ -6,6 +6,7 @@ import { createGallery } from "./gallery.js";
 import { h } from "./dom.js";
 import { creditsLine, statusLabel, timeoutText } from "./format.js";
 import { createKeyEntry } from "./key-entry.js";
+import { watchKernel } from "./liveness.js";
 import { KIND, request } from "./protocol.js";
 import { createSegmentEditor } from "./segment-editor.js";
 import { createTaskCard } from "./task-card.js";
@@ -41,8 +42,9 @@ export function renderStudio({ model, el }) {
   const notice = h("div", { class: "fk-msg fk-msg-error", "data-fk": "notice", role: "alert", hidden: true });
   /** @param {string} text */
   const showNotice = (text) => {
-    notice.textContent = text;
-    notice.hidden = !text;
+    const shown = kernel.reason || text; // with no kernel, that is the one thing to say
+    notice.textContent = shown;
+    notice.hidden = !shown;
   };
   const generate = h("button", { type: "button", class: "fk-button fk-primary", "data-fk": "generate", text: "Generate" });
   const announcer = h("div", { class: "fk-sr", "aria-live": "polite", "data-fk": "announcer" });
@@ -134,7 +136,7 @@ export function renderStudio({ model, el }) {
     const first = problems.find((p) => p.level === "error");
     const count = (model.get("_variations") ?? []).length;
     generate.textContent = count ? `Generate ${count} variations` : "Generate";
-    generate.disabled = Boolean(first) || starting;
+    generate.disabled = Boolean(first) || starting || !kernel.alive;
     errorBox.textContent = first ? first.message : "";
     errorBox.hidden = !first;
     generate.title = first ? `Fix first: ${first.message}` : "Generate (Ctrl/⌘+Enter)";
@@ -271,6 +273,15 @@ export function renderStudio({ model, el }) {
     const now = Date.now();
     for (const view of cards.values()) view.tick(now);
   }, 1000);
+
+  // A view with no kernel behind it (an exported HTML page, a dead kernel) says so: liveness.js.
+  const kernel = watchKernel(model, {
+    signal: life.signal,
+    onChange: () => {
+      renderProblems();
+      showNotice("");
+    },
+  });
 
   update();
   renderProblems();

@@ -1,6 +1,9 @@
 import { vi } from "vitest";
 
-/** A fake anywidget model: get/set/on/off/save_changes/send, and a way to deliver custom messages. */
+/**
+ * A fake anywidget model: get/set/on/off/save_changes/send, and a way to deliver custom messages.
+ * `fakeModel({noKernel: true})` leaves the liveness probe unanswered (a saved copy).
+ */
 export function fakeModel(initial = {}) {
   const state = {
     prompt: "", negative_prompt: "", resolution: "720p", aspect_ratio: "16:9", duration: 5,
@@ -23,7 +26,14 @@ export function fakeModel(initial = {}) {
     },
     off(event, cb) { handlers.get(event)?.delete(cb); },
     save_changes: vi.fn(),
-    send(content) { sent.push(content); },
+    send(content) {
+      // A live kernel answers the liveness probe at once (liveness.js); tests see the rest.
+      if (content?.kind === "ping" && !initial.noKernel) {
+        for (const cb of handlers.get("msg:custom") ?? []) cb({ id: content.id, kind: "ping-response", ok: false }, []);
+        return;
+      }
+      sent.push(content);
+    },
     deliver(content, buffers = []) { for (const cb of handlers.get("msg:custom") ?? []) cb(content, buffers); },
     listeners: () => [...handlers.values()].reduce((n, s) => n + s.size, 0),
   };

@@ -735,8 +735,8 @@ class Journal:
                 return
             overlay = sqlite3.connect(":memory:", isolation_level=None)
             try:
+                overlay.executescript(_SCHEMA)
                 self._copy_into(overlay)
-                _ensure_schema(overlay)
                 for op in ops:
                     try:
                         _apply(overlay, op)
@@ -747,19 +747,35 @@ class Journal:
                 overlay.close()
 
     def _copy_into(self, overlay: sqlite3.Connection) -> None:
+        """Copy the database's rows into ``overlay`` (which has the current schema).
+
+        Plain reads, not ``Connection.backup``: those wait at most the busy timeout, while
+        ``backup`` retries a locked source for as long as it stays locked.
+        """
+        source = self._db
         try:
-            if self._db is not None:
-                self._db.backup(overlay)
-            elif self.path.exists():  # not writable now, perhaps still readable
-                uri = "file:" + quote(str(self.path.resolve())) + "?mode=ro"
-                source = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT)
-                try:
-                    source.backup(overlay)
-                finally:
+            if source is None:
+                if not self.path.exists():
+                    return
+                uri = "file:" + quote(str(self.path.resolve())) + "?mode=ro"  # not writable now, perhaps readable
+                source = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT, isolation_level=None)
+            try:
+                source.execute("BEGIN")  # one snapshot for all tables
+                for table in sorted(_TABLES):
+                    have = {str(r[1]) for r in overlay.execute(f"PRAGMA table_info({table})")}
+                    columns = [str(r[1]) for r in source.execute(f"PRAGMA table_info({table})") if str(r[1]) in have]
+                    if columns:
+                        names = ", ".join(columns)
+                        rows = source.execute(f"SELECT {names} FROM {table}")  # noqa: S608
+                        marks = ", ".join("?" * len(columns))
+                        overlay.executemany(f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({marks})", rows)  # noqa: S608
+            finally:
+                if source.in_transaction:
+                    source.execute("COMMIT")
+                if source is not self._db:
                     source.close()
         except sqlite3.Error as error:
             self._warn("reading failed; showing only records not yet written to it", error)
-            overlay.executescript("".join(f"DROP TABLE IF EXISTS {t};" for t in _TABLES))
 
     def _rows(self, what: str, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         try:

@@ -412,10 +412,12 @@ class Journal:
             warnings.warn(f"task journal ({self.path.name}): {what} ({error})", JournalWarning, stacklevel=4)
 
     # -- opening ---------------------------------------------------------------------------
-    def _connect(self, *, set_aside: bool = True) -> bool:
+    def _connect(self, *, set_aside: bool = True, backoff: bool = True) -> bool:
         """Open the real file; ``False`` (after one warning) when it cannot be had right now."""
         if self._db is not None:
             return True
+        if backoff and time.monotonic() < self._busy_until:
+            return False  # it was locked a moment ago: do not wait for it on every call
         db: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -429,7 +431,9 @@ class Journal:
                 with contextlib.suppress(sqlite3.Error):
                     db.close()
             if set_aside and _is_corrupt(error) and self._confirm_corrupt() and self._set_aside(error):
-                return self._connect(set_aside=False)
+                return self._connect(set_aside=False, backoff=False)
+            if _is_busy(error):
+                self._note_busy()
             self._warn(
                 "opening failed; records are kept in a spool file beside it and the file is tried again on "
                 "the next call",
@@ -592,7 +596,7 @@ class Journal:
             return True
         if backoff and time.monotonic() < self._busy_until:
             return False
-        if not self._connect():
+        if not self._connect(backoff=backoff):
             return False
         try:
             self._transaction(self._pending)

@@ -46,7 +46,8 @@ What it guarantees:
   and retries the real file on the next call.
 * **Data is stored by value.** Payloads are stored as ``json.dumps`` of the payload with the
   registered API key(s) masked inside its strings (:func:`._secrets.scrub_data`), never a regex
-  over the JSON text: data that holds no key is stored exactly as given. It never stores a key.
+  over the JSON text: data that holds no key is stored exactly as given, and a registered key
+  is never stored. (Keys are known by value: the client registers its key in `._secrets`.)
 * **One bad row never stops a read.** A row with invalid JSON, wrong types or NULLs is skipped
   with one warning.
 """

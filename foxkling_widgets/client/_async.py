@@ -164,8 +164,8 @@ class AsyncFoxClient:
         if journal is True:
             from .._journal import Journal
 
-            journal = Journal.default()  # type: ignore[assignment]  # until Journal.typical_duration lands
-        self.journal: JournalLike | None = journal if journal is not None and journal is not False else None  # type: ignore[assignment]
+            journal = Journal.default()
+        self.journal: JournalLike | None = journal if journal is not None and journal is not False else None
         self.retry = retry or RetryPolicy()
         self.poll: _Policy = poll or PollPolicy()
         self.mode = mode or ("emulator" if _is_loopback_url(self.base_url) else "live")

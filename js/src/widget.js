@@ -9,6 +9,7 @@ import { createKeyEntry } from "./key-entry.js";
 import { KIND, request } from "./protocol.js";
 import { createSegmentEditor } from "./segment-editor.js";
 import { createTaskCard } from "./task-card.js";
+import { mountTeacher } from "./teacher.js";
 import { createVoicesPanel } from "./voices.js";
 
 /** @typedef {import("./protocol.js").Model} Model */
@@ -118,6 +119,7 @@ export function renderStudio({ model, el }) {
     announcer,
   );
   el.replaceChildren(root);
+  mountTeacher(model, creditsEl, life.signal); // the budget line and classroom mode (teacher.js)
 
   /** @type {Map<string, ReturnType<typeof createTaskCard>>} */
   const cards = new Map();

@@ -351,3 +351,47 @@ def test_copied_code_names_how_the_session_reaches_its_api(
     # Another emulator over loopback (not this kernel's built-in one): its public key and URL.
     other = CodeSession.of(FoxClient("sk-emulator", server.url).aio)
     assert other.opener()[1].startswith(f"with FoxClient(api_key='sk-emulator', base_url={server.url!r})")
+
+
+# -- the teaching notebook ------------------------------------------------------------------------
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def test_the_storyboard_shows_the_negative_prompt(tmp_path: Path) -> None:
+    # On the emulator a negative prompt must be visible, or students see no effect of it.
+    from foxkling_widgets._poster import poster_data_url
+    from foxkling_widgets.emulator._render import render_video
+
+    payload = {"model": "kling-v3-text-to-video", "prompt": "a lighthouse at dusk", "duration": 5}
+    render_video(payload, tmp_path / "plain.mp4")
+    render_video({**payload, "negative_prompt": "text, watermark"}, tmp_path / "kept-out.mp4")
+    assert poster_data_url(tmp_path / "plain.mp4") != poster_data_url(tmp_path / "kept-out.mp4")
+
+
+@pytest.mark.kernel
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_the_teaching_path_generates_each_step_once_in_the_words_of_the_lesson(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("FOXKLING_EMULATOR_SECONDS", "1")
+    nb = nbformat.read(NOTEBOOKS / "teaching-demo.ipynb", as_version=4)
+    code = [cell.source for cell in nb.cells if cell.cell_type == "code"]
+    # Each clip shows once, in the studio: no cell shows it a second time as an output of its own.
+    assert not any(".video(" in source for source in code)
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            "import json\nprint(json.dumps([t.request.to_payload() for t in reversed(studio.tasks) if t.request]))"
+        )
+    )
+    NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    text = "".join(o.get("text", "") for cell in nb.cells[:-1] for o in cell.get("outputs", []))
+    assert "multi_prompt" not in text and "Shots: shot durations add up to 9 s" in text
+    sent = json.loads(nb.cells[-1].outputs[-1]["text"])
+    assert len(sent) == 5  # one shot, the story, the negative prompt, the phone, the voice
+    negative = sent[2]
+    assert negative["negative_prompt"] == "text, watermark, blurry, extra limbs" and "multi_prompt" not in negative
+    assert negative["prompt"] == sent[0]["prompt"]  # the same shot as step 1, to compare

@@ -175,6 +175,13 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     ``KlingWidget()`` uses the live API when ``FOXAPI_API_KEY`` is set and the built-in emulator
     otherwise (the widget shows which). ``KlingWidget(emulator=True)`` forces the emulator;
     ``KlingWidget(client=FoxClient(...))`` uses a client of yours. Every control is a synced trait.
+
+    For a class: ``budget=50`` (or ``FOXKLING_BUDGET=50``; the argument wins) caps the credits this
+    studio may reserve in its kernel session: work that would pass it is refused with an
+    :class:`InvalidRequestError` (field ``budget``) before anything is sent, and the studio shows
+    what is left (the rule for unknown prices is in ``_budget_problems``). ``classroom=True`` (or
+    ``FOXKLING_CLASSROOM=1``) keeps the studio on the emulator whatever keys are set, hides the
+    key field and refuses a pasted key.
     """
 
     _esm = _STATIC / "widget.js"

@@ -483,7 +483,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     #   by its own price, once; its price is known as soon as its POST is answered. A batch (or a
     #   second clip while the first is unpriced) is refused until then.
     # * Work that would pass the cap is refused before anything is sent: a batch is checked as a
-    #   whole, so it starts entirely or not at all.
+    #   whole, so it starts entirely or not at all. Creating a voice is checked the same way.
     def _budget_costs(self, payloads: Sequence[Mapping[str, Any]]) -> tuple[float, int]:
         """Expected credits of ``payloads`` (known part) and how many have no price to go on."""
         book = self._credit_book
@@ -512,18 +512,29 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
                 pending.append({"model": MODEL_CREATE_VOICE})
         return pending
 
-    def _budget_problems(self, requests: Sequence[VideoRequest], session: float | None = None) -> list[Problem]:
-        """Why starting ``requests`` now would pass the budget, or ``[]`` (always ``[]`` without a cap)."""
+    def _session_credits(self) -> float:
+        # What _credits["session"] shows, counted from the tasks themselves: the trait is refreshed
+        # with the next publish, a moment after a submit's answer, and a check must not miss that.
+        return sum(g.task.credits_reserved or 0 for g in self.tasks if g.task is not None and not g.restored)
+
+    def _budget_problems(
+        self, requests: Sequence[VideoRequest | Mapping[str, Any]], session: float | None = None
+    ) -> list[Problem]:
+        """Why starting ``requests`` (or wire payloads) now would pass the budget, or ``[]`` (none without a cap)."""
         cap = self._budget_cap
         if cap is None or not requests:
             return []
         if session is None:
-            session = self._credits.get("session") or 0
+            session = self._session_credits()
         held, held_unknown = self._budget_costs(self._budget_pending())
-        new, new_unknown = self._budget_costs([r.to_payload() for r in requests])
+        payloads = [r.to_payload() if isinstance(r, VideoRequest) else r for r in requests]
+        new, new_unknown = self._budget_costs(payloads)
         committed = session + held
         left = cap - committed
-        what = "this clip" if len(requests) == 1 else f"these {len(requests)} clips"
+        if any(p.get("model") == MODEL_CREATE_VOICE for p in payloads):
+            what = "this voice"
+        else:
+            what = "this clip" if len(requests) == 1 else f"these {len(requests)} clips"
         unknown = held_unknown + new_unknown
         if unknown == 0:
             if committed + new <= cap:
@@ -599,7 +610,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self._update_credits()  # its expected price is held against the budget from now on
         return generation.id
 
-    def _check_budget(self, requests: Sequence[VideoRequest]) -> None:
+    def _check_budget(self, requests: Sequence[VideoRequest | Mapping[str, Any]]) -> None:
         problems = self._budget_problems(requests)
         if problems:
             raise InvalidRequestError.from_problems(problems)
@@ -681,9 +692,11 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         problems += self._key_problems()
         if problems:
             raise InvalidRequestError.from_problems(problems)
+        self._check_budget([{"model": MODEL_CREATE_VOICE, "voice_url": url}])  # a voice is billed too
         if not name:
             name = _voice_name_from_url(url)
         generation, _future = self._controller.start_voice(url, name)
+        self._update_credits()
         return generation
 
     def attach_voice(self, voice_id: str) -> None:

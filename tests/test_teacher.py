@@ -116,6 +116,8 @@ def test_a_used_up_budget_refuses_from_python_too(server: EmulatorServer) -> Non
             asyncio.run(w.generate())
         with pytest.raises(InvalidRequestError, match="used up"):
             w.generate_nowait()
+        with pytest.raises(InvalidRequestError, match="budget"):
+            w.create_voice("https://example.com/narrator.mp3")  # a voice is billed too
         assert server.emulator.stats["posts"] == posts and w.tasks == []
     finally:
         w.close()

@@ -30,8 +30,9 @@ from ._secrets import scrub
 from ._types import Task, TaskStatus, VideoRequest
 from ._validation import MODEL_CREATE_VOICE
 from .client import AsyncFoxClient
+from .client._http import EMULATOR_KEY, resolve_settings
 
-__all__ = ["Batch", "Controller", "Generation", "request_code", "request_summary"]
+__all__ = ["Batch", "CodeSession", "Controller", "Generation", "request_code", "request_summary", "voice_code"]
 
 logger = logging.getLogger("foxkling_widgets")
 
@@ -61,8 +62,72 @@ def request_summary(request: VideoRequest) -> str:
     return " · ".join(parts) + (f" — {head}" if head else "")
 
 
-def request_code(request: VideoRequest) -> str:
-    """A Python snippet that reproduces ``request`` with the plain client ("copy as code")."""
+@dataclass(frozen=True)
+class CodeSession:
+    """How copied code opens a client that reaches what the generation reached ("copy as code").
+
+    ``emulator``: this kernel's built-in emulator (``FoxClient.emulator()``). Otherwise a plain
+    ``FoxClient(...)``: ``base_url`` is passed when ``FoxClient()`` would not find it in the
+    environment, and ``key`` says where the key comes from: ``"env"`` (``FOXAPI_API_KEY``),
+    ``"emulator"`` (the emulators' public key, safe to write down) or ``"ask"`` (pasted into the
+    studio: the code asks for it with ``getpass``, since a key is never written into code).
+    """
+
+    emulator: bool = False
+    base_url: str | None = None
+    key: str = "env"
+
+    @classmethod
+    def of(cls, client: AsyncFoxClient) -> CodeSession:
+        """The session ``client`` belongs to."""
+        if client.mode == "emulator" and client.base_url == _shared_emulator_url():
+            return cls(emulator=True)
+        key = getattr(client, "_api_key", None)  # compared only, never copied (see ``key`` above)
+        try:
+            env_key, env_url = resolve_settings(None, None)
+        except FoxAPIError:  # an unusable FOXAPI_API_KEY / FOXAPI_BASE_URL: name both explicitly
+            env_key, env_url = None, ""
+        if key == EMULATOR_KEY:
+            how = "emulator"
+        elif key is not None and key == env_key:
+            how = "env"
+        else:
+            how = "ask"
+        return cls(base_url=None if client.base_url == env_url else client.base_url, key=how)
+
+    def opener(self) -> tuple[list[str], str]:
+        """The imports the opener needs (besides ``FoxClient``) and the ``with`` line."""
+        if self.emulator:
+            return [], "with FoxClient.emulator() as client:  # this kernel's built-in emulator: nothing is billed"
+        args, imports = [], []
+        if self.key == "emulator":
+            args.append(f"api_key={EMULATOR_KEY!r}")
+        elif self.key == "ask":
+            imports.append("from getpass import getpass")
+            args.append('api_key=getpass("FoxAPI key: ")')
+        if self.base_url is not None:
+            args.append(f"base_url={self.base_url!r}")
+        note = "  # reads FOXAPI_API_KEY" if self.key == "env" else ""
+        return imports, f"with FoxClient({', '.join(args)}) as client:{note}"
+
+
+def _shared_emulator_url() -> str | None:
+    # The process-wide emulator's URL if it is running; never starts one (nor imports the
+    # emulator's web stack just to find out that it is not running).
+    import sys
+
+    server = sys.modules.get("foxkling_widgets.emulator._server")
+    shared = getattr(server, "_shared", None) if server is not None else None
+    return str(shared.url) if shared is not None else None
+
+
+def request_code(request: VideoRequest, session: CodeSession | None = None) -> str:
+    """A Python snippet that makes the same request with the plain client ("copy as code").
+
+    It runs as-is in the session it came from (``session``; default: ``FoxClient()``, which reads
+    ``FOXAPI_API_KEY``), imports only what it uses, and sends the same payload.
+    """
+    session = session or CodeSession()
     args = []
     if request.prompt:
         args.append(f"prompt={request.prompt!r}")
@@ -78,24 +143,36 @@ def request_code(request: VideoRequest) -> str:
             args.append(f"{name}={value!r}")
     if request.voice_ids:
         args.append(f"voice_ids={list(request.voice_ids)!r}")
+    names = ["FoxClient", "VideoRequest"]
     if request.shots:
+        names.insert(1, "Segment")
         shots = ", ".join(f"Segment({s.prompt!r}, {s.duration})" for s in request.shots)
         args.append(f"segments=[{shots}]")
+    extra, opener = session.opener()
     body = ",\n    ".join(args)
+    note = ""
+    if request.voice_ids and session.emulator:
+        # The emulator's voices live in this kernel's emulator: the same ids work here, and
+        # only here (a restarted kernel's emulator, or the live API, does not know them).
+        note = "# The voice ids were made by this kernel's emulator: they work in this kernel only.\n"
     return (
-        "from foxkling_widgets import FoxClient, Segment, VideoRequest\n\n"
-        f"request = VideoRequest(\n    {body},\n)\n"
-        "with FoxClient() as client:  # reads FOXAPI_API_KEY\n"
-        '    task = client.generate(request, "video.mp4")\n'
+        "".join(f"{line}\n" for line in extra)
+        + f"from foxkling_widgets import {', '.join(names)}\n\n"
+        + note
+        + f"request = VideoRequest(\n    {body},\n)\n"
+        + f"{opener}\n"
+        + '    task = client.generate(request, "video.mp4")\n'
     )
 
 
-def voice_code(url: str, name: str) -> str:
-    """A Python snippet that creates the same voice with the plain client."""
+def voice_code(url: str, name: str, session: CodeSession | None = None) -> str:
+    """A Python snippet that creates the same voice with the plain client, in the same session."""
+    extra, opener = (session or CodeSession()).opener()
     return (
-        "from foxkling_widgets import FoxClient\n\n"
-        "with FoxClient() as client:  # reads FOXAPI_API_KEY\n"
-        f"    voice_id = client.create_voice({url!r}, name={name!r})\n"
+        "".join(f"{line}\n" for line in extra)
+        + "from foxkling_widgets import FoxClient\n\n"
+        + f"{opener}\n"
+        + f"    voice_id = client.create_voice({url!r}, name={name!r})\n"
     )
 
 
@@ -130,6 +207,7 @@ class Generation:
     restored: bool = False  # from the journal of an earlier session (not this session's spending)
     batch: dict[str, Any] | None = None
     voice: dict[str, Any] | None = None
+    code_session: CodeSession | None = None  # where "copy as code" sends (set when the controller adopts it)
     # Set on the controller's loop only: the POST is on the wire / a stop came before the work began.
     sending: bool = field(default=False, repr=False, compare=False)
     stop_requested: bool = field(default=False, repr=False, compare=False)
@@ -161,10 +239,10 @@ class Generation:
             url, name = str(voice.get("url", "")), str(voice.get("name") or "")
             request: dict[str, Any] = {"model": MODEL_CREATE_VOICE, "voice_url": url}
             summary = f"voice “{name}” from {url.rsplit('/', 1)[-1]}" if name else f"voice from {url}"
-            code, audio = voice_code(url, name), False
+            code, audio = voice_code(url, name, self.code_session), False
         else:
             request, summary = self.request.to_payload(), request_summary(self.request)
-            code, audio = request_code(self.request), self.request.generate_audio
+            code, audio = request_code(self.request, self.code_session), self.request.generate_audio
         return {
             "id": self.id,
             "status": self.status,
@@ -390,6 +468,7 @@ class Controller:
         return generation, self._launch(generation, lambda: self._run_voice(generation, client))
 
     def _launch(self, generation: Generation, work: Callable[[], Awaitable[Task]]) -> concurrent.futures.Future[Task]:
+        generation.code_session = generation.code_session or CodeSession.of(self.client)
         with self._lock:
             self._generations.append(generation)
         self.changed()
@@ -506,6 +585,7 @@ class Controller:
     def resume(self, generation: Generation) -> concurrent.futures.Future[Task]:
         """Follow an already-submitted task (e.g. from the journal after a restart)."""
         assert generation.task is not None
+        generation.code_session = generation.code_session or CodeSession.of(self.client)
         with self._lock:
             self._generations.append(generation)
         self.changed()
@@ -515,6 +595,7 @@ class Controller:
 
     def add_finished(self, generation: Generation) -> None:
         """Show a generation that needs no work (e.g. a finished task found in the cache)."""
+        generation.code_session = generation.code_session or CodeSession.of(self.client)
         with self._lock:
             self._generations.append(generation)
         self.changed()

@@ -69,6 +69,7 @@ class CreditBook:
         self._tasks: OrderedDict[str, tuple[Tier, float | None]] = OrderedDict()
         self._total = 0.0
         self._medians: dict[Tier, float | None] = {}  # cache, cleared on every change
+        self._highest: tuple[float | None] | None = None  # cache of highest(), cleared on every change
         self.source: tuple[object, str] | None = None  # (journal, base_url) the book was loaded from
         self.readable = False  # whether the journal could be read at all (else figures are unknown)
 
@@ -88,6 +89,7 @@ class CreditBook:
             self._tasks = tasks
             self._total = sum(credits or 0 for _tier, credits in tasks.values())
             self._medians.clear()
+            self._highest = None
             self.source = (journal, base_url)
             self.readable = journal is not None
 
@@ -110,6 +112,7 @@ class CreditBook:
                     _gone, (_tier, dropped) = self._tasks.popitem(last=True)
                     self._total -= dropped or 0
             self._medians.clear()
+            self._highest = None
             return True
 
     def estimate(self, payload: Mapping[str, Any]) -> float | None:
@@ -126,6 +129,17 @@ class CreditBook:
                 seen.sort()
                 self._medians[wanted] = seen[len(seen) // 2] if seen else None
             return self._medians[wanted]
+
+    def highest(self) -> float | None:
+        """The most credits any task in the book reserved (any tier), or ``None`` if none is known.
+
+        The spending guard's stand-in for a tier with no history (``KlingWidget(budget=...)``).
+        """
+        with self._lock:
+            if self._highest is None:
+                known = [credits for _tier, credits in self._tasks.values() if credits is not None]
+                self._highest = (max(known) if known else None,)
+            return self._highest[0]
 
     def __contains__(self, task_id: object) -> bool:
         with self._lock:

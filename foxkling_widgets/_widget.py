@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import math
+import os
 import pathlib
 import uuid
 from collections.abc import Mapping, Sequence
@@ -64,13 +66,59 @@ _CONTROLS = (
 )
 
 
-def _default_client(emulator: bool | None) -> AsyncFoxClient:
-    """Live when a key is configured, else the built-in emulator (``emulator=True`` forces it)."""
-    if wants_emulator(emulator):
+# -- the teacher's controls ---------------------------------------------------------------------
+BUDGET_ENV = "FOXKLING_BUDGET"  # credits each studio may reserve in its kernel session
+CLASSROOM_ENV = "FOXKLING_CLASSROOM"  # "1": every studio stays on the emulator, the key field is hidden
+_TRUE = frozenset({"1", "true", "yes", "on"})
+CLASSROOM_KEY_REFUSED = (
+    "Classroom mode: this studio always uses the emulator, so no key is taken here (nothing is billed). "
+    "Ask the teacher."
+)
+
+
+def _budget_setting(budget: float | None) -> float | None:
+    """The cap in credits: the argument, else ``FOXKLING_BUDGET``, else none. Bad values raise at once.
+
+    Raised rather than ignored: a teacher's typo must not silently leave a class without its cap.
+    """
+    source = "budget"
+    if budget is None:
+        raw = os.environ.get(BUDGET_ENV, "").strip()
+        if not raw:
+            return None
+        source = BUDGET_ENV
+        try:
+            budget = float(raw)
+        except ValueError:
+            raise InvalidRequestError(
+                f"{BUDGET_ENV}={raw[:40]!r} is not a number of credits (e.g. {BUDGET_ENV}=50).", field="budget"
+            ) from None
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not math.isfinite(budget) or budget < 0:
+        raise InvalidRequestError(f"{source} must be a number of credits, 0 or more (got {budget!r}).", field="budget")
+    return float(budget)
+
+
+def _classroom_setting(classroom: bool | None) -> bool:
+    """Classroom mode: the argument, else ``FOXKLING_CLASSROOM`` (1/true/yes/on)."""
+    if classroom is not None:
+        return bool(classroom)
+    return os.environ.get(CLASSROOM_ENV, "").strip().lower() in _TRUE
+
+
+def _credits_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+
+
+def _default_client(emulator: bool | None, *, required: bool = False) -> AsyncFoxClient:
+    """Live when a key is configured, else the built-in emulator (``emulator=True`` forces it).
+
+    ``required`` (classroom mode): the emulator or nothing, never a live client.
+    """
+    if required or wants_emulator(emulator):
         try:
             return AsyncFoxClient.emulator()
         except ImportError:
-            if emulator:
+            if emulator or required:
                 raise
             return AsyncFoxClient(mode="none")  # no key, no emulator extra: the widget asks for a key
     return AsyncFoxClient()
@@ -127,6 +175,13 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     ``KlingWidget()`` uses the live API when ``FOXAPI_API_KEY`` is set and the built-in emulator
     otherwise (the widget shows which). ``KlingWidget(emulator=True)`` forces the emulator;
     ``KlingWidget(client=FoxClient(...))`` uses a client of yours. Every control is a synced trait.
+
+    For a class: ``budget=50`` (or ``FOXKLING_BUDGET=50``; the argument wins) caps the credits this
+    studio may reserve in its kernel session: work that would pass it is refused with an
+    :class:`InvalidRequestError` (field ``budget``) before anything is sent, and the studio shows
+    what is left (the rule for unknown prices is in ``_budget_problems``). ``classroom=True`` (or
+    ``FOXKLING_CLASSROOM=1``) keeps the studio on the emulator whatever keys are set, hides the
+    key field and refuses a pasted key.
     """
 
     _esm = _STATIC / "widget.js"
@@ -185,6 +240,13 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     _has_key = traitlets.Bool(
         False, help="A key was entered in the widget (the key itself never leaves the kernel)."
     ).tag(sync=True, kernel_owned=True)
+    _budget = traitlets.Dict(
+        help="The spending guard: {cap (credits, or null: no cap), reserved (this session, in flight "
+        "included), left (or null), refused (why the current controls would be refused, or '')}."
+    ).tag(sync=True, kernel_owned=True)
+    _classroom = traitlets.Bool(
+        False, help="Classroom mode: always the emulator; the key field is hidden and set-key is refused."
+    ).tag(sync=True, kernel_owned=True)
 
     def __init__(
         self,
@@ -192,15 +254,30 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         client: AsyncFoxClient | FoxClient | None = None,
         emulator: bool | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
+        budget: float | None = None,
+        classroom: bool | None = None,
         **kwargs: Any,
     ) -> None:
+        # Settings first: a bad budget or a live client in classroom mode fails before any thread starts.
+        cap, in_classroom = _budget_setting(budget), _classroom_setting(classroom)
+        if in_classroom:
+            if emulator is False:
+                raise ValueError("classroom mode always uses the emulator: drop emulator=False or classroom=True")
+            given = client.mode if client is not None else "emulator"
+            if given != "emulator":
+                raise ValueError(
+                    f"classroom mode keeps every student on the emulator; the client given is {given!r}. "
+                    "Build the studio without client=, or with FoxClient.emulator()."
+                )
+            emulator = True  # whatever keys are set: FOXAPI_API_KEY is not even looked at
         super().__init__(concurrency=max(1, int(concurrency)), **kwargs)  # the observer below comes later
+        self._budget_cap = cap
         if isinstance(client, FoxClient):
             self._runner = client.runner
             aclient = client.aio
         else:
             self._runner = LoopThread("foxkling-widget")
-            aclient = client if client is not None else _default_client(emulator)
+            aclient = client if client is not None else _default_client(emulator, required=in_classroom)
         self._emulator_choice = emulator
         self._display_ids: list[str] = []
         self._credit_book = CreditBook()
@@ -213,6 +290,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self._controller.on_voice = self._voice_created
         self._controller.on_settle = self._settle
         self._mode = aclient.mode
+        self._classroom = in_classroom
         self._restore_from_journal()
         self._load_voices()
         self.observe(self._controls_changed, names=list(_CONTROLS))
@@ -390,6 +468,108 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             "session": session,
             "journal": book.total if book.readable else None,
         }
+        self._update_budget(session)
+
+    # -- the spending guard ------------------------------------------------------------------
+    # The rule, for KlingWidget(budget=...) / FOXKLING_BUDGET (docs: README "Teaching"):
+    # * Counted against the cap: the credits this studio's tasks reserved in this kernel session
+    #   (the ``session`` figure of ``_credits``; tasks restored from the journal are not this
+    #   session's), plus, for its work still on its way (queued, submitting, or sent without a
+    #   known price yet, or "uncertain"), the price it is expected to reserve.
+    # * A request's expected price is the CreditBook's estimate for its tier (the median of past
+    #   same-tier tasks). With no history for the tier, the highest price any task in the book
+    #   reserved stands in: the cautious guess, since a tier never seen may be the dearest.
+    # * With no price known at all (a fresh journal: the first clip of a class), one generation of
+    #   unknown price may run at a time, and only while some budget is left: it can pass the cap
+    #   by its own price, once; its price is known as soon as its POST is answered. A batch (or a
+    #   second clip while the first is unpriced) is refused until then.
+    # * Work that would pass the cap is refused before anything is sent: a batch is checked as a
+    #   whole, so it starts entirely or not at all. Creating a voice is checked the same way.
+    def _budget_costs(self, payloads: Sequence[Mapping[str, Any]]) -> tuple[float, int]:
+        """Expected credits of ``payloads`` (known part) and how many have no price to go on."""
+        book = self._credit_book
+        highest = book.highest()
+        known, unknown = 0.0, 0
+        for payload in payloads:
+            estimate = book.estimate(payload)
+            price = estimate if estimate is not None else highest
+            if price is None:
+                unknown += 1
+            else:
+                known += price
+        return known, unknown
+
+    def _budget_pending(self) -> list[dict[str, Any]]:
+        # This session's work whose reserved credits are not known yet but may be (or be billed).
+        pending = []
+        for generation in self.tasks:
+            if generation.restored or (generation.task is not None and generation.task.credits_reserved is not None):
+                continue
+            if not (generation.watching or generation.status == "uncertain"):
+                continue  # failed before or at its submit, or taken out of the queue: nothing reserved
+            if generation.request is not None:
+                pending.append(generation.request.to_payload())
+            else:
+                pending.append({"model": MODEL_CREATE_VOICE})
+        return pending
+
+    def _session_credits(self) -> float:
+        # What _credits["session"] shows, counted from the tasks themselves: the trait is refreshed
+        # with the next publish, a moment after a submit's answer, and a check must not miss that.
+        return sum(g.task.credits_reserved or 0 for g in self.tasks if g.task is not None and not g.restored)
+
+    def _budget_problems(
+        self, requests: Sequence[VideoRequest | Mapping[str, Any]], session: float | None = None
+    ) -> list[Problem]:
+        """Why starting ``requests`` (or wire payloads) now would pass the budget, or ``[]`` (none without a cap)."""
+        cap = self._budget_cap
+        if cap is None or not requests:
+            return []
+        if session is None:
+            session = self._session_credits()
+        held, held_unknown = self._budget_costs(self._budget_pending())
+        payloads = [r.to_payload() if isinstance(r, VideoRequest) else r for r in requests]
+        new, new_unknown = self._budget_costs(payloads)
+        committed = session + held
+        left = cap - committed
+        if any(p.get("model") == MODEL_CREATE_VOICE for p in payloads):
+            what = "this voice"
+        else:
+            what = "this clip" if len(requests) == 1 else f"these {len(requests)} clips"
+        unknown = held_unknown + new_unknown
+        if unknown == 0:
+            if committed + new <= cap:
+                return []
+            message = (
+                f"would pass the budget: {what} ≈ {_credits_text(new)} credits, "
+                f"{_credits_text(max(left, 0))} of {_credits_text(cap)} left. Nothing was sent."
+            )
+        elif unknown == 1 and new_unknown <= 1 and left > 0 and committed + new <= cap:
+            return []  # the one clip of unknown price (see the rule above)
+        elif left <= 0:
+            message = f"the budget of {_credits_text(cap)} credits is used up. Nothing was sent."
+        else:
+            message = (
+                f"the price of {what} is not known yet (no past task to go on), so the budget "
+                f"({_credits_text(left)} of {_credits_text(cap)} credits left) cannot be checked: "
+                "generate one clip first, or wait for the one on its way. Nothing was sent."
+            )
+        return [Problem("budget", message)]
+
+    def _update_budget(self, session: float) -> None:
+        cap = self._budget_cap
+        if cap is None:
+            self._budget = {"cap": None, "reserved": session, "left": None, "refused": ""}
+            return
+        held, _unknown = self._budget_costs(self._budget_pending())
+        batch = [r for _label, r in self.variations()] if self.vary else [self.request()]
+        refused = self._budget_problems(batch, session)
+        self._budget = {
+            "cap": cap,
+            "reserved": session + held,
+            "left": max(cap - session - held, 0.0),
+            "refused": refused[0].message if refused else "",
+        }
 
     def _learn_credits(self, cards: list[dict[str, Any]]) -> None:
         # On the controller's thread, with each publish: a task's credits_reserved arrives with
@@ -426,8 +606,15 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             raise InvalidRequestError.from_problems(errors)
         if self.vary:
             return self.generate_batch().id
+        self._check_budget([request])
         generation, _future = self._controller.start(request)
+        self._update_credits()  # its expected price is held against the budget from now on
         return generation.id
+
+    def _check_budget(self, requests: Sequence[VideoRequest | Mapping[str, Any]]) -> None:
+        problems = self._budget_problems(requests)
+        if problems:
+            raise InvalidRequestError.from_problems(problems)
 
     def generate_batch(
         self,
@@ -450,7 +637,10 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             if errors:
                 raise InvalidRequestError.from_problems(errors)
             pairs = self.variations()
-            return self._controller.start_batch([r for _l, r in pairs], [label for label, _r in pairs])
+            self._check_budget([r for _l, r in pairs])  # the whole batch, before its first POST
+            batch = self._controller.start_batch([r for _l, r in pairs], [label for label, _r in pairs])
+            self._update_credits()
+            return batch
         built = [_as_request(r, i) for i, r in enumerate(requests)]
         if not built:
             raise InvalidRequestError("requests: the batch is empty", problems=[Problem("requests", "is empty")])
@@ -470,7 +660,10 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         names = list(labels) if labels is not None else _variations.labels(built)
         if len(names) != len(built):
             raise ValueError(f"{len(names)} labels for {len(built)} requests")
-        return self._controller.start_batch(built, names)
+        self._check_budget(built)  # the whole batch, before its first POST
+        batch = self._controller.start_batch(built, names)
+        self._update_credits()
+        return batch
 
     # -- voices ---------------------------------------------------------------------------
     def voice_problems(self) -> list[Problem]:
@@ -500,9 +693,11 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         problems += self._key_problems()
         if problems:
             raise InvalidRequestError.from_problems(problems)
+        self._check_budget([{"model": MODEL_CREATE_VOICE, "voice_url": url}])  # a voice is billed too
         if not name:
             name = _voice_name_from_url(url)
         generation, _future = self._controller.start_voice(url, name)
+        self._update_credits()
         return generation
 
     def attach_voice(self, voice_id: str) -> None:
@@ -549,7 +744,9 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             )
         if errors:
             raise InvalidRequestError.from_problems(errors)
+        self._check_budget([request])
         _generation, future = self._controller.start(request)
+        self._update_credits()
         # Shielded: cancelling this await (a timeout, an interrupted cell) must not cut off a
         # submit in flight; the generation carries on, and stop_watching() stops it.
         try:
@@ -699,6 +896,10 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self._reply(message, [data], ok=True, task_id=generation.id, mime="video/mp4", name=name)
 
     def _set_key(self, message: dict[str, Any]) -> None:
+        if self._classroom:
+            # Refused before the key is even read: on a projector nothing pasted may go live.
+            self._reply(message, ok=False, error=CLASSROOM_KEY_REFUSED, field="api_key", mode=self._mode)
+            return
         raw = message.get("key")
         key = raw.strip() if isinstance(raw, str) else ""
         if not key:
@@ -799,5 +1000,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
 
     def close(self) -> None:
         """Stop watching all tasks (they keep running at the provider) and close the widget."""
-        self._controller.close()
+        controller = getattr(self, "_controller", None)  # None: the constructor refused a budget/classroom setting
+        if controller is not None:
+            controller.close()
         super().close()

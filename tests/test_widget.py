@@ -594,6 +594,8 @@ def test_front_end_writes_to_kernel_owned_traits_are_dropped_and_answered(
         "_voices",
         "_voice_problems",
         "_has_key",
+        "_budget",
+        "_classroom",
     }
 
 

@@ -1,9 +1,10 @@
 """Render a storyboard MP4 of a request: real H.264 video (and AAC audio) that any browser plays.
 
 The emulator stands in for Kling, so its video shows what was asked rather than trying to look
-like it: the prompt, the current shot's number and prompt during its time range, a timecode, a
-progress strip and some motion so playback is visibly running. Frames are preview-sized
-(640 px on the long side): the emulator never renders 1080p or 4k pixels.
+like it: the prompt, the current shot's number and prompt during its time range, the negative
+prompt (what to keep out), a timecode, a progress strip and some motion so playback is visibly
+running. Frames are preview-sized (640 px on the long side): the emulator never renders 1080p or
+4k pixels.
 
 Speed matters (a 10 s clip must render in well under 2 s on two cores): each shot's static
 layer is drawn once, and each frame only pastes it and draws the moving parts.
@@ -187,8 +188,15 @@ def _static_layer(payload: Mapping[str, Any], shot: _Shot, size: tuple[int, int]
         for line in _wrap(shot.prompt, chars, 4):
             draw.text((margin, y), line, font=medium, fill=(255, 255, 255))
             y += int(medium.size * 1.3) if isinstance(medium, ImageFont.FreeTypeFont) else 16
+    bottom = height - margin * 3
     if voices:
-        draw.text((margin, height - margin * 3), "Voices: " + ", ".join(voices), font=small, fill=(200, 230, 255))
+        draw.text((margin, bottom), "Voices: " + ", ".join(voices), font=small, fill=(200, 230, 255))
+        bottom -= int(small.size * 1.6) if isinstance(small, ImageFont.FreeTypeFont) else 18
+    negative = str(payload.get("negative_prompt") or "").strip()
+    if negative:  # what was asked includes what to keep out: a student sees the negative prompt arrive
+        draw.text(
+            (margin, bottom), "Keep out: " + _wrap(negative, chars * 4 // 3, 1)[0], font=small, fill=(255, 170, 170)
+        )
     return image
 
 

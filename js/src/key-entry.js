@@ -33,10 +33,13 @@ export function createKeyEntry(model, sendKey, clearKey) {
   forget.addEventListener("click", clearKey);
 
   function update() {
+    // Classroom mode: no key field at all, so nobody pastes a key on a projector (the kernel
+    // refuses one anyway).
+    details.hidden = Boolean(model.get("_classroom"));
     const hasKey = model.get("_has_key");
     forget.hidden = !hasKey;
     status.textContent = hasKey ? "A key entered here is in use (kept in kernel memory only)." : "";
-    if (model.get("_mode") === "none") details.open = true;
+    if (model.get("_mode") === "none" && !details.hidden) details.open = true;
   }
   /** @param {string} message */
   function showError(message) {

@@ -22,7 +22,8 @@
  *   segments: SegmentState[], _mode: string, _problems: ProblemState[], _tasks: TaskCard[],
  *   _has_key: boolean, _credits: {estimate?: number | null, session?: number, journal?: number | null},
  *   vary: string, concurrency: number, voice_url: string, voice_name: string, _variations: string[],
- *   _voices: {voice_id: string, name: string}[], _voice_problems: ProblemState[]
+ *   _voices: {voice_id: string, name: string}[], _voice_problems: ProblemState[],
+ *   _budget?: {cap: number | null, reserved: number, left: number | null, refused: string}, _classroom?: boolean
  * }} Model
  */
 

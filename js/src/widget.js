@@ -10,6 +10,7 @@ import { watchKernel } from "./liveness.js";
 import { KIND, request } from "./protocol.js";
 import { createSegmentEditor } from "./segment-editor.js";
 import { createTaskCard } from "./task-card.js";
+import { mountTeacher } from "./teacher.js";
 import { createVoicesPanel } from "./voices.js";
 
 /** @typedef {import("./protocol.js").Model} Model */
@@ -120,6 +121,7 @@ export function renderStudio({ model, el }) {
     announcer,
   );
   el.replaceChildren(root);
+  mountTeacher(model, creditsEl, life.signal); // the budget line and classroom mode (teacher.js)
 
   /** @type {Map<string, ReturnType<typeof createTaskCard>>} */
   const cards = new Map();

@@ -280,6 +280,11 @@ def test_a_process_killed_mid_render_loses_nothing(shared: None, tmp_path: Path)
     kept = Path(os.environ["FOXKLING_CACHE_DIR"]) / "videos" / "finished.mp4"
     assert target.read_bytes() == kept.read_bytes()  # the very file the killed process rendered
 
+    # `foxkling tasks` lists them under the host "emulator" (as it showed the old loopback rows).
+    tasks = run_cli("tasks")
+    rows = [line.split() for line in tasks.stdout.splitlines() if line.startswith("task-unified-")]
+    assert {finished, running} <= {row[0] for row in rows} and all("emulator" in row for row in rows), tasks.stdout
+
     # A new widget shows both cards, the voice, and the credit estimate from earlier tasks.
     widget = KlingWidget()
     try:

@@ -307,7 +307,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         ones whose result URL expired before download say so.
         """
         client = self.client
-        entries = client.journaled("reading tasks", lambda j: j.entries(base_url=client.base_url, limit=limit)) or []
+        entries = client.history(limit)
         membership = client.journaled("reading batches", lambda j: j.batches()) or {}
         for entry in reversed(entries):
             try:
@@ -449,7 +449,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         never per keystroke: the controls' estimate and totals come from the book.
         """
         book = self._credit_book
-        book.load(self.client.journal, self.client.base_url)
+        book.load(self.client.journal, self.client.journal_host)
         # Cards already shown that the new host's journal does not know ran elsewhere (e.g. on
         # the emulator before a key was pasted): their credits must not count for this host.
         self._credit_foreign = {id(g) for g in self.tasks if g.id not in book}

@@ -61,7 +61,7 @@ from ._http import (
 )
 from ._polling import PollPolicy, Snapshot
 
-__all__ = ["AsyncFoxClient", "JournalLike", "ProgressCallback", "failure_of", "looks_like_video"]
+__all__ = ["EMULATOR_HOST", "AsyncFoxClient", "JournalLike", "ProgressCallback", "failure_of", "looks_like_video"]
 
 logger = logging.getLogger("foxkling_widgets")
 
@@ -79,6 +79,10 @@ FINAL_DOWNLOAD_CODES = frozenset({"too_large", "not_a_video", "bad_redirect"})
 #: A ".part" file untouched for this long belongs to a download that was killed.
 STALE_PART_SECONDS = 600.0
 _CHUNK = 256 * 1024
+#: The journal's name for the built-in emulator: its port changes with every process, while its
+#: tasks outlive them (the emulator keeps them under the data directory). "localhost" so that
+#: anything showing a journal row's host by its loopback name shows "emulator".
+EMULATOR_HOST = "emulator://localhost"
 
 
 class JournalLike(Protocol):
@@ -135,6 +139,8 @@ class AsyncFoxClient:
         journal: where submits are recorded before ``submit`` returns: ``True`` (default) is the
             user's journal (see :mod:`foxkling_widgets._journal`), ``False``/``None`` records nothing.
         retry: backoff for safe requests; poll: the schedule used by :meth:`watch`.
+        journal_host: the name tasks are journaled (and history, voices and credits read) under;
+            defaults to ``base_url``. The built-in emulator's is :data:`EMULATOR_HOST`.
     """
 
     def __init__(
@@ -150,8 +156,10 @@ class AsyncFoxClient:
         retry: RetryPolicy | None = None,
         poll: _Policy | None = None,
         mode: str | None = None,
+        journal_host: str | None = None,
     ) -> None:
         self._api_key, self.base_url = resolve_settings(api_key, base_url)
+        self.journal_host = journal_host or self.base_url
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
@@ -172,9 +180,15 @@ class AsyncFoxClient:
 
     @classmethod
     def emulator(cls, **kwargs: Any) -> AsyncFoxClient:
-        """A client for this process's built-in emulator (started on first use; needs the ``emulator`` extra)."""
+        """A client for this process's built-in emulator (started on first use; needs the ``emulator`` extra).
+
+        Requests go to this process's port; the journal knows the emulator as :data:`EMULATOR_HOST`,
+        so history, voices and credits carry over from earlier kernels (whose emulators' tasks the
+        new one answers for).
+        """
         from ..emulator import shared_emulator
 
+        kwargs.setdefault("journal_host", EMULATOR_HOST)
         return cls(api_key=EMULATOR_KEY, base_url=shared_emulator().url, mode="emulator", **kwargs)
 
     @property
@@ -304,7 +318,7 @@ class AsyncFoxClient:
         if self.journal is not None:
             # Not guarded: a submit whose trace could be written nowhere is not sent (nothing billed).
             journal = self.journal
-            intent = await asyncio.to_thread(journal.record_intent, payload, self.base_url)
+            intent = await asyncio.to_thread(journal.record_intent, payload, self.journal_host)
         try:
             answer, decoded = await self._call("POST", SUBMIT_PATH, json=payload, billed=True)
         except SubmitUncertainError as uncertain:
@@ -321,7 +335,7 @@ class AsyncFoxClient:
             raise missing
         # The id goes to disk before anything else of the answer is looked at.
         await self._record(
-            "recording a task", lambda j: j.record_submitted(intent, Task(id=task_id), payload, self.base_url)
+            "recording a task", lambda j: j.record_submitted(intent, Task(id=task_id), payload, self.journal_host)
         )
         if decoded.body is None:
             raise ProtocolError(
@@ -345,7 +359,7 @@ class AsyncFoxClient:
     def typical_duration(self, request: VideoRequest | dict[str, Any]) -> float | None:
         """How long tasks of this tier took before (the journal's median), to pace polling; ``None`` if unknown."""
         payload = request.to_payload() if isinstance(request, VideoRequest) else request
-        return self.journaled("reading durations", lambda j: j.typical_duration(payload, base_url=self.base_url))
+        return self.journaled("reading durations", lambda j: j.typical_duration(payload, base_url=self.journal_host))
 
     async def watch(
         self, task: str | Task, *, timeout: float | None = None, expected: float | None = None
@@ -577,19 +591,19 @@ class AsyncFoxClient:
 
     # -- history ----------------------------------------------------------------------------
     def history(self, limit: int = 200) -> list[Any]:
-        """Tasks recorded in the journal for this API host, newest first (``JournalEntry`` objects)."""
-        return self.journaled("reading tasks", lambda j: j.entries(base_url=self.base_url, limit=limit)) or []
+        """Tasks journaled for this API host (:attr:`journal_host`), newest first (``JournalEntry`` objects)."""
+        return self.journaled("reading tasks", lambda j: j.entries(base_url=self.journal_host, limit=limit)) or []
 
     def voices(self) -> list[dict[str, Any]]:
         """Voices created from this machine for this API host, with their names (from the journal)."""
-        return self.journaled("reading voices", lambda j: j.voices(base_url=self.base_url)) or []
+        return self.journaled("reading voices", lambda j: j.voices(base_url=self.journal_host)) or []
 
     async def resume(self, directory: str | os.PathLike[str] | None = None) -> list[Task]:
         """Finish what an earlier session left: poll unfinished tasks (under 24 h old) and download them.
 
         Returns the tasks that are now done. Failures are recorded in the journal, not raised.
         """
-        unfinished = self.journaled("reading tasks", lambda j: j.unfinished(base_url=self.base_url)) or []
+        unfinished = self.journaled("reading tasks", lambda j: j.unfinished(base_url=self.journal_host)) or []
         target = Path(directory) if directory is not None else video_dir()
         finished = []
         for entry in unfinished:
@@ -654,7 +668,7 @@ class AsyncFoxClient:
             raise ProtocolError(f"Voice task {done.id} completed without a voice id.", task_id=done.id)
         voice_id = done.voice_id
         name = name or self.journaled("reading a voice name", lambda j: j.voice_name(done.id))
-        self.journaled("recording a voice", lambda j: j.record_voice(voice_id, name, voice_url, self.base_url))
+        self.journaled("recording a voice", lambda j: j.record_voice(voice_id, name, voice_url, self.journal_host))
         return voice_id
 
 

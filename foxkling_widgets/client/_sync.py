@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from .._exceptions import GenerationInterrupted, SubmitUncertainError
 from .._loop import LoopThread
 from .._types import Task, VideoRequest
-from ._async import AsyncFoxClient, JournalLike, ProgressCallback
+from ._async import EMULATOR_HOST, AsyncFoxClient, JournalLike, ProgressCallback
 from ._http import EMULATOR_KEY
 
 __all__ = ["SUBMIT_GRACE", "FoxClient"]
@@ -47,9 +47,13 @@ class FoxClient:
 
     @classmethod
     def emulator(cls, **kwargs: Any) -> FoxClient:
-        """A client for this process's built-in emulator (needs the ``emulator`` extra)."""
+        """A client for this process's built-in emulator (needs the ``emulator`` extra).
+
+        Journaled under :data:`EMULATOR_HOST` (see :meth:`AsyncFoxClient.emulator`).
+        """
         from ..emulator import shared_emulator
 
+        kwargs.setdefault("journal_host", EMULATOR_HOST)
         return cls(api_key=EMULATOR_KEY, base_url=shared_emulator().url, mode="emulator", **kwargs)
 
     @property
@@ -66,6 +70,11 @@ class FoxClient:
     def base_url(self) -> str:
         """The API base URL."""
         return self._async.base_url
+
+    @property
+    def journal_host(self) -> str:
+        """The name this client's tasks are journaled under (see :class:`AsyncFoxClient`)."""
+        return self._async.journal_host
 
     @property
     def mode(self) -> str:

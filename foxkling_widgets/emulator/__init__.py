@@ -15,6 +15,11 @@ Runs three ways:
 - in a background thread on loopback: ``EmulatorServer(config)`` or the shared :func:`shared_emulator`;
 - as a server: ``foxkling emulator --port 8765`` (or ``python -m foxkling_widgets.emulator``).
 
+The built-in (shared) emulator keeps its tasks under the data directory and its files under the
+cache directory, so a later kernel's emulator answers for them, serves their files and finishes
+renders a killed kernel left (``EmulatorConfig(store=...)``; ``FOXKLING_EMULATOR_STORE=0`` turns
+it off). The others keep everything in memory, as before.
+
 Keys: any non-empty Bearer key is accepted, except the documented test keys ``sk-test-401``
 and ``sk-test-402``, which answer 401 and 402. A prompt containing ``[fail:content_policy]``
 fails with ``content_policy_violation``; ``[fail:generation]`` fails with ``generation_failed``.

@@ -12,12 +12,20 @@ disk in 64 KB pieces (uvicorn waits for the socket to drain between them), so a 
 (``EmulatorConfig(real_size=True)``, up to ~100 MB at 4k) is served with flat memory. Note that
 ``httpx.ASGITransport`` collects a whole response body before returning it: fetch real-size files
 from a loopback server (:class:`EmulatorServer`), not in-process.
+
+With ``EmulatorConfig(store=...)`` (the shared, built-in emulator) tasks outlive the process:
+each is recorded in a :class:`~._store.TaskStore`, and a task this emulator does not hold in
+memory is looked up there (*adopted*). Its progress runs from its wall-clock creation time on
+this emulator's speed; its file is served if still on disk, and rendered again from its request
+when the process that was rendering it died (same id, same timeline). A task first reported
+completed stays completed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import secrets
 import shutil
@@ -39,6 +47,7 @@ from starlette.routing import Route
 
 from .._validation import MODEL_CREATE_VOICE, errors_only, validate_payload
 from ._faults import Fault, FaultQueue
+from ._store import StoredTask, TaskStore, process_alive
 
 __all__ = ["TEST_KEYS", "Emulator", "EmulatorConfig", "create_app"]
 
@@ -49,6 +58,9 @@ FAILURE_MARKERS = {"[fail:content_policy]": "content_policy_violation", "[fail:g
 _RATES = {"720p": 1.0, "1080p": 1.5, "4k": 3.0}  # credits per second; the real prices are unpublished
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 _FILE_NAME = re.compile(r"^(task-unified-\d+-[a-z0-9]{8})\.mp4$")
+#: A render still unfinished this long after its task was due is taken over even if its process
+#: seems alive (the id may have been reused by another program).
+STALE_RENDER_SECONDS = 600.0
 
 
 @dataclass
@@ -66,6 +78,10 @@ class EmulatorConfig:
             are H.264 filler spread through the stream. No effect with ``render=False``.
         clock: monotonic clock in seconds; benchmarks inject a virtual one.
         user_group: reported in ``usage.user_group``.
+        store: a directory to keep tasks and voices in, shared with every emulator (in any
+            process) given the same one, so tasks outlive the process (see the module
+            docstring); ``None`` keeps them in memory and deletes the files on close.
+        files: where a store's rendered files go (default ``store/files``); they stay on close.
     """
 
     seconds_per_video: float = 8.0
@@ -74,6 +90,8 @@ class EmulatorConfig:
     real_size: bool = False
     clock: Callable[[], float] = time.monotonic
     user_group: str = "default"
+    store: str | os.PathLike[str] | None = None
+    files: str | os.PathLike[str] | None = None
 
 
 @dataclass
@@ -90,6 +108,9 @@ class _Task:
     voice_id: str | None = None
     cancelled: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    created_wall: float = 0.0  # time.time() at creation: the timeline a later process continues
+    completed_at: float | None = None  # first reported completed (wall clock); never undone
+    owner: int | None = None  # with a store: the process rendering the file
 
 
 def _error(status: int, message: str, type_: str, code: str | None = None, **extra: Any) -> JSONResponse:
@@ -129,7 +150,16 @@ class Emulator:
         self.voices: dict[str, str] = {}
         self._stats = {"posts": 0, "gets": 0, "downloads": 0, "tasks_created": 0}
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="foxkling-render")
-        self._files = Path(tempfile.mkdtemp(prefix="foxkling-emulator-"))
+        self._adopt_lock = threading.Lock()
+        self._store = TaskStore(self.config.store, self.config.files) if self.config.store is not None else None
+        if self._store is not None and not self._store.usable:  # logged: carry on in memory
+            self._store.close()
+            self._store = None
+        if self._store is not None:
+            self._files = self._store.files
+            self.voices.update(self._store.voices())
+        else:
+            self._files = Path(tempfile.mkdtemp(prefix="foxkling-emulator-"))
 
     # -- controls -------------------------------------------------------------------------
     def inject(self, name: str, times: int = 1, **params: Any) -> None:
@@ -151,6 +181,8 @@ class Emulator:
             self.voices.clear()
             self._stats = dict.fromkeys(self._stats, 0)
         self.faults.clear()
+        if self._store is not None:
+            self._store.clear()
         # No URL reaches them any more, and real-size files are up to ~100 MB each: a benchmark
         # that resets between rounds must not fill the disk. (A render still running finishes
         # its file afterwards; close() removes it.)
@@ -158,9 +190,12 @@ class Emulator:
             path.unlink(missing_ok=True)
 
     def close(self) -> None:
-        """Stop the render workers and delete rendered files."""
+        """Stop the render workers and delete rendered files (a store's files stay, for later processes)."""
         self._executor.shutdown(wait=False, cancel_futures=True)
-        shutil.rmtree(self._files, ignore_errors=True)
+        if self._store is not None:
+            self._store.close()
+        else:
+            shutil.rmtree(self._files, ignore_errors=True)
 
     def count(self, name: str) -> None:
         with self._lock:
@@ -168,12 +203,22 @@ class Emulator:
 
     # -- tasks ----------------------------------------------------------------------------
     def create_task(self, payload: dict[str, Any]) -> _Task:
-        now = int(time.time())
+        wall = time.time()
+        now = int(wall)
         task_id = f"task-unified-{now}-{''.join(secrets.choice(_ID_ALPHABET) for _ in range(8))}"
         prompts = _all_prompts(payload)
         failure = next((code for marker, code in FAILURE_MARKERS.items() if marker in prompts), None)
         task = _Task(task_id, str(payload["model"]), payload, now, self.config.clock(), _credits(payload), failure)
-        if payload["model"] != MODEL_CREATE_VOICE and failure is None:
+        task.created_wall = wall
+        renders = payload["model"] != MODEL_CREATE_VOICE and failure is None
+        if self._store is not None:
+            # On disk before the render starts: a process that dies from here on leaves a task
+            # that a later emulator renders again.
+            task.owner = os.getpid()
+            self._store.add(
+                StoredTask(task_id, task.model, payload, wall, task.credits, failure, task.owner, None, False, None)
+            )
+        if renders:
             task.file = self._files / f"{task_id}.mp4"
             task.render = self._executor.submit(self._render, task)
         with self._lock:
@@ -186,13 +231,88 @@ class Emulator:
         if self.config.render:
             from ._render import render_video
 
+            if self._store is not None:
+                self.voices.update(self._store.voices())  # voices another kernel created since
             render_video(task.payload, task.file, voices=self.voices, real_size=self.config.real_size)
         else:
             shutil.copyfile(_placeholder(), task.file)
 
     def get(self, task_id: str) -> _Task | None:
+        """A task by id: this emulator's, or (with a store) one an earlier or other process created."""
         with self._lock:
-            return self._tasks.get(task_id)
+            task = self._tasks.get(task_id)
+        if task is None and self._store is not None:
+            task = self._adopt(task_id)
+        return task
+
+    def _adopt(self, task_id: str) -> _Task | None:
+        """Take a stored task into memory, continuing its timeline; render it if nobody else does."""
+        assert self._store is not None
+        with self._adopt_lock:  # two requests for one unknown task adopt it once
+            with self._lock:
+                known = self._tasks.get(task_id)
+            if known is not None:
+                return known
+            stored = self._store.get(task_id)
+            if stored is None:
+                return None
+            # Progress comes from the wall-clock age mapped onto this emulator's clock, so a task
+            # due before the restart is due now, and one half-way keeps going from half-way.
+            started = self.config.clock() - max(0.0, time.time() - stored.created)
+            task = _Task(
+                stored.id, stored.model, stored.payload, int(stored.created), started, stored.credits, stored.failure
+            )
+            task.created_wall, task.completed_at, task.owner = stored.created, stored.completed, stored.owner
+            task.cancelled, task.voice_id = stored.cancelled, stored.voice_id
+            if stored.model != MODEL_CREATE_VOICE and stored.failure is None:
+                task.file = self._store.file_for(task_id)
+                self._take_over_if_orphaned(task)
+            with self._lock:
+                self._tasks[task_id] = task
+            return task
+
+    def _take_over_if_orphaned(self, task: _Task) -> None:
+        """Render an adopted task's missing file when the process that was rendering it is gone."""
+        if self._store is None or task.file is None or task.render is not None or task.file.exists():
+            return
+        owner = task.owner if task.owner is not None else 0
+        overdue = time.time() - task.created_wall > self.config.seconds_per_video + STALE_RENDER_SECONDS
+        # Another live process renders it: wait for its file. A task recorded by this process
+        # but unknown to this emulator belongs to an emulator that was closed: take it over.
+        if owner != os.getpid() and process_alive(owner) and not overdue:
+            return
+        if not self._store.claim(task.id, owner):
+            stored = self._store.get(task.id)  # another process took it over first: follow its file
+            task.owner = stored.owner if stored is not None else owner
+            return
+        task.owner = os.getpid()
+        task.render = self._executor.submit(self._render, task)
+
+    def _rendered(self, task: _Task) -> bool:
+        if task.render is not None:
+            return task.render.done()
+        if task.file is None or task.file.exists():
+            return True
+        self._take_over_if_orphaned(task)  # its renderer may have died since it was adopted
+        return False
+
+    def _report_completed(self, task: _Task) -> None:
+        if task.completed_at is None:
+            task.completed_at = time.time()
+            if self._store is not None:
+                self._store.mark_completed(task.id, task.completed_at)
+
+    def cancel(self, task: _Task) -> None:
+        """Cancel a task (the ``cancelled`` fault); terminal, and kept in the store."""
+        task.cancelled = True
+        if self._store is not None:
+            self._store.mark_cancelled(task.id)
+
+    async def file_ready(self, task: _Task) -> None:
+        """Wait for a render in progress (a completed task's file being rendered again after a restart)."""
+        if task.render is not None and not task.render.done():
+            # asyncio.wait, not await: a failed or cancelled render must end in a 404, not an exception here.
+            await asyncio.wait([asyncio.wrap_future(task.render)])
 
     def estimated_time(self) -> int:
         return max(1, round(self.config.seconds_per_video))
@@ -204,10 +324,12 @@ class Emulator:
         total = self.config.seconds_per_video
         elapsed = self.config.clock() - task.started
         fraction = 1.0 if total <= 0 else max(0.0, min(1.0, elapsed / total))
-        rendered = task.render is None or task.render.done()
-        if fraction >= 1.0 and rendered:
-            if task.render is not None and task.render.exception() is not None:
+        # Once reported completed, a task stays so (its file may be rendered again on download).
+        if task.completed_at is not None or (fraction >= 1.0 and self._rendered(task)):
+            render = task.render
+            if render is not None and render.done() and not render.cancelled() and render.exception() is not None:
                 return "failed", 100.0
+            self._report_completed(task)
             return ("failed", 100.0) if task.failure else ("completed", 100.0)
         if fraction < 0.1:
             return "pending", round(fraction * 100, 1)
@@ -234,10 +356,13 @@ class Emulator:
         completed = status == "completed" and not race
         if task.model == MODEL_CREATE_VOICE and completed:
             if task.voice_id is None:
-                task.voice_id = f"voice-{''.join(secrets.choice(_ID_ALPHABET) for _ in range(8))}"
-                name = Path(urlsplit(str(task.payload.get("voice_url", ""))).path).stem or task.voice_id
+                voice_id = f"voice-{''.join(secrets.choice(_ID_ALPHABET) for _ in range(8))}"
+                name = Path(urlsplit(str(task.payload.get("voice_url", ""))).path).stem or voice_id
+                if self._store is not None:
+                    voice_id = self._store.set_voice(task.id, voice_id, name)  # another process may have named it
+                task.voice_id = voice_id
                 with self._lock:
-                    self.voices[task.voice_id] = name
+                    self.voices.setdefault(voice_id, name)
             body["results"] = [{"voice_id": task.voice_id}]
         elif self.config.response_shape == "B":
             from ._render import FRAME_SIZES
@@ -408,7 +533,7 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         if task is None:
             return _error(404, f"Task {request.path_params['task_id']!r} not found.", "not_found", "task_not_found")
         if fault == "cancelled":
-            task.cancelled = True
+            emulator.cancel(task)
         base = str(request.base_url)
         if fault == "malformed_json":
             return Response('{"id": "' + task.id + '", "status": "proc', media_type="application/json")
@@ -435,7 +560,10 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
             return PlainTextResponse(
                 "This result has expired.", status_code=status if status in (403, 404, 410) else 410
             )
-        if task is None or task.file is None or emulator.progress(task)[0] != "completed" or not task.file.exists():
+        if task is None or task.file is None or emulator.progress(task)[0] != "completed":
+            return PlainTextResponse("Not found.", status_code=404)
+        await emulator.file_ready(task)
+        if not task.file.exists():
             return PlainTextResponse("Not found.", status_code=404)
         size = task.file.stat().st_size
         path = task.file

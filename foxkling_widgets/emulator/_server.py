@@ -3,6 +3,15 @@
 The widget's no-key default is :func:`shared_emulator`: one server per Python process, started
 lazily in a daemon thread on a free loopback port. Nothing listens beyond 127.0.0.1 unless the
 caller passes ``allow_remote=True`` explicitly.
+
+The shared emulator keeps its tasks in a store (:mod:`._store`) under the data directory, with
+its files in the cache directory, so a kernel started later answers for the tasks an earlier
+one created. Its port still changes with every process, on purpose: a fixed port would be one
+for every user and every data directory of the machine, a second kernel would find it taken (or
+talk to another user's emulator), and a kernel's tasks would stall whenever the kernel holding
+the port died. Instead each kernel serves on a free port and all of them share the store; the
+client journals their tasks under one host name (``emulator://localhost``), not the port.
+``FOXKLING_EMULATOR_STORE=0`` keeps the shared emulator in memory, as before.
 """
 
 from __future__ import annotations
@@ -24,7 +33,10 @@ __all__ = ["EmulatorServer", "serve", "shared_emulator"]
 SECONDS_ENV = "FOXKLING_EMULATOR_SECONDS"
 #: ``1`` makes the shared emulator's files as large as real ones (``EmulatorConfig.real_size``).
 REAL_SIZE_ENV = "FOXKLING_EMULATOR_REAL_SIZE"
+#: ``0`` keeps the shared emulator's tasks in memory only (no store under the data directory).
+STORE_ENV = "FOXKLING_EMULATOR_STORE"
 _TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 def _is_loopback(host: str) -> bool:
@@ -105,14 +117,22 @@ def shared_emulator() -> EmulatorServer:
     """The process-wide emulator, configured from the environment when first started.
 
     Demo speed, ~8 s per video (``FOXKLING_EMULATOR_SECONDS`` overrides); preview-sized files
-    unless ``FOXKLING_EMULATOR_REAL_SIZE=1``, which makes them as large as real ones.
+    unless ``FOXKLING_EMULATOR_REAL_SIZE=1``, which makes them as large as real ones. Tasks are
+    kept under the data directory (``FOXKLING_DATA_DIR``, as the journal) and files under the
+    cache directory (``FOXKLING_CACHE_DIR``), both as they are when it starts, so later processes
+    answer for them; ``FOXKLING_EMULATOR_STORE=0`` keeps them in memory.
     """
     global _shared
     with _shared_lock:
         if _shared is None:
+            from .._paths import cache_dir, data_dir
+
             seconds = float(os.environ.get(SECONDS_ENV, "8"))
             real_size = os.environ.get(REAL_SIZE_ENV, "").strip().lower() in _TRUE
-            _shared = EmulatorServer(EmulatorConfig(seconds_per_video=seconds, real_size=real_size)).start()
+            config = EmulatorConfig(seconds_per_video=seconds, real_size=real_size)
+            if os.environ.get(STORE_ENV, "").strip().lower() not in _FALSE:
+                config.store, config.files = data_dir() / "emulator", cache_dir() / "emulator"
+            _shared = EmulatorServer(config).start()
         return _shared
 
 

@@ -244,12 +244,17 @@ async def read_answer(response: httpx.Response, limit: int = MAX_ANSWER_BYTES) -
     """Read an answer's (decoded) body, at most ``limit`` bytes: a server cannot make us hold more."""
     data = bytearray()
     truncated = False
-    async for chunk in response.aiter_bytes():
-        data += chunk
-        if len(data) > limit:
-            truncated = True
-            del data[limit:]
-            break
+    try:
+        async for chunk in response.aiter_bytes():
+            data += chunk
+            if len(data) > limit:
+                truncated = True
+                del data[limit:]
+                break
+    except httpx.DecodingError:
+        # The status line arrived; only the body does not decode as its Content-Encoding says.
+        # The status still decides (a 429 is still a refusal), the body counts as unreadable.
+        data.clear()
     return Answer(response.status_code, response.headers, bytes(data), truncated)
 
 

@@ -485,6 +485,7 @@ class Controller:
         except asyncio.CancelledError:
             if generation.sending:
                 generation.status, generation.note = "uncertain", CUT_OFF_NOTE
+                generation.sending = False
             else:
                 generation.status = "stopped"
                 generation.note = STOP_NOTE if generation.task is not None else UNQUEUED_NOTE
@@ -506,8 +507,12 @@ class Controller:
         generation.sending = True
         try:
             task = await post
-        finally:
+        except asyncio.CancelledError:
+            raise  # still ``sending``: _track reports the cut-off POST as uncertain, never as unbilled
+        except BaseException:
             generation.sending = False
+            raise
+        generation.sending = False
         with self._lock:
             self._jobs[task.id] = self._jobs.pop(generation.id)
             generation.id, generation.task, generation.status = task.id, task, task.status.value

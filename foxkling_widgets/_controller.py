@@ -544,7 +544,10 @@ class Controller:
         generation.progress, generation.status, generation.watching = 100.0, "completed", False
         generation.finished_at = time.time() * 1000
         if self.on_voice is not None:
-            self.on_voice(dict(voice))
+            try:
+                self.on_voice(dict(voice))
+            except Exception:  # the voice exists (and is journaled): a hook must not make it look failed
+                logger.exception("on_voice hook failed for %s", generation.id)
         return last
 
     async def _poll(self, generation: Generation, task: Task, client: AsyncFoxClient) -> Task:

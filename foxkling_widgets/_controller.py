@@ -577,11 +577,13 @@ class Controller:
         generation.status = "downloading"
         self.changed()
         path = await client.download(last, self.cache.path_for(last.id))
+        # Shown (so protected from eviction) from the moment it exists: another generation's
+        # evict() may run while this one's poster is made.
+        generation.path = path
         from ._poster import poster_data_url
 
         loop = asyncio.get_running_loop()
         generation.poster = await loop.run_in_executor(None, poster_data_url, path)
-        generation.path = path
         generation.progress = 100.0
         generation.status = "completed"
         generation.watching = False

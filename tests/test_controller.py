@@ -1023,7 +1023,6 @@ def test_generations_are_newest_first(make: Callable[..., Harness]) -> None:
     wait_until(lambda: [c["id"] for c in h.published.last] == ["task-b", "task-a"], "cards newest first")
 
 
-@pytest.mark.xfail(strict=True, reason="a video downloaded but not yet shown could be evicted")
 def test_a_video_just_downloaded_is_never_evicted_by_another_generation(
     make: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -530,9 +530,13 @@ def test_the_fake_client_has_the_real_signatures() -> None:
 def test_a_generation_is_submitted_once_followed_downloaded_and_shown(make: Callable[..., Harness]) -> None:
     h = make()
     request = h.request("a fox in the snow", duration=10, generate_audio=True)
+    on_the_wire = h.fake.script("a fox in the snow", hold_submit=Gate("POST")).hold_submit
+    assert on_the_wire is not None
     generation, future = h.controller.start(request)
-    local_id = generation.id
+    on_the_wire.wait_reached()
+    local_id = generation.id  # until the provider answers, the card has a local id
     assert local_id.startswith("local-") and h.controller.find(local_id) is generation
+    on_the_wire.open()
 
     task = outcome(future)
     assert isinstance(task, Task) and task.done
@@ -793,6 +797,18 @@ def test_cancelling_the_wait_for_a_batch_does_not_cut_off_its_submit(make: Calla
     assert len(h.fake.submits) == 1 and len(h.fake.posted) == 1
 
 
+def test_waiting_for_a_batch_can_time_out_without_stopping_it(make: Callable[..., Harness]) -> None:
+    h = make()
+    on_the_wire = Gate("POST")
+    h.fake.script("held", hold_submit=on_the_wire)
+    batch = h.controller.start_batch([h.request("held"), h.request("free")], ["held", "free"])
+    on_the_wire.wait_reached()
+    with pytest.raises(TimeoutError, match="of 2 generations"):
+        batch.wait(timeout=0.01)
+    on_the_wire.open()
+    assert [g.status for g in batch.wait(timeout=HANG_GUARD)] == ["completed", "completed"]
+
+
 async def _await(batch: Batch) -> list[Generation]:
     return await batch
 
@@ -806,10 +822,10 @@ def test_cancelling_a_generation_mid_submit_says_it_may_be_billed(make: Callable
     wait_until(lambda: generation.status == "submitting", "submitting")
 
     future.cancel()  # whoever holds the future gives up on it while the POST is on the wire
-    wait_until(lambda: not generation.watching, "the generation ended")
+    assert outcome(future) is None
+    wait_until(lambda: h.finished == [generation], "the generation ended")
     # The POST may have created (and billed) a task: never "nothing was billed".
-    assert (generation.status, generation.note) == ("uncertain", CUT_OFF_NOTE)
-    assert h.finished == [generation]
+    assert (generation.status, generation.note, generation.watching) == ("uncertain", CUT_OFF_NOTE, False)
     on_the_wire.open()
     wait_until(lambda: len(h.fake.posted) == 1, "the shielded POST ran to its end")
     assert len(h.fake.submits) == 1 and h.fake.watches == []

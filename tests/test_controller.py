@@ -191,6 +191,7 @@ class Script:
     download_error: BaseException | None = None
     payload: bytes | None = None  # default: the tiny MP4
     poll_every: float = 5.0  # virtual seconds between two snapshots
+    real_pause: float = 0.0  # real seconds too (only to spread changes over several publish windows)
 
 
 @dataclass
@@ -308,6 +309,8 @@ class FakeClient:
                 if timeout is not None and self.clock() - start >= timeout:
                     raise WaitTimeoutError(f"Task {task_id} still running", task=snapshot, task_id=task_id)
                 await self.clock.sleep(script.poll_every)
+                if script.real_pause:
+                    await asyncio.sleep(script.real_pause)
         except BaseException:
             self._leave()
             raise
@@ -608,6 +611,28 @@ def test_hours_of_polling_take_virtual_time_and_a_burst_of_changes_is_coalesced(
     assert all(gap >= 0.5 / max_rate for gap in gaps), gaps
     assert len(burst) <= 2 + elapsed * max_rate, (len(burst), elapsed)
     h.wait_published(generation, status="completed")
+
+
+def test_a_stream_of_changes_is_published_at_most_max_rate_times_a_second(make: Callable[..., Harness]) -> None:
+    max_rate = 20.0
+    h = make(max_rate=max_rate)
+    start_line = Gate("before the stream")
+    steps: list[Step] = [start_line, *(at(p) for p in range(1, 61)), finished()]
+    h.fake.script("a stream", steps=steps, real_pause=0.005)  # 60 changes over at least 0.3 s
+    generation, future = h.controller.start(h.request("a stream"))
+    start_line.wait_reached()
+    h.wait_published(generation, status="pending")
+    before, began = h.published.count(), time.monotonic()
+    start_line.open()
+    assert isinstance(outcome(future), Task)
+    h.wait_published(generation, status="completed")
+    elapsed = time.monotonic() - began
+    stream = h.published.since(before)
+    gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(stream)]
+    assert len(stream) >= 2 and all(gap >= 0.5 / max_rate for gap in gaps), gaps
+    assert len(stream) <= 2 + elapsed * max_rate, (len(stream), elapsed)
+    progress = [next(c["progress"] for c in cards if c["id"] == generation.id) for _, cards in stream]
+    assert progress == sorted(progress)  # never an older state after a newer one
 
 
 def test_unchanged_snapshots_publish_nothing_new(make: Callable[..., Harness]) -> None:

@@ -229,9 +229,12 @@ class FakeClient:
         self.remembered: list[tuple[str, str, str | None]] = []
         self.journaled_what: list[str] = []
         self.typical_calls = 0
-        self.active = 0  # generations between their submit and the end of their download
-        self.posts_running = 0  # POSTs not yet at their end (some may have lost their caller)
+        # Generations between their submit and their last call (download, or remember_voice):
+        # what the controller's concurrency limit bounds.
+        self.active = 0
         self.max_active = 0
+        self._holding: set[str] = set()  # task ids of submitted generations still active
+        self.posts_running = 0  # POSTs not yet at their end (some may have lost their caller)
 
     def script(self, key: str, **kwargs: Any) -> Script:
         """Script what happens to the request with this prompt (or the voice with this URL)."""
@@ -246,9 +249,12 @@ class FakeClient:
             self.active += 1
             self.max_active = max(self.max_active, self.active)
 
-    def _leave(self) -> None:
+    def _leave(self, task_id: str | None = None) -> None:
+        """One generation is no longer active (``task_id``: only if it was submitted here)."""
         with self._lock:
-            self.active -= 1
+            if task_id is None or task_id in self._holding:
+                self._holding.discard(task_id or "")
+                self.active -= 1
 
     # -- AsyncFoxClient's surface, as the controller uses it ------------------------------
     async def submit(self, request: VideoRequest) -> Task:
@@ -267,12 +273,13 @@ class FakeClient:
         work = asyncio.ensure_future(self._post(script, model))
         work.add_done_callback(lambda _work: setattr(self, "posts_running", self.posts_running - 1))
         try:
-            return await asyncio.shield(work)
-        except asyncio.CancelledError:
-            raise  # the caller gave up, but the POST runs on: the generation still holds its slot
-        except BaseException:
+            task = await asyncio.shield(work)
+        except BaseException:  # failed, or the caller gave up (the POST runs on; its slot is freed)
             self._leave()
             raise
+        with self._lock:
+            self._holding.add(task.id)
+        return task
 
     async def _post(self, script: Script, model: str) -> Task:
         if script.hold_submit is not None:
@@ -304,7 +311,7 @@ class FakeClient:
                 yield snapshot
                 if snapshot.terminal:
                     if snapshot.failed:
-                        self._leave()
+                        self._leave(task_id)
                     return
                 if timeout is not None and self.clock() - start >= timeout:
                     raise WaitTimeoutError(f"Task {task_id} still running", task=snapshot, task_id=task_id)
@@ -312,7 +319,7 @@ class FakeClient:
                 if script.real_pause:
                     await asyncio.sleep(script.real_pause)
         except BaseException:
-            self._leave()
+            self._leave(task_id)
             raise
 
     async def download(
@@ -332,11 +339,12 @@ class FakeClient:
             destination.write_bytes(script.payload if script.payload is not None else self.clip)
             return destination
         finally:
-            self._leave()
+            self._leave(task_id)
 
     def remember_voice(self, done: Task, voice_url: str, *, name: str | None = None) -> str:
         """Like the real one: a completed voice task without a voice id is a protocol error."""
         self.remembered.append((done.id, voice_url, name))
+        self._leave(done.id)
         if not done.voice_id:
             raise ProtocolError(f"Voice task {done.id} completed without a voice id.", task_id=done.id)
         return done.voice_id
@@ -694,7 +702,7 @@ def test_at_most_concurrency_run_the_rest_queue_in_order_and_raising_it_wakes_th
     assert all(isinstance(outcome(f), Task) for _, f in started)
     assert [r.prompt for r in h.fake.submits] == prompts  # in order, each exactly once
     assert len(h.fake.posted) == len(set(h.fake.posted)) == 6
-    assert h.fake.max_active <= 4
+    assert h.fake.max_active <= 4 and h.fake.active == 0
     assert h.controller.in_flight == 0
 
 

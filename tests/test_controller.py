@@ -541,6 +541,7 @@ def test_the_fake_client_has_the_real_signatures() -> None:
 def test_a_generation_is_submitted_once_followed_downloaded_and_shown(make: Callable[..., Harness]) -> None:
     h = make()
     request = h.request("a fox in the snow", duration=10, generate_audio=True)
+    h.fake.expected = 90.0  # the journal says such clips took 90 s
     on_the_wire = h.fake.script("a fox in the snow", hold_submit=Gate("POST")).hold_submit
     assert on_the_wire is not None
     generation, future = h.controller.start(request)
@@ -552,7 +553,7 @@ def test_a_generation_is_submitted_once_followed_downloaded_and_shown(make: Call
     task = outcome(future)
     assert isinstance(task, Task) and task.done
     assert [r.prompt for r in h.fake.submits] == ["a fox in the snow"] and h.fake.posted == [task.id]
-    assert [w[0] for w in h.fake.watches] == [task.id]
+    assert h.fake.watches == [(task.id, None, 90.0)]  # polling paced by the tier's past, no timeout
     assert h.fake.downloads == [(task.id, h.controller.cache.path_for(task.id))]
     assert generation.id == task.id and h.controller.find(task.id) is generation
     assert h.controller.find(local_id) is None  # one id per thing: the provider's, once known
@@ -957,6 +958,7 @@ def test_a_voice_ends_with_on_voice_called_with_its_id_and_name(make: Callable[.
     assert isinstance(outcome(future), Task)
 
     assert h.fake.voice_submits == [(url, "Narrator")] and h.fake.submits == []
+    assert h.fake.watches == [("task-voice", None, None)]  # no tier to take a pace from
     assert h.fake.remembered == [("task-voice", url, "Narrator")]
     assert h.voices == [{"url": url, "name": "Narrator", "voice_id": "voice-of-task-voice"}]
     assert generation.status == "completed" and generation.progress == 100.0 and not generation.watching
@@ -966,6 +968,19 @@ def test_a_voice_ends_with_on_voice_called_with_its_id_and_name(make: Callable[.
     assert card["request"] == {"model": MODEL_CREATE_VOICE, "voice_url": url}
     assert card["voice"] == {"url": url, "name": "Narrator", "voice_id": "voice-of-task-voice"}
     assert "Narrator" in card["summary"] and "create_voice" in card["code"]
+
+
+def test_stop_watching_a_voice_is_refused_while_its_submit_is_in_flight(make: Callable[..., Harness]) -> None:
+    h = make()
+    url = "https://example.com/audio/held.mp3"
+    on_the_wire = Gate("voice POST")
+    h.fake.script(url, hold_submit=on_the_wire, steps=[finished(url=False)])
+    generation, future = h.controller.start_voice(url, "Held")
+    on_the_wire.wait_reached()
+    assert h.controller.stop_watching(generation.id) is False and generation.watching
+    on_the_wire.open()
+    assert isinstance(outcome(future), Task) and generation.status == "completed"
+    assert len(h.fake.voice_submits) == 1 and len(h.voices) == 1
 
 
 def test_a_voice_without_a_name_sends_none(make: Callable[..., Harness]) -> None:
@@ -1085,7 +1100,7 @@ def test_a_video_just_downloaded_is_never_evicted_by_another_generation(
     first_poster, real_poster = threading.Event(), _poster.poster_data_url
     first_poster_reached = threading.Event()
 
-    def held_poster(path: str | os.PathLike[str], **kwargs: Any) -> str:
+    def held_poster(path: str | Path, **kwargs: Any) -> str:
         if Path(path).name == "task-first.mp4":
             first_poster_reached.set()
             first_poster.wait(HANG_GUARD)

@@ -213,6 +213,10 @@ class FakeClient:
     that ran to their end (a task id was made); ``submits`` every submit call.
     """
 
+    #: Read by the controller to tell where "copy as code" sends (``CodeSession.of``).
+    mode = "live"
+    base_url = "http://127.0.0.1:9"
+
     def __init__(self, clip: bytes) -> None:
         self.clip = clip
         self.clock = VirtualClock()
@@ -522,13 +526,24 @@ def _public_methods(cls: type) -> set[str]:
     return {name for name, value in vars(cls).items() if callable(value) and not name.startswith("_")}
 
 
-def test_the_fake_has_every_client_method_the_controller_calls() -> None:
-    called = _client_calls_in_controller()
-    assert {"submit", "watch", "download", "submit_voice", "remember_voice", "journaled"} <= called
-    assert called <= _public_methods(FakeClient), "the fake client lacks a method the controller now calls"
+def _public_attributes(cls: type) -> set[str]:
+    return {name for name, value in vars(cls).items() if not callable(value) and not name.startswith("_")}
+
+
+def test_the_fake_has_everything_the_controller_uses_on_a_client() -> None:
+    used = _client_calls_in_controller()
+    assert {"submit", "watch", "download", "submit_voice", "remember_voice", "journaled"} <= used
+    fake = _public_methods(FakeClient) | _public_attributes(FakeClient)
+    assert used <= fake, f"the fake client lacks {sorted(used - fake)}, which the controller now uses"
 
 
 def test_the_fake_client_has_the_real_signatures() -> None:
+    real_client = AsyncFoxClient(api_key=None, base_url="http://127.0.0.1:9", journal=False)
+    try:
+        for name in _public_attributes(FakeClient):
+            assert hasattr(real_client, name), name
+    finally:
+        asyncio.run(real_client.aclose())
     for name in _public_methods(FakeClient) - {"script"}:
         real, fake = getattr(AsyncFoxClient, name), getattr(FakeClient, name)
         shape = [(p.name, p.kind, p.default) for p in inspect.signature(real).parameters.values()]

@@ -485,6 +485,7 @@ class Controller:
         except asyncio.CancelledError:
             if generation.sending:
                 generation.status, generation.note = "uncertain", CUT_OFF_NOTE
+                generation.sending = False
             else:
                 generation.status = "stopped"
                 generation.note = STOP_NOTE if generation.task is not None else UNQUEUED_NOTE
@@ -506,8 +507,12 @@ class Controller:
         generation.sending = True
         try:
             task = await post
-        finally:
+        except asyncio.CancelledError:
+            raise  # still ``sending``: _track reports the cut-off POST as uncertain, never as unbilled
+        except BaseException:
             generation.sending = False
+            raise
+        generation.sending = False
         with self._lock:
             self._jobs[task.id] = self._jobs.pop(generation.id)
             generation.id, generation.task, generation.status = task.id, task, task.status.value
@@ -539,7 +544,10 @@ class Controller:
         generation.progress, generation.status, generation.watching = 100.0, "completed", False
         generation.finished_at = time.time() * 1000
         if self.on_voice is not None:
-            self.on_voice(dict(voice))
+            try:
+                self.on_voice(dict(voice))
+            except Exception:  # the voice exists (and is journaled): a hook must not make it look failed
+                logger.exception("on_voice hook failed for %s", generation.id)
         return last
 
     async def _poll(self, generation: Generation, task: Task, client: AsyncFoxClient) -> Task:
@@ -569,11 +577,13 @@ class Controller:
         generation.status = "downloading"
         self.changed()
         path = await client.download(last, self.cache.path_for(last.id))
+        # Shown (so protected from eviction) from the moment it exists: another generation's
+        # evict() may run while this one's poster is made.
+        generation.path = path
         from ._poster import poster_data_url
 
         loop = asyncio.get_running_loop()
         generation.poster = await loop.run_in_executor(None, poster_data_url, path)
-        generation.path = path
         generation.progress = 100.0
         generation.status = "completed"
         generation.watching = False

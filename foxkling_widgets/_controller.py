@@ -42,8 +42,9 @@ STOP_NOTE = (
 )
 UNQUEUED_NOTE = "Taken out of the queue before it was sent: nothing was billed."
 CUT_OFF_NOTE = (
-    "Stopped while its submit was in flight: it may have been billed, and its id is unknown. "
-    "The journal keeps the attempt (client.journal.uncertain_submits())."
+    "Stopped while its submit was in flight: it may have been billed. The submit was left to finish: "
+    "its task id, once answered, is in the task journal (foxkling tasks, client.history()), "
+    "and an unanswered one is listed there as possibly billed."
 )
 DEFAULT_CONCURRENCY = 2
 

@@ -21,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
+from ._validation import price_tier
 from .client import JournalLike
 
 logger = logging.getLogger("foxkling_widgets")
@@ -34,18 +35,8 @@ TOTAL_LIMIT = 100_000
 Tier = tuple[Any, ...]
 
 
-def tier(request: Mapping[str, Any]) -> Tier:
-    """A request's price tier: model, resolution, duration, audio on/off, voices used or not.
-
-    The same key :meth:`Journal.credit_estimate` groups by (a test holds the two together).
-    """
-    return (
-        request.get("model", "kling-v3-text-to-video"),
-        request.get("resolution", "720p"),
-        request.get("duration", 5),
-        bool(request.get("generate_audio")),
-        bool(request.get("voice_ids")),
-    )
+#: A request's price tier (defined once, in the validation layer).
+tier = price_tier
 
 
 class _Entry(Protocol):

@@ -75,7 +75,7 @@ from ._exceptions import JournalUnavailableError
 from ._paths import data_dir
 from ._secrets import scrub, scrub_data
 from ._types import Task, TaskStatus
-from ._validation import MODEL_CREATE_VOICE
+from ._validation import MODEL_CREATE_VOICE, price_tier
 
 __all__ = ["FAILURE_STATUSES", "TERMINAL_STATUSES", "Journal", "JournalEntry", "JournalWarning"]
 
@@ -172,17 +172,6 @@ class JournalEntry:
         if self.error:
             body["error"] = self.error
         return Task.from_json(body)
-
-
-def _tier(request: Mapping[str, Any]) -> tuple[Any, ...]:
-    """The price and speed tier of a request: model, resolution, duration, audio, voices."""
-    return (
-        request.get("model", "kling-v3-text-to-video"),
-        request.get("resolution", "720p"),
-        request.get("duration", 5),
-        bool(request.get("generate_audio")),
-        bool(request.get("voice_ids")),
-    )
 
 
 def _dump(value: Any) -> str:
@@ -919,11 +908,11 @@ class Journal:
         publishes no prices, so this is the only estimate there is; it is labelled as one
         wherever it is shown.
         """
-        wanted = _tier(payload)
+        wanted = price_tier(payload)
         seen = sorted(
             e.credits_reserved
             for e in self.entries(base_url=base_url, limit=500)
-            if e.credits_reserved is not None and e.request and _tier(e.request) == wanted
+            if e.credits_reserved is not None and e.request and price_tier(e.request) == wanted
         )
         return seen[len(seen) // 2] if seen else None
 
@@ -933,7 +922,7 @@ class Journal:
         The tier is :meth:`credit_estimate`'s. The poll schedule uses it as a prior: how long a
         task like this one usually takes on this host.
         """
-        wanted = _tier(payload)
+        wanted = price_tier(payload)
         seen = [
             e.completed_at - e.created
             for e in self.entries(base_url=base_url, limit=500)
@@ -941,7 +930,7 @@ class Journal:
             and e.completed_at is not None
             and e.completed_at >= e.created
             and e.request  # a row made by a poll before its submit was merged has no tier
-            and _tier(e.request) == wanted
+            and price_tier(e.request) == wanted
         ]
         return statistics.median(seen) if seen else None
 

@@ -32,6 +32,7 @@ __all__ = [
     "SEGMENT_PROMPT_SOFT_LIMIT",
     "VOICE_TOKEN",
     "errors_only",
+    "price_tier",
     "validate_payload",
     "validate_voice_url",
 ]
@@ -284,3 +285,18 @@ def validate_payload(payload: Mapping[str, Any]) -> list[Problem]:
                     )
                 )
     return problems
+
+
+def price_tier(request: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A request's price (and speed) tier: model, resolution, duration, audio on/off, voices used or not.
+
+    The journal's credit estimate and typical duration, and the widget's credit book, all group
+    past tasks by it, so it is defined once, here.
+    """
+    return (
+        request.get("model", MODEL_TEXT_TO_VIDEO),
+        request.get("resolution", "720p"),
+        request.get("duration", 5),
+        bool(request.get("generate_audio")),
+        bool(request.get("voice_ids")),
+    )

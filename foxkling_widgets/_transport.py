@@ -171,7 +171,7 @@ class ChunkSender:
             outcome = self._run()
         except Exception as error:  # noqa: BLE001  (a thread's error must reach the view, not vanish)
             logger.error("sending video %s failed: %s: %s", self.task_id, type(error).__name__, error)
-            self._fail(f"The kernel could not read or send the video ({type(error).__name__}); see its log.")
+            self._fail(f"the kernel could not read or send it ({type(error).__name__}; see the kernel's log)")
         finally:
             self.outcome = outcome
             with contextlib.suppress(OSError):
@@ -209,10 +209,8 @@ class ChunkSender:
             return "timeout"
         seconds = f"{self.idle_timeout:g}"
         logger.warning("video %s: no ack for %s s after chunk %d of %d", self.task_id, seconds, self._next, self.chunks)
-        self._fail(
-            f"The video stopped loading: the page did not confirm a part for {seconds} s. "
-            "Press Retry; if it keeps stopping, use Download, or restart the kernel and reload the page."
-        )
+        # A reason, not a sentence: the front end says "The video could not be loaded: <reason>. Press Retry…".
+        self._fail(f"the page did not confirm a part for {seconds} s, so the kernel stopped sending it")
         return "timeout"
 
     def _fail(self, error: str) -> None:

@@ -725,7 +725,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
                 message,
                 ok=False,
                 task_id=generation.id,
-                error=f"{MAX_TRANSFERS} videos are loading already; press Retry when they are done.",
+                error=f"{MAX_TRANSFERS} other videos are loading already",
             )
             return
         file = generation.path.open("rb", buffering=0)  # unbuffered: each read is one chunk, no copy

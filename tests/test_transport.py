@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from foxkling_widgets import FoxClient, KlingWidget, VideoRequest
@@ -191,7 +191,7 @@ def test_without_acks_it_stops_at_the_window_then_gives_up_and_says_so(tmp_path:
     kinds = [content["kind"] for content, _buffers in sent]
     assert kinds == ["video-chunk"] * 3 + ["video-error"]
     error = sent[-1][0]
-    assert error["id"] == "fk-1" and error["ok"] is False and "Retry" in error["error"]
+    assert error["id"] == "fk-1" and error["ok"] is False and "did not confirm a part" in error["error"]
     assert sender.outcome == "timeout" and sender.done_reasons == ["timeout"]  # type: ignore[attr-defined]
 
 
@@ -543,3 +543,30 @@ def test_a_real_kernel_streams_a_video_in_acknowledged_chunks(tmp_path: Path) ->
         finally:
             client.stop_channels()
             manager.shutdown_kernel(now=True)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=5), inner, max_size=2),
+    max_leaves=5,
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    content=st.fixed_dictionaries(
+        {"id": st.text(min_size=1, max_size=8), "kind": st.sampled_from(["video-ack", "video-cancel", "video-probe"])},
+        optional={"transfer": _json | st.just("v-live"), "index": _json},
+    )
+)
+def test_every_transport_message_gets_exactly_one_answer(
+    clip_widget: tuple[KlingWidget, Recorder, bytes], content: dict[str, Any]
+) -> None:
+    widget, recorder, _data = clip_widget
+    with recorder.lock:
+        recorder.all.clear()
+    widget._on_custom_message(widget, content, [])
+    with recorder.lock:
+        answers = [c for c, _b in recorder.all if c.get("id") == content["id"] and c["kind"] != "video-chunk"]
+    assert len(answers) == 1 and answers[0]["kind"] == f"{content['kind']}-response"
+    assert isinstance(answers[0]["ok"], bool)

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { TIMEOUT_MS, VIDEO_IDLE_MS } from "../src/protocol.js";
-import { PROBE_BYTES, decodeBase64, failureText, loadVideo, loadingText, probeEncoding, probeSurvived, toBytes } from "../src/transport.js";
+import { PROBE_BYTES, decodeBase64, encodingFor, failureText, loadVideo, loadingText, probeEncoding, probeSurvived, toBytes } from "../src/transport.js";
 import { fakeModel } from "./fake-model.js";
 
 const bytesOf = async (blob) => new Uint8Array(await blob.arrayBuffer());
@@ -79,6 +79,11 @@ describe("probe", () => {
   it("says binary only when the known bytes arrive", () => {
     expect(probeSurvived([new DataView(Uint8Array.from(PROBE_BYTES).buffer)])).toBe(true);
     expect(probeSurvived([[...PROBE_BYTES]])).toBe(true); // VS Code's shape still counts as arrived
+    expect(encodingFor([new DataView(Uint8Array.from(PROBE_BYTES).buffer)])).toBe("binary");
+    expect(encodingFor([Uint8Array.from(PROBE_BYTES).buffer])).toBe("binary");
+    // ...but a host that turns bytes into JSON numbers (~3.4x) is cheaper with base64 (1.33x).
+    expect(encodingFor([[...PROBE_BYTES]])).toBe("base64");
+    expect(encodingFor([])).toBe("base64");
     for (const dropped of [undefined, [], [null], [new ArrayBuffer(0)], [Uint8Array.from([1, 2, 3, 4])]]) expect(probeSurvived(dropped)).toBe(false);
   });
 

@@ -77,7 +77,8 @@ WEBSOCKET_PATCH = """
       this.__fkKernel = kernel;
     }
     set onmessage(handler) {
-      super.onmessage = this.__fkKernel && dropBuffers && handler ? (event) => handler.call(this, strip(event)) : handler;
+      const wrap = this.__fkKernel && dropBuffers && handler;
+      super.onmessage = wrap ? (event) => handler.call(this, strip(event)) : handler;
     }
     get onmessage() {
       return super.onmessage;

@@ -745,6 +745,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
                 total=total,
                 send=self.send,
                 encoding=encoding,
+                chunk_size=_transport.chunk_size_for(encoding),
                 on_done=done,
             )
             with self._transfers_lock:

@@ -355,29 +355,31 @@ def run_one(lab: Lab, page: Page, name: str, cell: str) -> dict[str, float]:
 def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="fk-bench-transport-"))
     clips = {mb: make_clip(home, mb * MB) for mb in SIZES_MB}
-    lab = Lab(home)
     rows: list[tuple[int, str, dict[str, float]]] = []
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM,
-                headless=True,
-                args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync"],
-            )
-            for mb, path in clips.items():
-                for name, template, drop in PATHS:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync"],
+        )
+        for mb, path in clips.items():
+            for number, (name, template, drop) in enumerate(PATHS):
+                # A fresh server for each run: one that has already held a 100 MB message keeps
+                # that memory, and the next run's rise would read too low.
+                lab = Lab(Path(tempfile.mkdtemp(prefix=f"run-{mb}-{number}-", dir=home)))
+                try:
                     page = browser.new_page()
                     page.add_init_script(KERNEL_WATCH)
                     if drop:
                         page.add_init_script(DROP_BUFFERS)
                     page.add_init_script(PAGE_TIMING)
                     cell = template.replace("__PATH__", repr(str(path)))
-                    rows.append((mb, name, run_one(lab, page, f"{name}-{mb}", cell)))
+                    rows.append((mb, name, run_one(lab, page, f"run-{mb}-{number}", cell)))
                     page.close()
-                print(f"  measured {mb} MB", file=sys.stderr)
-            browser.close()
-    finally:
-        lab.stop()
+                finally:
+                    lab.stop()
+            print(f"  measured {mb} MB", file=sys.stderr)
+        browser.close()
     header = f"{'clip':>6} | {'path':<26} | {'time s':>7} | {'kernel +MB':>10} | {'server +MB':>10} | "
     header += f"{'JS heap +MB':>11}"
     print(header)

@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import pathlib
+import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from . import _variations
+from . import _transport, _variations
 from ._controller import DEFAULT_CONCURRENCY, Batch, Controller, Generation
 from ._credits import CreditBook
 from ._display import VideoDisplay
@@ -47,7 +48,24 @@ SET_KEY = "set-key"
 CLEAR_KEY = "clear-key"
 LOAD_TASK = "load-task"
 CREATE_VOICE = "create-voice"
-KINDS = frozenset({GENERATE, STOP_WATCHING, VIDEO_REQUEST, SET_KEY, CLEAR_KEY, LOAD_TASK, CREATE_VOICE})
+VIDEO_ACK = "video-ack"  # the front end has chunk `index` of transfer `transfer` (_transport.py)
+VIDEO_CANCEL = "video-cancel"  # stop sending transfer `transfer`
+VIDEO_PROBE = "video-probe"  # answered with a known buffer: does this host deliver binary buffers?
+KINDS = frozenset(
+    {
+        GENERATE,
+        STOP_WATCHING,
+        VIDEO_REQUEST,
+        SET_KEY,
+        CLEAR_KEY,
+        LOAD_TASK,
+        CREATE_VOICE,
+        VIDEO_ACK,
+        VIDEO_CANCEL,
+        VIDEO_PROBE,
+    }
+)
+MAX_TRANSFERS = 16  # videos loading at once per widget (all views): each holds a file and a thread
 ERROR_RESPONSE = "error-response"  # the answer to a message whose kind is unusable
 MAX_ID = 200  # longer ids and kinds are not echoed back: the front end's are short
 MAX_VOICE_NAME = 40
@@ -280,6 +298,9 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             aclient = client if client is not None else _default_client(emulator, required=in_classroom)
         self._emulator_choice = emulator
         self._display_ids: list[str] = []
+        # Video transfers in flight, by request id; senders remove themselves when they end.
+        self._transfers: dict[str, _transport.ChunkSender] = {}
+        self._transfers_lock = threading.Lock()
         self._credit_book = CreditBook()
         self._credit_foreign: set[int] = set()  # generations whose credits belong to another API host
         self._controller = Controller(
@@ -850,6 +871,15 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
                 self._reply(content, ok=self.stop_watching(str(content.get("task_id", ""))))
             elif kind == VIDEO_REQUEST:
                 self._send_video(content)
+            elif kind == VIDEO_ACK:
+                self._video_ack(content)
+            elif kind == VIDEO_CANCEL:
+                self._reply(content, ok=self._cancel_transfer(content.get("transfer")))
+            elif kind == VIDEO_PROBE:
+                # A known buffer: a host that drops binary buffers (Colab's widget manager,
+                # googlecolab/colab-cdn-widget-manager#33) delivers this answer without it, and
+                # the view then asks for base64 chunks instead.
+                self._reply(content, [_transport.PROBE_BYTES], ok=True, size=len(_transport.PROBE_BYTES))
             elif kind == SET_KEY:
                 self._set_key(content)
             elif kind == CLEAR_KEY:
@@ -884,16 +914,97 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             self._answer_failure(content, f"The kernel could not do that ({type(failure).__name__}); see its log.")
 
     def _send_video(self, message: dict[str, Any]) -> None:
-        generation = self._find(str(message.get("task_id", "")))
+        """Answer a ``video-request``: a direct URL, or a header and then the chunks.
+
+        The answer (``video-response``) says how many bytes and chunks follow; the chunks come
+        from a :class:`~._transport.ChunkSender` on its own thread, at most ``WINDOW`` ahead of
+        the view's acks. The file is opened here and read one chunk at a time, never whole.
+        """
+        task_id = message.get("task_id")
+        generation = self._find(str(task_id or ""))
         if generation is None or generation.path is None or not generation.path.exists():
+            self._reply(message, ok=False, task_id=task_id, error="no video for this task in this kernel")
+            return
+        name = generation.to_card()["video"]["name"]
+        if message.get("direct") is True:
+            url = _transport.direct_play_url(generation.task, self._mode)
+            if url is not None:
+                self._controller.cache.touch(generation.path)
+                self._reply(message, ok=True, task_id=generation.id, mime="video/mp4", name=name, url=url)
+                return
+        encoding: _transport.Encoding = _transport.BASE64 if message.get("encoding") == _transport.BASE64 else "binary"
+        transfer_id = str(message["id"])  # _malformed() has checked it
+        with self._transfers_lock:
+            old = self._transfers.pop(transfer_id, None)
+            busy = len(self._transfers) >= MAX_TRANSFERS
+        if old is not None:
+            old.cancel()  # the same id again: the view started over
+        if busy:
             self._reply(
-                message, ok=False, task_id=message.get("task_id"), error="no video for this task in this kernel"
+                message,
+                ok=False,
+                task_id=generation.id,
+                error=f"{MAX_TRANSFERS} other videos are loading already",
             )
             return
-        self._controller.cache.touch(generation.path)  # recently shown: last to be evicted
-        data = generation.path.read_bytes()
-        name = generation.to_card()["video"]["name"]
-        self._reply(message, [data], ok=True, task_id=generation.id, mime="video/mp4", name=name)
+        file = generation.path.open("rb", buffering=0)  # unbuffered: each read is one chunk, no copy
+        try:
+            total = os.fstat(file.fileno()).st_size
+            self._controller.cache.touch(generation.path)  # recently shown: last to be evicted
+
+            def done(_outcome: str) -> None:
+                with self._transfers_lock:
+                    if self._transfers.get(transfer_id) is sender:
+                        del self._transfers[transfer_id]
+
+            sender = _transport.ChunkSender(
+                transfer_id=transfer_id,
+                task_id=generation.id,
+                file=file,
+                total=total,
+                send=self.send,
+                encoding=encoding,
+                chunk_size=_transport.chunk_size_for(encoding),
+                on_done=done,
+            )
+            with self._transfers_lock:
+                self._transfers[transfer_id] = sender
+            # The header first: it goes out before the sender's first chunk (IOPub keeps order).
+            self._reply(
+                message,
+                ok=True,
+                task_id=generation.id,
+                mime="video/mp4",
+                name=name,
+                total=total,
+                chunks=sender.chunks,
+                chunk_size=sender.chunk_size,
+                window=sender.window,
+                encoding=encoding,
+            )
+        except BaseException:
+            file.close()
+            with self._transfers_lock:
+                self._transfers.pop(transfer_id, None)
+            raise
+        sender.start()
+
+    def _video_ack(self, message: dict[str, Any]) -> None:
+        transfer, index = message.get("transfer"), message.get("index")
+        with self._transfers_lock:
+            sender = self._transfers.get(transfer) if isinstance(transfer, str) else None
+        if sender is None or not isinstance(index, int) or isinstance(index, bool):
+            # Late acks after a transfer ended are normal (the last ones, or after a cancel).
+            self._reply(message, ok=False, error="no such video transfer (it ended or was cancelled)")
+            return
+        self._reply(message, ok=sender.ack(index))
+
+    def _cancel_transfer(self, transfer: Any) -> bool:
+        with self._transfers_lock:
+            sender = self._transfers.pop(transfer, None) if isinstance(transfer, str) else None
+        if sender is not None:
+            sender.cancel()
+        return sender is not None
 
     def _set_key(self, message: dict[str, Any]) -> None:
         if self._classroom:
@@ -1000,7 +1111,14 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
 
     def close(self) -> None:
         """Stop watching all tasks (they keep running at the provider) and close the widget."""
-        controller = getattr(self, "_controller", None)  # None: the constructor refused a budget/classroom setting
+        # Either may be missing: the constructor refused a budget/classroom setting before making them.
+        lock = getattr(self, "_transfers_lock", None)
+        if lock is not None:
+            with lock:
+                transfers, self._transfers = list(self._transfers.values()), {}
+            for sender in transfers:
+                sender.cancel()
+        controller = getattr(self, "_controller", None)
         if controller is not None:
             controller.close()
         super().close()

@@ -142,7 +142,9 @@ def test_generation_runs_while_the_kernel_is_idle(
     session.custom(id="v1", kind="video-request", task_id=card["id"])
     video = session.wait_for(lambda m: m["content"]["data"].get("content", {}).get("id") == "v1")
     assert video["content"]["data"]["content"]["kind"] == "video-response"
-    assert bytes(video["buffers"][0])[4:8] == b"ftyp"
+    chunk = session.wait_for(lambda m: m["content"]["data"].get("content", {}).get("kind") == "video-chunk")
+    assert bytes(chunk["buffers"][0])[4:8] == b"ftyp"  # the whole pull is in test_transport.py
+    session.custom(id="c1", kind="video-cancel", transfer="v1")
 
     # A key typed into the widget never comes back out.
     session.custom(id="k1", kind="set-key", key="sk-typed-in-the-browser-77")

@@ -95,9 +95,15 @@ def test_generate_streams_cards_and_sends_video_bytes(widget: KlingWidget, serve
     assert card["status"] == "completed" and card["progress"] == 100 and card["video"]["name"].endswith(".mp4")
     assert card["poster"].startswith("data:image/jpeg;base64,") and len(card["poster"]) < 40_000
     assert "VideoRequest(" in card["code"] and card["credits_reserved"]
-    reply = message(widget, kind="video-request", task_id=generation.id)
-    content, buffers = widget.sent[-1]  # type: ignore[attr-defined]
-    assert content["ok"] and content["kind"] == "video-response" and buffers[0][4:8] == b"ftyp"
+    message(widget, kind="video-request", task_id=generation.id)
+    reply = next(c for c, _b in widget.sent if c["kind"] == "video-response")  # type: ignore[attr-defined]
+    assert reply["ok"] and reply["kind"] == "video-response" and reply["total"] == generation.path.stat().st_size
+    deadline = time.monotonic() + 30  # the first chunk comes from the transfer's own thread
+    while not any(c["kind"] == "video-chunk" for c, _b in widget.sent) and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.01)
+    content, buffers = next((c, b) for c, b in widget.sent if c["kind"] == "video-chunk")  # type: ignore[attr-defined]
+    assert content["index"] == 0 and buffers[0][4:8] == b"ftyp"
+    message(widget, kind="video-cancel", transfer="m1")
     assert widget.video(generation.id)._repr_html_().startswith("<figure")
     html = widget._repr_mimebundle_()[0]["text/html"]
     assert generation.id in html and "data:image/jpeg" in html

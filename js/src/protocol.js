@@ -35,6 +35,16 @@ export const KIND = Object.freeze({
   clearKey: "clear-key",
   loadTask: "load-task",
   createVoice: "create-voice",
+  // The video transport (transport.js, foxkling_widgets/_transport.py).
+  videoAck: "video-ack",
+  videoCancel: "video-cancel",
+  videoProbe: "video-probe",
+});
+
+/** Kernel -> front end messages that are not answers to a request of their own kind: they carry a video-request's id. */
+export const INCOMING = Object.freeze({
+  videoChunk: "video-chunk",
+  videoError: "video-error",
 });
 
 export const RESOLUTIONS = ["720p", "1080p", "4k"];
@@ -63,8 +73,15 @@ export const TIMEOUT_MS = Object.freeze({
   [KIND.clearKey]: 30_000,
   [KIND.stopWatching]: 30_000,
   [KIND.loadTask]: 30_000,
+  // The header of a video: chunks follow, each within VIDEO_IDLE_MS of the one before.
   [KIND.videoRequest]: 120_000,
+  [KIND.videoProbe]: 30_000,
+  // Acks and cancels are answered, but nothing waits for those answers.
+  [KIND.videoAck]: 30_000,
+  [KIND.videoCancel]: 30_000,
 });
+/** A video load gives up when no chunk arrives for this long (the kernel's own limit is 60 s). */
+export const VIDEO_IDLE_MS = 60_000;
 const DEFAULT_TIMEOUT_MS = 30_000;
 
 /** @typedef {{send: (content: any, callbacks?: any, buffers?: any) => void, on: (event: any, cb: any) => void, off: (event: any, cb: any) => void}} MessageModel */

@@ -2,12 +2,18 @@
 
 import { h } from "./dom.js";
 import { credits, inFlight, safeFileName, statusLabel, timing } from "./format.js";
-import { blobUrl, isSafePoster, playedWithoutAudio, setSafeSrc } from "./video.js";
+import { loadingText } from "./transport.js";
+import { blobUrl, isDirectVideoUrl, isSafePoster, playedWithoutAudio, setSafeSrc } from "./video.js";
 
 /** @typedef {import("./protocol.js").TaskCard} TaskCard */
+/** @typedef {import("./transport.js").LoadedVideo} LoadedVideo */
 
 /**
- * @param {{stopWatching: (id: string) => void, requestVideo: (id: string) => void, load: (id: string) => void}} actions
+ * `requestVideo(id, direct)` starts loading the card's video (`direct`: a provider URL may be
+ * played as is). The card asks for its video once by itself, when the card first says it is
+ * ready; after a failure only the Retry button asks again, so a failing load never repeats on
+ * every task update.
+ * @param {{stopWatching: (id: string) => void, requestVideo: (id: string, direct: boolean) => void, load: (id: string) => void}} actions
  */
 export function createTaskCard(actions) {
   const status = h("span", { class: "fk-status" });
@@ -23,6 +29,10 @@ export function createTaskCard(actions) {
   const video = /** @type {HTMLVideoElement} */ (h("video", { class: "fk-video", controls: true, playsinline: true, preload: "metadata", "data-fk": "video" }));
   const audioNote = h("div", { class: "fk-note", "data-fk": "audio-note", text: "This player did not decode the audio track; use Download to play the file with sound." });
   const download = h("a", { class: "fk-button", "data-fk": "download", text: "Download" });
+  const loading = h("div", { class: "fk-note", "data-fk": "video-loading", "aria-live": "polite" });
+  const failText = h("span", { "data-fk": "video-error-text" });
+  const retry = h("button", { type: "button", class: "fk-button", "data-fk": "video-retry", text: "Retry" });
+  const failure = h("div", { class: "fk-msg fk-msg-error", role: "alert", "data-fk": "video-error" }, failText, " ", retry);
   const stop = h("button", { type: "button", class: "fk-button", "data-fk": "stop-watching", text: "Stop watching", title: "FoxAPI has no cancel: the provider may keep running and billing this task." });
   const copy = h("button", { type: "button", class: "fk-button", "data-fk": "copy-code", text: "Copy as code" });
   const rerun = h("button", { type: "button", class: "fk-button", "data-fk": "edit-rerun", text: "Edit and re-run" });
@@ -37,6 +47,8 @@ export function createTaskCard(actions) {
     error,
     note,
     media,
+    loading,
+    failure,
     audioNote,
     h("div", { class: "fk-row fk-actions" }, stop, download, copy, rerun),
     codeBox,
@@ -46,6 +58,9 @@ export function createTaskCard(actions) {
   /** @type {string | null} */
   let url = null;
   let requested = false;
+  let direct = true; // a provider URL may be tried; false once one failed to play here
+  /** @type {"blob" | "direct" | null} */
+  let source = null;
 
   stop.addEventListener("click", () => card && actions.stopWatching(card.id));
   rerun.addEventListener("click", () => card && actions.load(card.id));
@@ -64,6 +79,23 @@ export function createTaskCard(actions) {
   });
   video.addEventListener("loadeddata", () => {
     poster.hidden = true;
+  });
+  retry.addEventListener("click", () => {
+    if (!card) return;
+    failure.hidden = true;
+    actions.requestVideo(card.id, direct);
+  });
+  video.addEventListener("error", () => {
+    if (!card || !url) return;
+    if (source === "direct") {
+      // The provider URL did not play here (expired early, blocked by a proxy...): the kernel
+      // has the file, so fetch it the usual way, once.
+      direct = false;
+      forget();
+      actions.requestVideo(card.id, false);
+      return;
+    }
+    showFailure("This browser could not play the video. Use Download to save it and play it in another player.", false);
   });
   video.addEventListener("timeupdate", () => {
     if (card?.audio_requested && playedWithoutAudio(video)) audioNote.hidden = false;
@@ -104,8 +136,8 @@ export function createTaskCard(actions) {
     video.hidden = !url;
     download.hidden = !url;
     if (ready && !url && !requested) {
-      requested = true;
-      actions.requestVideo(next.id);
+      requested = true; // never reset: after a failure only Retry asks again
+      actions.requestVideo(next.id, direct);
     }
   }
 
@@ -115,32 +147,71 @@ export function createTaskCard(actions) {
     meta.textContent = [timing(card, now), credits(card.credits_reserved)].filter(Boolean).join(" · ");
   }
 
-  /** @param {DataView | ArrayBuffer} buffer @param {string} name */
-  function setVideo(buffer, name) {
-    if (url) URL.revokeObjectURL(url);
-    url = blobUrl(buffer);
+  /** Show a loaded video: Blob bytes from the kernel, or a provider URL. @param {LoadedVideo} loaded */
+  function setVideo(loaded) {
+    forget();
+    const name = safeFileName(loaded.name);
+    if (loaded.blob) {
+      url = blobUrl(loaded.blob);
+      source = "blob";
+      download.setAttribute("download", name);
+      download.removeAttribute("target");
+    } else if (loaded.url && isDirectVideoUrl(loaded.url)) {
+      url = loaded.url;
+      source = "direct";
+      // A cross-origin link ignores `download`: open it in a new tab rather than leave the notebook.
+      download.setAttribute("download", name);
+      download.setAttribute("target", "_blank");
+      download.setAttribute("rel", "noopener noreferrer");
+    } else {
+      direct = false;
+      if (card) actions.requestVideo(card.id, false);
+      return;
+    }
     setSafeSrc(video, url);
     setSafeSrc(download, url);
-    download.setAttribute("download", safeFileName(name));
+    loading.hidden = true;
+    failure.hidden = true;
     video.hidden = false;
     download.hidden = false;
     media.hidden = false;
   }
 
-  /** @param {string} message */
+  /** @param {number} received @param {number} total */
+  function videoProgress(received, total) {
+    failure.hidden = true;
+    loading.hidden = false;
+    loading.textContent = loadingText(received, total);
+  }
+
+  /** The one message a failed load shows, with Retry (and Download, when the bytes are here). @param {string} message */
   function videoFailed(message) {
-    requested = false;
-    note.hidden = false;
-    note.textContent = message;
+    showFailure(message, true);
+  }
+
+  /** @param {string} message @param {boolean} canRetry */
+  function showFailure(message, canRetry) {
+    loading.hidden = true;
+    failure.hidden = false;
+    failText.textContent = message;
+    retry.hidden = !canRetry;
+    download.hidden = !url;
+  }
+
+  function forget() {
+    if (url && source === "blob") URL.revokeObjectURL(url);
+    url = null;
+    source = null;
   }
 
   function dispose() {
-    if (url) URL.revokeObjectURL(url);
-    url = null;
+    forget();
     video.removeAttribute("src");
   }
 
   audioNote.hidden = true;
   codeBox.hidden = true;
-  return { el, video, hasVideo: () => Boolean(url), update, tick, setVideo, videoFailed, dispose };
+  loading.hidden = true;
+  failure.hidden = true;
+  return { el, video, hasVideo: () => Boolean(url), update, tick, setVideo, videoProgress, videoFailed, dispose };
 }

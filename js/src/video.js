@@ -27,9 +27,30 @@ export function setSafeSrc(el, url) {
   return true;
 }
 
-/** A Blob URL for MP4 bytes received as a DataView/ArrayBuffer buffer. @param {DataView | ArrayBuffer | Uint8Array} buffer */
-export function blobUrl(buffer, type = "video/mp4") {
-  return URL.createObjectURL(new Blob([/** @type {BlobPart} */ (buffer)], { type }));
+/**
+ * A Blob URL for a video: a Blob (the chunked transport's, made of parts) is used as is; bytes
+ * are wrapped in one.
+ * @param {Blob | DataView | ArrayBuffer | Uint8Array} data
+ */
+export function blobUrl(data, type = "video/mp4") {
+  const blob = data instanceof Blob ? data : new Blob([/** @type {BlobPart} */ (data)], { type });
+  return URL.createObjectURL(blob);
+}
+
+/**
+ * Whether a URL from the kernel may be played directly: https only (a provider's CDN), never a
+ * loopback or private host (the emulator's URLs are not reachable from a browser elsewhere).
+ * The kernel applies the same rule (`direct_play_url` in _transport.py); this is the guard on
+ * what the page accepts.
+ * @param {unknown} url
+ */
+export function isDirectVideoUrl(url) {
+  if (!isSafeVideoSrc(url)) return false;
+  const parsed = new URL(/** @type {string} */ (url));
+  const host = parsed.hostname.toLowerCase().replace(/^\[|\]$/g, "");
+  if (parsed.protocol !== "https:" || !host) return false;
+  if (host === "localhost" || host.endsWith(".localhost") || host === "::1" || host === "0.0.0.0") return false;
+  return !/^(127\.|10\.|192\.168\.|169\.254\.|172\.(1[6-9]|2\d|3[01])\.)/.test(host) && !(host.includes(":") && /^(f[cd]|fe80:)/.test(host));
 }
 
 /**

@@ -11,6 +11,7 @@ import { KIND, request } from "./protocol.js";
 import { createSegmentEditor } from "./segment-editor.js";
 import { createTaskCard } from "./task-card.js";
 import { mountTeacher } from "./teacher.js";
+import { loadVideo, probeEncoding } from "./transport.js";
 import { createVoicesPanel } from "./voices.js";
 
 /** @typedef {import("./protocol.js").Model} Model */
@@ -155,19 +156,60 @@ export function renderStudio({ model, el }) {
     keyEntry.update();
   }
 
-  /** @param {string} id */
-  const requestVideo = (id) =>
-    send(
-      { kind: KIND.videoRequest, task_id: id },
-      (reply, buffers) => {
-        const target = cards.get(id);
-        if (!target) return;
-        if (reply.ok && buffers?.[0]) target.setVideo(buffers[0], String(reply.name ?? `${id}.mp4`));
-        else target.videoFailed(String(reply.error ?? "The video could not be loaded."));
-        for (const gallery of galleries.values()) gallery.refresh();
-      },
-      (ms) => cards.get(id)?.videoFailed(timeoutText(ms)), // asked again on the card's next update
-    );
+  // Which encoding this view's host lets through: probed once per view, at render (Colab drops
+  // binary buffers, so its views ask for base64). Loads asked for before the answer wait for it.
+  /** @type {import("./transport.js").Encoding | null} */
+  let encoding = null;
+  /** @type {(() => void)[]} */
+  const waiting = [];
+  probeEncoding(
+    model,
+    (found) => {
+      encoding = found;
+      root.setAttribute("data-video-encoding", found);
+      for (const start of waiting.splice(0)) start();
+    },
+    { signal: life.signal },
+  );
+  /** @type {Map<string, {cancel: () => void}>} */
+  const loads = new Map();
+
+  /** @param {string} id @param {boolean} direct */
+  const requestVideo = (id, direct) => {
+    if (encoding === null) {
+      waiting.push(() => requestVideo(id, direct));
+      return;
+    }
+    loads.get(id)?.cancel();
+    let retried = false;
+    const start = () => {
+      const load = loadVideo(model, id, {
+        encoding: /** @type {import("./transport.js").Encoding} */ (encoding),
+        direct,
+        signal: life.signal,
+        onProgress: (received, total) => cards.get(id)?.videoProgress(received, total),
+        onDone: (loaded) => {
+          loads.delete(id);
+          cards.get(id)?.setVideo(loaded);
+          for (const gallery of galleries.values()) gallery.refresh();
+        },
+        onFail: (message, reason) => {
+          loads.delete(id);
+          if (reason === "buffers-dropped" && !retried) {
+            // The probe passed but the chunks lost their bytes: this host drops big buffers.
+            retried = true;
+            encoding = "base64";
+            root.setAttribute("data-video-encoding", "base64");
+            start();
+            return;
+          }
+          cards.get(id)?.videoFailed(message); // shown once; only Retry asks again
+        },
+      });
+      loads.set(id, load);
+    };
+    start();
+  };
 
   /** @param {string} failed what to say when the kernel answers "no" @returns {(reply: any) => void} */
   const noticeUnlessOk = (failed) => (reply) => showNotice(reply.ok ? "" : String(reply.error ?? failed));
@@ -230,6 +272,8 @@ export function renderStudio({ model, el }) {
     });
     for (const [id, view] of cards) {
       if (!seen.has(id)) {
+        loads.get(id)?.cancel();
+        loads.delete(id);
         view.dispose();
         view.el.remove();
         cards.delete(id);

@@ -1,6 +1,7 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { TIMEOUT_MS } from "../src/protocol.js";
+import { PROBE_BYTES } from "../src/transport.js";
 import widget from "../src/widget.js";
 import { fakeModel } from "./fake-model.js";
 
@@ -11,6 +12,18 @@ const card = (over = {}) => ({
   request: {}, summary: "16:9 · 5 s · 720p — a fox", error: null, video: null, poster: "", watching: true,
   code: "print(1)", audio_requested: false, note: "", ...over,
 });
+
+/** Answer the view's probe: with the known buffer (binary) or without it (a Colab-like host). */
+function answerProbe(model, binary = true) {
+  const probe = model.sent.find((m) => m.kind === "video-probe");
+  model.deliver({ id: probe.id, kind: "video-probe-response", ok: true, size: 4 }, binary ? [new DataView(new Uint8Array(PROBE_BYTES).buffer)] : []);
+}
+
+/** Answer a video-request with a header and one chunk of `size` bytes. */
+function sendVideo(model, request, size = 8) {
+  model.deliver({ id: request.id, kind: "video-response", ok: true, name: "a.mp4", mime: "video/mp4", total: size, chunks: 1, chunk_size: size, window: 3, encoding: "binary" });
+  model.deliver({ id: request.id, kind: "video-chunk", task_id: request.task_id, index: 0, offset: 0, size, total: size, encoding: "binary", last: true }, [new DataView(new ArrayBuffer(size))]);
+}
 
 let el;
 beforeEach(() => {
@@ -89,9 +102,10 @@ describe("render", () => {
     expect(el.querySelector('[data-fk="segment-sum"]').textContent).toContain("of 10 s");
   });
 
-  it("renders a task card from state and plays bytes from a video-response", () => {
+  it("renders a task card from state and plays bytes from video chunks", () => {
     const model = fakeModel();
     widget.render({ model, el });
+    answerProbe(model);
     model.set("_tasks", [card()]);
     const node = el.querySelector('[data-fk="task"]');
     expect(node.getAttribute("data-status")).toBe("processing");
@@ -101,8 +115,9 @@ describe("render", () => {
     model.set("_tasks", [card({ status: "completed", progress: 100, watching: false, video: { name: "a.mp4", size: 10, mime: "video/mp4" } })]);
     expect(el.querySelector('[data-fk="task"]')).toBe(node); // same node: a playing video keeps playing
     const request = model.sent.find((m) => m.kind === "video-request");
-    expect(request.task_id).toBe("task-unified-1-abcdefgh");
-    model.deliver({ id: request.id, kind: "video-response", ok: true, name: "a.mp4" }, [new DataView(new ArrayBuffer(8))]);
+    expect(request).toMatchObject({ task_id: "task-unified-1-abcdefgh", encoding: "binary", direct: true });
+    sendVideo(model, request);
+    expect(model.sent.filter((m) => m.kind === "video-ack")).toEqual([{ kind: "video-ack", id: expect.any(String), transfer: request.id, index: 0 }]);
     expect(el.querySelector('video[data-fk="video"]').getAttribute("src")).toBe("blob:http://localhost/video-1");
     expect(el.querySelector('[data-fk="download"]').getAttribute("download")).toBe("a.mp4");
   });
@@ -121,8 +136,9 @@ describe("render", () => {
     model.set("_tasks", [card()]);
     el.querySelector('[data-fk="stop-watching"]').click();
     el.querySelector('[data-fk="edit-rerun"]').click();
-    expect(model.sent.map((m) => m.kind)).toEqual(["stop-watching", "load-task"]);
-    expect(model.sent[0].task_id).toBe("task-unified-1-abcdefgh");
+    const sent = model.sent.filter((m) => !m.kind.startsWith("video-"));
+    expect(sent.map((m) => m.kind)).toEqual(["stop-watching", "load-task"]);
+    expect(sent[0].task_id).toBe("task-unified-1-abcdefgh");
   });
 
   it("sends the key once in a message and keeps it out of the DOM", () => {
@@ -141,9 +157,10 @@ describe("render", () => {
     const model = fakeModel();
     const before = model.listeners();
     const cleanup = widget.render({ model, el });
+    answerProbe(model);
     model.set("_tasks", [card({ status: "completed", video: { name: "a.mp4", size: 1, mime: "video/mp4" } })]);
     const request = model.sent.find((m) => m.kind === "video-request");
-    model.deliver({ id: request.id, ok: true, name: "a.mp4" }, [new DataView(new ArrayBuffer(8))]);
+    sendVideo(model, request);
     cleanup();
     expect(model.listeners()).toBe(before);
     expect(URL.revokeObjectURL).toHaveBeenCalledWith("blob:http://localhost/video-1");
@@ -221,21 +238,106 @@ describe("answers that never come", () => {
     expect(el.innerHTML).not.toContain("sk-secret-123");
   });
 
-  it("a lost video-response is shown on the card and the video is asked for again", () => {
+  it("a lost video-response is shown once with Retry; task updates do not ask again, Retry does", () => {
     const model = fakeModel();
     widget.render({ model, el });
+    answerProbe(model);
     const done = card({ status: "completed", progress: 100, watching: false, video: { name: "a.mp4", size: 1, mime: "video/mp4" } });
     model.set("_tasks", [done]);
     expect(model.sent.filter((m) => m.kind === "video-request").length).toBe(1);
     vi.advanceTimersByTime(TIMEOUT_MS["video-request"]);
-    expect(el.querySelector('[data-fk="task"]').textContent).toContain("The kernel did not answer within");
-    model.set("_tasks", [{ ...done }]);
+    const failure = el.querySelector('[data-fk="video-error"]');
+    expect(failure.hidden).toBe(false);
+    expect(failure.textContent).toContain("The video could not be loaded");
+    expect(failure.textContent).toContain("Press Retry");
+    expect(el.querySelectorAll('[data-fk="video-error"]:not([hidden])').length).toBe(1);
+    for (let i = 0; i < 13; i += 1) model.set("_tasks", [{ ...done, progress: 100 }]); // updates keep coming
+    expect(model.sent.filter((m) => m.kind === "video-request").length).toBe(1); // no re-request loop
+    el.querySelector('[data-fk="video-retry"]').click();
     const asks = model.sent.filter((m) => m.kind === "video-request");
     expect(asks.length).toBe(2);
-    model.deliver({ id: asks[0].id, kind: "video-response", ok: true, name: "a.mp4" }, [new DataView(new ArrayBuffer(8))]);
-    expect(el.querySelector('video[data-fk="video"]').hidden).toBe(true); // the stale answer is ignored
-    model.deliver({ id: asks[1].id, kind: "video-response", ok: true, name: "a.mp4" }, [new DataView(new ArrayBuffer(8))]);
+    expect(failure.hidden).toBe(true);
+    sendVideo(model, asks[0]); // the stale transfer's answer is ignored
+    expect(el.querySelector('video[data-fk="video"]').hidden).toBe(true);
+    sendVideo(model, asks[1]);
     expect(el.querySelector('video[data-fk="video"]').getAttribute("src")).toBe("blob:http://localhost/video-1");
+    expect(el.querySelector('[data-fk="download"]').hidden).toBe(false);
+  });
+
+  it("a host that drops buffers gets base64 chunks: asked for once, played, downloadable", () => {
+    const model = fakeModel();
+    widget.render({ model, el });
+    answerProbe(model, false);
+    expect(el.querySelector('[data-fk="root"]').getAttribute("data-video-encoding")).toBe("base64");
+    model.set("_tasks", [card({ status: "completed", progress: 100, watching: false, video: { name: "a.mp4", size: 3, mime: "video/mp4" } })]);
+    const [request] = model.sent.filter((m) => m.kind === "video-request");
+    expect(request.encoding).toBe("base64");
+    model.deliver({ id: request.id, kind: "video-response", ok: true, name: "a.mp4", mime: "video/mp4", total: 3, chunks: 1, chunk_size: 3, window: 3, encoding: "base64" });
+    expect(el.querySelector('[data-fk="video-loading"]').textContent).toBe("Loading video 0 %");
+    model.deliver({ id: request.id, kind: "video-chunk", index: 0, offset: 0, size: 3, total: 3, encoding: "base64", last: true, data: btoa("abc") });
+    expect(el.querySelector('video[data-fk="video"]').getAttribute("src")).toBe("blob:http://localhost/video-1");
+    expect(el.querySelector('[data-fk="download"]').hidden).toBe(false);
+    expect(el.querySelector('[data-fk="video-loading"]').hidden).toBe(true);
+    expect(model.sent.filter((m) => m.kind === "video-request").length).toBe(1);
+  });
+
+  it("binary chunks that lose their bytes switch the view to base64 and ask again once", () => {
+    const model = fakeModel();
+    widget.render({ model, el });
+    answerProbe(model);
+    model.set("_tasks", [card({ status: "completed", progress: 100, watching: false, video: { name: "a.mp4", size: 3, mime: "video/mp4" } })]);
+    const first = model.sent.find((m) => m.kind === "video-request");
+    model.deliver({ id: first.id, kind: "video-response", ok: true, total: 3, chunks: 1, encoding: "binary" });
+    model.deliver({ id: first.id, kind: "video-chunk", index: 0, offset: 0, size: 3, total: 3, encoding: "binary", last: true }, []);
+    const asks = model.sent.filter((m) => m.kind === "video-request");
+    expect(asks.map((m) => m.encoding)).toEqual(["binary", "base64"]);
+    expect(model.sent.some((m) => m.kind === "video-cancel" && m.transfer === first.id)).toBe(true);
+    expect(el.querySelector('[data-fk="video-error"]').hidden).toBe(true);
+  });
+
+  it("a provider URL plays directly; if it fails to play, the kernel's copy is fetched once", () => {
+    const model = fakeModel();
+    widget.render({ model, el });
+    answerProbe(model);
+    model.set("_tasks", [card({ status: "completed", progress: 100, watching: false, video: { name: "a.mp4", size: 3, mime: "video/mp4" } })]);
+    const first = model.sent.find((m) => m.kind === "video-request");
+    model.deliver({ id: first.id, kind: "video-response", ok: true, name: "a.mp4", mime: "video/mp4", url: "https://cdn.example.com/a.mp4" });
+    const video = el.querySelector('video[data-fk="video"]');
+    const download = el.querySelector('[data-fk="download"]');
+    expect(video.getAttribute("src")).toBe("https://cdn.example.com/a.mp4");
+    expect(download.getAttribute("href")).toBe("https://cdn.example.com/a.mp4");
+    expect(download.getAttribute("target")).toBe("_blank");
+    video.dispatchEvent(new Event("error"));
+    const asks = model.sent.filter((m) => m.kind === "video-request");
+    expect(asks.map((m) => m.direct)).toEqual([true, false]);
+    sendVideo(model, asks[1]);
+    expect(video.getAttribute("src")).toBe("blob:http://localhost/video-1");
+    expect(download.getAttribute("target")).toBeNull();
+    video.dispatchEvent(new Event("error")); // the bytes do not decode here: say so, keep Download
+    expect(model.sent.filter((m) => m.kind === "video-request").length).toBe(2);
+    expect(el.querySelector('[data-fk="video-error"]').textContent).toContain("Use Download");
+    expect(el.querySelector('[data-fk="video-retry"]').hidden).toBe(true);
+    expect(download.hidden).toBe(false);
+  });
+
+  it("a loopback URL from the kernel is never played: the chunks are asked for instead", () => {
+    const model = fakeModel();
+    widget.render({ model, el });
+    answerProbe(model);
+    model.set("_tasks", [card({ status: "completed", progress: 100, watching: false, video: { name: "a.mp4", size: 3, mime: "video/mp4" } })]);
+    const first = model.sent.find((m) => m.kind === "video-request");
+    model.deliver({ id: first.id, kind: "video-response", ok: true, url: "http://127.0.0.1:8000/v/a.mp4" });
+    expect(el.querySelector('video[data-fk="video"]').getAttribute("src")).toBeNull();
+    expect(model.sent.filter((m) => m.kind === "video-request").map((m) => m.direct)).toEqual([true, false]);
+  });
+
+  it("loads wait for the probe; a probe with no answer means base64", () => {
+    const model = fakeModel();
+    widget.render({ model, el });
+    model.set("_tasks", [card({ status: "completed", progress: 100, watching: false, video: { name: "a.mp4", size: 3, mime: "video/mp4" } })]);
+    expect(model.sent.filter((m) => m.kind === "video-request").length).toBe(0);
+    vi.advanceTimersByTime(TIMEOUT_MS["video-probe"]);
+    expect(model.sent.filter((m) => m.kind === "video-request").map((m) => m.encoding)).toEqual(["base64"]);
   });
 
   it("a refused or unanswered stop-watching says so", () => {

@@ -124,7 +124,7 @@ def test_a_cell_shows_progress_then_the_video(
     assert "done:" in outputs[-1] and "(live)" in outputs[-1]
     # The file is in the shared video cache, and the journal knows where.
     assert shown.path.exists() and shown.path.parent.name == "videos"
-    entry = Journal.default().get(shown.path.stem)
+    entry = next((e for e in Journal.default().entries() if e.task_id == shown.path.stem), None)
     assert entry is not None and entry.local_path == str(shown.path)
     page = shown._repr_html_()
     assert page.startswith("<figure") and "data:video/mp4;base64," in page

@@ -2,7 +2,7 @@
 // voice tokens, and the variations (grid) mode.
 // Each control shows the kernel's validation messages for its field right below it.
 
-import { h, debounce, wheelSafe } from "./dom.js";
+import { debounce, h, wheelSafe } from "./dom.js";
 import { charCount } from "./format.js";
 import { guardKeys } from "./keys.js";
 import { ASPECTS, DURATIONS, MAX_PROMPT, MAX_VOICES, RESOLUTIONS, VARY } from "./protocol.js";
@@ -29,12 +29,21 @@ export function insertAtCursor(area, text) {
 function optionGroup(hook, label, values, pick, text = String) {
   const group = h("div", { class: "fk-options", role: "group", "aria-label": label, "data-fk": hook });
   for (const value of values) {
-    const button = h("button", { type: "button", class: "fk-option", "data-value": String(value), "aria-pressed": "false" });
+    const button = h("button", {
+      type: "button",
+      class: "fk-option",
+      "data-value": String(value),
+      "aria-pressed": "false",
+    });
     if (hook === "aspect") {
       const [w, hgt] = String(value).split(":").map(Number);
       const scale = 14 / Math.max(w, hgt);
       button.append(
-        h("span", { class: "fk-shape", "aria-hidden": "true", style: `width:${Math.round(w * scale)}px;height:${Math.round(hgt * scale)}px` }),
+        h("span", {
+          class: "fk-shape",
+          "aria-hidden": "true",
+          style: `width:${Math.round(w * scale)}px;height:${Math.round(hgt * scale)}px`,
+        }),
       );
     }
     button.append(document.createTextNode(text(value)));
@@ -60,10 +69,20 @@ function markPressed(group, value) {
  */
 export function createControls(model, { onGenerateShortcut }) {
   const save = () => model.save_changes();
-  const prompt = h("textarea", { class: "fk-textarea", rows: 3, "data-fk": "prompt", placeholder: "Describe the clip: who, does what, where, how it looks" });
+  const prompt = h("textarea", {
+    class: "fk-textarea",
+    rows: 3,
+    "data-fk": "prompt",
+    placeholder: "Describe the clip: who, does what, where, how it looks",
+  });
   const promptLabel = h("label", { class: "fk-label", text: "Prompt" });
   const count = h("span", { class: "fk-count", "aria-live": "off" });
-  const negative = h("input", { class: "fk-input", type: "text", "data-fk": "negative-prompt", placeholder: "e.g. blurry, text, watermark" });
+  const negative = h("input", {
+    class: "fk-input",
+    type: "text",
+    "data-fk": "negative-prompt",
+    placeholder: "e.g. blurry, text, watermark",
+  });
   const negativeLabel = h("label", { class: "fk-label", text: "Negative prompt" });
   promptLabel.append(prompt);
   negativeLabel.append(negative);
@@ -94,7 +113,11 @@ export function createControls(model, { onGenerateShortcut }) {
     model.set("resolution", v);
     save();
   });
-  const tierNote = h("div", { class: "fk-note", "data-fk": "tier-note", text: "4k is billed at its own, higher price tier." });
+  const tierNote = h("div", {
+    class: "fk-note",
+    "data-fk": "tier-note",
+    text: "4k is billed at its own, higher price tier.",
+  });
   const aspect = optionGroup("aspect", "Aspect ratio", ASPECTS, (v) => {
     model.set("aspect_ratio", v);
     save();
@@ -137,7 +160,14 @@ export function createControls(model, { onGenerateShortcut }) {
     },
     (v) => VARY.find((option) => option.value === v)?.text ?? String(v),
   );
-  const concurrency = h("input", { class: "fk-input fk-seconds", type: "number", min: 1, max: 8, "data-fk": "concurrency", "aria-label": "Generations at a time" });
+  const concurrency = h("input", {
+    class: "fk-input fk-seconds",
+    type: "number",
+    min: 1,
+    max: 8,
+    "data-fk": "concurrency",
+    "aria-label": "Generations at a time",
+  });
   wheelSafe(concurrency);
   concurrency.addEventListener("change", () => {
     const n = Math.max(1, Math.min(8, Math.round(Number(concurrency.value) || 1)));
@@ -161,13 +191,32 @@ export function createControls(model, { onGenerateShortcut }) {
   const el = h(
     "div",
     { class: "fk-controls" },
-    h("div", { class: "fk-field" }, promptLabel, h("div", { class: "fk-row fk-between" }, h("div", { class: "fk-row" }, ...tokenButtons), count), slots.prompt),
+    h(
+      "div",
+      { class: "fk-field" },
+      promptLabel,
+      h("div", { class: "fk-row fk-between" }, h("div", { class: "fk-row" }, ...tokenButtons), count),
+      slots.prompt,
+    ),
     h("div", { class: "fk-field" }, negativeLabel, slots.negative_prompt),
     h(
       "div",
       { class: "fk-grid" },
-      h("div", { class: "fk-field" }, h("span", { class: "fk-label", text: "Resolution" }), resolution, tierNote, slots.resolution),
-      h("div", { class: "fk-field" }, h("span", { class: "fk-label", text: "Aspect ratio" }), aspect, slots.aspect_ratio),
+      h(
+        "div",
+        { class: "fk-field" },
+        h("span", { class: "fk-label", text: "Resolution" }),
+        resolution,
+        tierNote,
+        slots.resolution,
+      ),
+      h(
+        "div",
+        { class: "fk-field" },
+        h("span", { class: "fk-label", text: "Aspect ratio" }),
+        aspect,
+        slots.aspect_ratio,
+      ),
       h("div", { class: "fk-field" }, h("span", { class: "fk-label", text: "Duration" }), duration, slots.duration),
       h(
         "div",
@@ -180,7 +229,12 @@ export function createControls(model, { onGenerateShortcut }) {
       "div",
       { class: "fk-field" },
       h("span", { class: "fk-label", text: "Variations" }),
-      h("div", { class: "fk-row" }, vary, h("label", { class: "fk-row fk-note" }, concurrency, h("span", { text: "at a time" }))),
+      h(
+        "div",
+        { class: "fk-row" },
+        vary,
+        h("label", { class: "fk-row fk-note" }, concurrency, h("span", { text: "at a time" })),
+      ),
       varyNote,
       slots.vary,
     ),
@@ -195,7 +249,8 @@ export function createControls(model, { onGenerateShortcut }) {
   function update() {
     if (!unguard) unguard = guardKeys(/** @type {HTMLElement} */ (el.closest(".fk-root")) ?? el);
     const editing = typing.pending();
-    if (!editing && document.activeElement !== prompt && prompt.value !== model.get("prompt")) prompt.value = model.get("prompt");
+    if (!editing && document.activeElement !== prompt && prompt.value !== model.get("prompt"))
+      prompt.value = model.get("prompt");
     if (!editing && document.activeElement !== negative && negative.value !== model.get("negative_prompt")) {
       negative.value = model.get("negative_prompt");
     }
@@ -217,7 +272,8 @@ export function createControls(model, { onGenerateShortcut }) {
     if (document.activeElement !== concurrency) concurrency.value = String(model.get("concurrency") ?? 2);
     const labels = model.get("_variations") ?? [];
     varyNote.textContent = mode === "prompts" ? "One clip per line of the prompt box." : "";
-    if (labels.length) varyNote.textContent += `${varyNote.textContent ? " " : ""}Generate starts ${labels.length}: ${labels.join(" · ")}.`;
+    if (labels.length)
+      varyNote.textContent += `${varyNote.textContent ? " " : ""}Generate starts ${labels.length}: ${labels.join(" · ")}.`;
   }
 
   /** @param {import("./protocol.js").ProblemState[]} problems */

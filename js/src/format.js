@@ -85,7 +85,10 @@ export function inFlight(status) {
 
 /** A safe download name: only [A-Za-z0-9._-]. @param {string} name */
 export function safeFileName(name) {
-  const cleaned = name.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[.\-_]+/, "").slice(0, 120);
+  const cleaned = name
+    .replace(/[^A-Za-z0-9._-]+/g, "-")
+    .replace(/^[.\-_]+/, "")
+    .slice(0, 120);
   return cleaned || "video.mp4";
 }
 
@@ -96,7 +99,11 @@ export function safeFileName(name) {
 export function creditsLine(c) {
   if (!c) return "";
   const n = (/** @type {number} */ v) => (Number.isInteger(v) ? String(v) : v.toFixed(1));
-  const parts = [c.estimate == null ? "cost unknown (no past task of this tier)" : `≈ ${n(c.estimate)} credits (estimate from past tasks)`];
+  const parts = [
+    c.estimate == null
+      ? "cost unknown (no past task of this tier)"
+      : `≈ ${n(c.estimate)} credits (estimate from past tasks)`,
+  ];
   if (c.session) parts.push(`this session ${n(c.session)}`);
   if (c.journal) parts.push(`all recorded ${n(c.journal)}`);
   return parts.join(" · ");

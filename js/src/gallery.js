@@ -13,14 +13,28 @@ export function createGallery(batchId) {
   const summary = h("span", { class: "fk-note", "data-fk": "gallery-summary" });
   const playAll = h("button", { type: "button", class: "fk-button", "data-fk": "play-all", text: "▶ Play all" });
   const scrub = /** @type {HTMLInputElement} */ (
-    h("input", { type: "range", class: "fk-scrub", "data-fk": "scrub", min: 0, max: 0, step: 0.05, value: 0, "aria-label": "Position of all videos" })
+    h("input", {
+      type: "range",
+      class: "fk-scrub",
+      "data-fk": "scrub",
+      min: 0,
+      max: 0,
+      step: 0.05,
+      value: 0,
+      "aria-label": "Position of all videos",
+    })
   );
   const time = h("span", { class: "fk-note fk-time", "data-fk": "scrub-time", text: "0:00" });
   const grid = h("div", { class: "fk-gallery-grid", "data-fk": "gallery-grid" });
   const el = h(
     "section",
     { class: "fk-gallery", "data-fk": "gallery", "data-batch": batchId, "aria-label": "Variations" },
-    h("header", { class: "fk-row fk-between" }, h("div", { class: "fk-row" }, title, summary), h("div", { class: "fk-row fk-sync" }, playAll, scrub, time)),
+    h(
+      "header",
+      { class: "fk-row fk-between" },
+      h("div", { class: "fk-row" }, title, summary),
+      h("div", { class: "fk-row fk-sync" }, playAll, scrub, time),
+    ),
     grid,
   );
 
@@ -90,7 +104,8 @@ export function createGallery(batchId) {
     const parts = [`${done} of ${count} done`];
     if (failed) parts.push(`${failed} failed`);
     // After a restart: members still queued when the kernel stopped were never sent (nor billed).
-    if (count > cards.length) parts.push(`${count - cards.length} not here: never sent, or older than what was restored`);
+    if (count > cards.length)
+      parts.push(`${count - cards.length} not here: never sent, or older than what was restored`);
     if (queued) parts.push(`${queued} queued (${concurrency} at a time)`);
     summary.textContent = parts.join(" · ");
     refreshControls();

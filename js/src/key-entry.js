@@ -7,7 +7,15 @@ import { h } from "./dom.js";
 
 /** @param {AnyModel} model @param {(key: string) => void} sendKey @param {() => void} clearKey */
 export function createKeyEntry(model, sendKey, clearKey) {
-  const input = h("input", { class: "fk-input", type: "password", autocomplete: "off", spellcheck: "false", "data-fk": "api-key", "aria-label": "FoxAPI key", placeholder: "sk-..." });
+  const input = h("input", {
+    class: "fk-input",
+    type: "password",
+    autocomplete: "off",
+    spellcheck: "false",
+    "data-fk": "api-key",
+    "aria-label": "FoxAPI key",
+    placeholder: "sk-...",
+  });
   const use = h("button", { type: "button", class: "fk-button", "data-fk": "use-key", text: "Use key" });
   const forget = h("button", { type: "button", class: "fk-link", "data-fk": "clear-key", text: "Forget key" });
   const status = h("div", { class: "fk-note", "aria-live": "polite" });
@@ -16,7 +24,10 @@ export function createKeyEntry(model, sendKey, clearKey) {
     "details",
     { class: "fk-key" },
     h("summary", { text: "API key" }),
-    h("p", { class: "fk-note", text: "Generations with a key use the live API and are billed. The key stays in the Python kernel's memory: it is not saved in the notebook." }),
+    h("p", {
+      class: "fk-note",
+      text: "Generations with a key use the live API and are billed. The key stays in the Python kernel's memory: it is not saved in the notebook.",
+    }),
     h("div", { class: "fk-row" }, input, use, forget),
     status,
     msgs,
@@ -47,7 +58,11 @@ export function createKeyEntry(model, sendKey, clearKey) {
   }
   /** @param {import("./protocol.js").ProblemState[]} problems */
   function showProblems(problems) {
-    msgs.replaceChildren(...problems.filter((p) => p.field === "api_key").map((p) => h("div", { class: `fk-msg fk-msg-${p.level}`, text: p.message })));
+    msgs.replaceChildren(
+      ...problems
+        .filter((p) => p.field === "api_key")
+        .map((p) => h("div", { class: `fk-msg fk-msg-${p.level}`, text: p.message })),
+    );
   }
   return { el: details, update, showError, showProblems };
 }

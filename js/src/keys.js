@@ -31,16 +31,48 @@
 //   activate the control is cancelled; the keydown, which the hosts listen to, is left alone.
 
 const EDITING_KEYS = new Set([
-  "a", "c", "v", "x", "z", "y", // select all, clipboard, undo/redo
-  "Enter", "Backspace", "Delete", // Ctrl/⌘+Enter is a host's "run cell": never from a field
-  "ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End", // word and line moves
+  "a",
+  "c",
+  "v",
+  "x",
+  "z",
+  "y", // select all, clipboard, undo/redo
+  "Enter",
+  "Backspace",
+  "Delete", // Ctrl/⌘+Enter is a host's "run cell": never from a field
+  "ArrowLeft",
+  "ArrowRight",
+  "ArrowUp",
+  "ArrowDown",
+  "Home",
+  "End", // word and line moves
 ]);
-const NAVIGATION_KEYS = new Set(["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End", "PageUp", "PageDown"]);
+const NAVIGATION_KEYS = new Set([
+  "ArrowLeft",
+  "ArrowRight",
+  "ArrowUp",
+  "ArrowDown",
+  "Home",
+  "End",
+  "PageUp",
+  "PageDown",
+]);
 // A modifier pressed on its own stays with a text field: JupyterLab watches the target of every
 // keydown it sees until that key is released and cancels a line break typed meanwhile, so a
 // Shift keydown reaching it would swallow the newline of Shift+Enter.
 const MODIFIERS = new Set(["Control", "Shift", "Alt", "Meta", "AltGraph", "CapsLock", "OS"]);
-const NON_TEXT_INPUTS = new Set(["button", "checkbox", "radio", "range", "color", "file", "submit", "reset", "image", "hidden"]);
+const NON_TEXT_INPUTS = new Set([
+  "button",
+  "checkbox",
+  "radio",
+  "range",
+  "color",
+  "file",
+  "submit",
+  "reset",
+  "image",
+  "hidden",
+]);
 
 /** @type {WeakSet<Element>} */
 const guarded = new WeakSet();

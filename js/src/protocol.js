@@ -104,7 +104,8 @@ const DEFAULT_TIMEOUT_MS = 30_000;
  */
 export function request(model, content, options = {}) {
   const { onReply, onTimeout, signal } = options;
-  const ms = options.timeoutMs ?? /** @type {Record<string, number>} */ (TIMEOUT_MS)[content.kind] ?? DEFAULT_TIMEOUT_MS;
+  const ms =
+    options.timeoutMs ?? /** @type {Record<string, number>} */ (TIMEOUT_MS)[content.kind] ?? DEFAULT_TIMEOUT_MS;
   const id = nextId();
   if (signal?.aborted) return id;
   /** @type {ReturnType<typeof setTimeout> | undefined} */

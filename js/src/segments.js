@@ -72,7 +72,12 @@ export function splitSegment(segments, index) {
   const shot = segments[index];
   if (!shot || shot.duration < 2) return segments.slice();
   const [a, b] = evenSplit(shot.duration, 2);
-  return [...segments.slice(0, index), { ...shot, duration: a }, { ...shot, duration: b }, ...segments.slice(index + 1)];
+  return [
+    ...segments.slice(0, index),
+    { ...shot, duration: a },
+    { ...shot, duration: b },
+    ...segments.slice(index + 1),
+  ];
 }
 
 /** @param {SegmentState[]} segments @param {number} index @param {Partial<SegmentState>} patch */

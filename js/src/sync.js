@@ -29,7 +29,11 @@ export function longest(videos) {
  */
 export function createSyncGroup(videos) {
   /** @returns {Playable | undefined} */
-  const leader = () => videos().reduce((/** @type {Playable | undefined} */ best, v) => (!best || (v.duration || 0) > (best.duration || 0) ? v : best), undefined);
+  const leader = () =>
+    videos().reduce(
+      (/** @type {Playable | undefined} */ best, v) => (!best || (v.duration || 0) > (best.duration || 0) ? v : best),
+      undefined,
+    );
 
   /** Move every video to `t` (each clamped to its own length). @param {number} t */
   function seek(t) {
@@ -42,7 +46,9 @@ export function createSyncGroup(videos) {
     if (!lead) return;
     const at = lead.ended || lead.currentTime >= (lead.duration || 0) - 0.05 ? 0 : lead.currentTime;
     seek(at);
-    await Promise.allSettled(videos().map((v) => (v.currentTime < (v.duration || 0) || at === 0 ? v.play() : undefined)));
+    await Promise.allSettled(
+      videos().map((v) => (v.currentTime < (v.duration || 0) || at === 0 ? v.play() : undefined)),
+    );
   }
 
   function pause() {
@@ -68,5 +74,14 @@ export function createSyncGroup(videos) {
     return fixed;
   }
 
-  return { seek, play, pause, playing, correctDrift, leader, position: () => leader()?.currentTime ?? 0, length: () => longest(videos()) };
+  return {
+    seek,
+    play,
+    pause,
+    playing,
+    correctDrift,
+    leader,
+    position: () => leader()?.currentTime ?? 0,
+    length: () => longest(videos()),
+  };
 }

@@ -21,22 +21,49 @@ export function createTaskCard(actions) {
   const summary = h("span", { class: "fk-summary" });
   const idEl = h("code", { class: "fk-id" });
   const bar = h("div", { class: "fk-bar-fill" });
-  const progress = h("div", { class: "fk-bar", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100, "aria-label": "Progress" }, bar);
+  const progress = h(
+    "div",
+    { class: "fk-bar", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100, "aria-label": "Progress" },
+    bar,
+  );
   const meta = h("div", { class: "fk-meta" });
   const error = h("div", { class: "fk-msg fk-msg-error", role: "alert" });
   const note = h("div", { class: "fk-note" });
   const poster = h("img", { class: "fk-poster", alt: "" });
-  const video = /** @type {HTMLVideoElement} */ (h("video", { class: "fk-video", controls: true, playsinline: true, preload: "metadata", "data-fk": "video" }));
-  const audioNote = h("div", { class: "fk-note", "data-fk": "audio-note", text: "This player did not decode the audio track; use Download to play the file with sound." });
+  const video = /** @type {HTMLVideoElement} */ (
+    h("video", { class: "fk-video", controls: true, playsinline: true, preload: "metadata", "data-fk": "video" })
+  );
+  const audioNote = h("div", {
+    class: "fk-note",
+    "data-fk": "audio-note",
+    text: "This player did not decode the audio track; use Download to play the file with sound.",
+  });
   const download = h("a", { class: "fk-button", "data-fk": "download", text: "Download" });
   const loading = h("div", { class: "fk-note", "data-fk": "video-loading", "aria-live": "polite" });
   const failText = h("span", { "data-fk": "video-error-text" });
   const retry = h("button", { type: "button", class: "fk-button", "data-fk": "video-retry", text: "Retry" });
-  const failure = h("div", { class: "fk-msg fk-msg-error", role: "alert", "data-fk": "video-error" }, failText, " ", retry);
-  const stop = h("button", { type: "button", class: "fk-button", "data-fk": "stop-watching", text: "Stop watching", title: "FoxAPI has no cancel: the provider may keep running and billing this task." });
+  const failure = h(
+    "div",
+    { class: "fk-msg fk-msg-error", role: "alert", "data-fk": "video-error" },
+    failText,
+    " ",
+    retry,
+  );
+  const stop = h("button", {
+    type: "button",
+    class: "fk-button",
+    "data-fk": "stop-watching",
+    text: "Stop watching",
+    title: "FoxAPI has no cancel: the provider may keep running and billing this task.",
+  });
   const copy = h("button", { type: "button", class: "fk-button", "data-fk": "copy-code", text: "Copy as code" });
   const rerun = h("button", { type: "button", class: "fk-button", "data-fk": "edit-rerun", text: "Edit and re-run" });
-  const codeBox = h("textarea", { class: "fk-code", readonly: true, rows: 6, "aria-label": "Python code for this request" });
+  const codeBox = h("textarea", {
+    class: "fk-code",
+    readonly: true,
+    rows: 6,
+    "aria-label": "Python code for this request",
+  });
   const media = h("div", { class: "fk-media" }, poster, video);
   const el = h(
     "article",
@@ -117,12 +144,16 @@ export function createTaskCard(actions) {
     progress.hidden = !inFlight(next.status) && next.status !== "completed";
     tick(now);
     error.hidden = !next.error;
-    error.textContent = next.error ? [next.error.code, next.error.message, next.error.hint].filter(Boolean).join(" — ") : "";
+    error.textContent = next.error
+      ? [next.error.code, next.error.message, next.error.hint].filter(Boolean).join(" — ")
+      : "";
     label.hidden = !next.batch;
     label.textContent = next.batch ? next.batch.label : "";
     el.classList.toggle("fk-in-gallery", Boolean(next.batch));
     const voiceReady = next.kind === "voice" && next.status === "completed" && next.voice?.voice_id;
-    const text = voiceReady ? `Voice ready: attach “${next.voice?.name}” under Voices (${next.voice?.voice_id}).` : next.note;
+    const text = voiceReady
+      ? `Voice ready: attach “${next.voice?.name}” under Voices (${next.voice?.voice_id}).`
+      : next.note;
     note.hidden = !text;
     note.textContent = text ?? "";
     rerun.hidden = next.kind === "voice";

@@ -8,7 +8,7 @@
 // few MB, the kernel sends at most a window of them ahead of our acks, and each one becomes a
 // small Blob at once, so the JS heap never holds the clip: the final Blob is made of those parts.
 
-import { INCOMING, KIND, TIMEOUT_MS, VIDEO_IDLE_MS, nextId } from "./protocol.js";
+import { INCOMING, KIND, nextId, TIMEOUT_MS, VIDEO_IDLE_MS } from "./protocol.js";
 
 /** @typedef {import("./protocol.js").MessageModel} MessageModel */
 /** @typedef {"binary" | "base64"} Encoding */
@@ -33,7 +33,8 @@ export function toBytes(buffer) {
     return Uint8Array.from(buffer);
   }
   // An ArrayBuffer from another realm (an iframe, a webview bridge) fails instanceof.
-  if (Object.prototype.toString.call(buffer) === "[object ArrayBuffer]") return new Uint8Array(/** @type {ArrayBuffer} */ (buffer));
+  if (Object.prototype.toString.call(buffer) === "[object ArrayBuffer]")
+    return new Uint8Array(/** @type {ArrayBuffer} */ (buffer));
   return null;
 }
 
@@ -181,7 +182,11 @@ export function loadVideo(model, taskId, options) {
   };
   const arm = (/** @type {number} */ ms) => {
     clearTimeout(timer);
-    timer = setTimeout(() => fail(`no part of it arrived for ${Math.round(ms / 1000)} s (the kernel may be busy or restarted)`, "timeout"), ms);
+    timer = setTimeout(
+      () =>
+        fail(`no part of it arrived for ${Math.round(ms / 1000)} s (the kernel may be busy or restarted)`, "timeout"),
+      ms,
+    );
   };
 
   function complete() {

@@ -13,7 +13,9 @@ export function isSafeVideoSrc(url) {
 
 /** Poster images: only the kernel's JPEG data URLs. @param {unknown} url */
 export function isSafePoster(url) {
-  return typeof url === "string" && url.startsWith("data:image/jpeg;base64,") && /^[A-Za-z0-9+/=]*$/.test(url.slice(23));
+  return (
+    typeof url === "string" && url.startsWith("data:image/jpeg;base64,") && /^[A-Za-z0-9+/=]*$/.test(url.slice(23))
+  );
 }
 
 /**
@@ -50,7 +52,10 @@ export function isDirectVideoUrl(url) {
   const host = parsed.hostname.toLowerCase().replace(/^\[|\]$/g, "");
   if (parsed.protocol !== "https:" || !host) return false;
   if (host === "localhost" || host.endsWith(".localhost") || host === "::1" || host === "0.0.0.0") return false;
-  return !/^(127\.|10\.|192\.168\.|169\.254\.|172\.(1[6-9]|2\d|3[01])\.)/.test(host) && !(host.includes(":") && /^(f[cd]|fe80:)/.test(host));
+  return (
+    !/^(127\.|10\.|192\.168\.|169\.254\.|172\.(1[6-9]|2\d|3[01])\.)/.test(host) &&
+    !(host.includes(":") && /^(f[cd]|fe80:)/.test(host))
+  );
 }
 
 /**

@@ -21,7 +21,8 @@ export function voiceChoices(known, attached) {
  */
 export function toggleVoice(attached, id) {
   if (attached.includes(id)) return { ids: attached.filter((v) => v !== id), error: "" };
-  if (attached.length >= MAX_VOICES) return { ids: attached, error: `At most ${MAX_VOICES} voices per clip: detach one first.` };
+  if (attached.length >= MAX_VOICES)
+    return { ids: attached, error: `At most ${MAX_VOICES} voices per clip: detach one first.` };
   return { ids: [...attached, id], error: "" };
 }
 
@@ -30,17 +31,38 @@ export function toggleVoice(attached, id) {
  * @param {{create: (done: (error: string) => void) => void}} actions
  */
 export function createVoicesPanel(model, actions) {
-  const url = h("input", { class: "fk-input", type: "url", "data-fk": "voice-url", placeholder: "https://…/speaker.mp3", "aria-label": "Audio URL" });
-  const name = h("input", { class: "fk-input fk-voice-name", type: "text", "data-fk": "voice-name", placeholder: "name, e.g. Narrator", "aria-label": "Voice name", maxlength: 40 }); // the kernel's MAX_VOICE_NAME
+  const url = h("input", {
+    class: "fk-input",
+    type: "url",
+    "data-fk": "voice-url",
+    placeholder: "https://…/speaker.mp3",
+    "aria-label": "Audio URL",
+  });
+  const name = h("input", {
+    class: "fk-input fk-voice-name",
+    type: "text",
+    "data-fk": "voice-name",
+    placeholder: "name, e.g. Narrator",
+    "aria-label": "Voice name",
+    maxlength: 40,
+  }); // the kernel's MAX_VOICE_NAME
   const create = h("button", { type: "button", class: "fk-button", "data-fk": "create-voice", text: "Create voice" });
   const urlMsgs = h("div", { class: "fk-msgs", "data-fk-field": "voice_url" });
-  const chips = h("div", { class: "fk-row fk-chips", "data-fk": "voice-chips", role: "group", "aria-label": "Voices: press to attach" });
+  const chips = h("div", {
+    class: "fk-row fk-chips",
+    "data-fk": "voice-chips",
+    role: "group",
+    "aria-label": "Voices: press to attach",
+  });
   const note = h("div", { class: "fk-note", "data-fk": "voice-note", "aria-live": "polite" });
   const el = h(
     "details",
     { class: "fk-voices", "data-fk": "voices" },
     h("summary", { text: "Voices" }),
-    h("div", { class: "fk-note", text: "Paste a link to a clean recording of one speaker (mp3, ogg, wav, m4a or aac) to make a voice. Attach up to two; the prompt names them <<<voice_1>>> and <<<voice_2>>>." }),
+    h("div", {
+      class: "fk-note",
+      text: "Paste a link to a clean recording of one speaker (mp3, ogg, wav, m4a or aac) to make a voice. Attach up to two; the prompt names them <<<voice_1>>> and <<<voice_2>>>.",
+    }),
     h("div", { class: "fk-row" }, url, name, create),
     urlMsgs,
     chips,
@@ -92,15 +114,20 @@ export function createVoicesPanel(model, actions) {
 
   function update() {
     if (!typing.pending()) {
-      if (document.activeElement !== url && url.value !== model.get("voice_url")) url.value = model.get("voice_url") ?? "";
-      if (document.activeElement !== name && name.value !== model.get("voice_name")) name.value = model.get("voice_name") ?? "";
+      if (document.activeElement !== url && url.value !== model.get("voice_url"))
+        url.value = model.get("voice_url") ?? "";
+      if (document.activeElement !== name && name.value !== model.get("voice_name"))
+        name.value = model.get("voice_name") ?? "";
     }
     const problems = model.get("_voice_problems") ?? [];
-    create.disabled = busy || !url.value.trim() || problems.some((p) => p.level === "error") || model.get("_mode") === "none";
+    create.disabled =
+      busy || !url.value.trim() || problems.some((p) => p.level === "error") || model.get("_mode") === "none";
     const attached = model.get("voice_ids") ?? [];
     const choices = voiceChoices(model.get("_voices") ?? [], attached);
     // Chips are rebuilt; keep keyboard focus on the one that had it.
-    const focused = chips.contains(document.activeElement) ? document.activeElement?.getAttribute("data-voice-id") : null;
+    const focused = chips.contains(document.activeElement)
+      ? document.activeElement?.getAttribute("data-voice-id")
+      : null;
     chips.replaceChildren(
       ...choices.map((voice) => {
         const slot = attached.indexOf(voice.voice_id);
@@ -118,7 +145,10 @@ export function createVoicesPanel(model, actions) {
       }),
     );
     if (!choices.length) chips.append(h("span", { class: "fk-note", text: "No voices yet." }));
-    if (focused) /** @type {HTMLElement[]} */ ([...chips.children]).find((c) => c.getAttribute("data-voice-id") === focused)?.focus();
+    if (focused)
+      /** @type {HTMLElement[]} */ ([...chips.children])
+        .find((c) => c.getAttribute("data-voice-id") === focused)
+        ?.focus();
     if (choices.length && !el.open && attached.length) el.open = true;
   }
 

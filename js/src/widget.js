@@ -2,9 +2,9 @@
 // work independently (each keeps its own Blob URLs and listeners) and clean up on removal.
 
 import { createControls } from "./controls.js";
-import { createGallery } from "./gallery.js";
 import { h } from "./dom.js";
 import { creditsLine, statusLabel, timeoutText } from "./format.js";
+import { createGallery } from "./gallery.js";
 import { createKeyEntry } from "./key-entry.js";
 import { watchKernel } from "./liveness.js";
 import { KIND, request } from "./protocol.js";
@@ -48,7 +48,12 @@ export function renderStudio({ model, el }) {
     notice.textContent = shown;
     notice.hidden = !shown;
   };
-  const generate = h("button", { type: "button", class: "fk-button fk-primary", "data-fk": "generate", text: "Generate" });
+  const generate = h("button", {
+    type: "button",
+    class: "fk-button fk-primary",
+    "data-fk": "generate",
+    text: "Generate",
+  });
   const announcer = h("div", { class: "fk-sr", "aria-live": "polite", "data-fk": "announcer" });
   const mode = h("span", { class: "fk-mode", "data-fk": "mode" });
   const creditsEl = h("span", { class: "fk-note", "data-fk": "credits" });
@@ -110,7 +115,12 @@ export function renderStudio({ model, el }) {
   const root = h(
     "div",
     { class: "fk-root", "data-fk": "root" },
-    h("header", { class: "fk-row fk-between fk-head" }, h("strong", { class: "fk-title", text: "Kling V3 video studio" }), mode),
+    h(
+      "header",
+      { class: "fk-row fk-between fk-head" },
+      h("strong", { class: "fk-title", text: "Kling V3 video studio" }),
+      mode,
+    ),
     controls.el,
     voices.el,
     editor.el,
@@ -233,10 +243,17 @@ export function renderStudio({ model, el }) {
           stopWatching: (id) =>
             send(
               { kind: KIND.stopWatching, task_id: id },
-              noticeUnlessOk("Not stopped: its submit is still on its way (stopping now could lose a billed task), or it is no longer watched."),
+              noticeUnlessOk(
+                "Not stopped: its submit is still on its way (stopping now could lose a billed task), or it is no longer watched.",
+              ),
               noticeTimeout,
             ),
-          load: (id) => send({ kind: KIND.loadTask, task_id: id }, noticeUnlessOk("That task's settings could not be loaded."), noticeTimeout),
+          load: (id) =>
+            send(
+              { kind: KIND.loadTask, task_id: id },
+              noticeUnlessOk("That task's settings could not be loaded."),
+              noticeTimeout,
+            ),
           requestVideo,
         });
         cards.set(card.id, view);
@@ -257,14 +274,22 @@ export function renderStudio({ model, el }) {
         batches.set(batchId, { views: [], cards: [] });
         order.push(gallery.el);
       }
-      const members = /** @type {{views: ReturnType<typeof createTaskCard>[], cards: TaskCard[]}} */ (batches.get(batchId));
+      const members = /** @type {{views: ReturnType<typeof createTaskCard>[], cards: TaskCard[]}} */ (
+        batches.get(batchId)
+      );
       members.views.push(view);
       members.cards.push(card);
     }
     for (const [batchId, { views, cards: members }] of batches) {
       // Batch order (the order the requests were given), not newest first.
-      const ranked = views.map((view, i) => ({ view, card: members[i] })).sort((a, b) => (a.card.batch?.index ?? 0) - (b.card.batch?.index ?? 0));
-      galleries.get(batchId)?.setMembers(ranked.map((r) => r.view), ranked.map((r) => r.card), model.get("concurrency") ?? 2);
+      const ranked = views
+        .map((view, i) => ({ view, card: members[i] }))
+        .sort((a, b) => (a.card.batch?.index ?? 0) - (b.card.batch?.index ?? 0));
+      galleries.get(batchId)?.setMembers(
+        ranked.map((r) => r.view),
+        ranked.map((r) => r.card),
+        model.get("concurrency") ?? 2,
+      );
     }
     // Keep DOM order without recreating nodes (a playing video keeps playing).
     order.forEach((node, index) => {
@@ -304,8 +329,21 @@ export function renderStudio({ model, el }) {
   };
   const renderVoiceProblems = () => voices.showProblems(model.get("_voice_problems") ?? []);
   const traits = [
-    "prompt", "negative_prompt", "resolution", "aspect_ratio", "duration", "generate_audio", "voice_ids", "multishot", "segments",
-    "vary", "concurrency", "voice_url", "voice_name", "_voices", "_variations",
+    "prompt",
+    "negative_prompt",
+    "resolution",
+    "aspect_ratio",
+    "duration",
+    "generate_audio",
+    "voice_ids",
+    "multishot",
+    "segments",
+    "vary",
+    "concurrency",
+    "voice_url",
+    "voice_name",
+    "_voices",
+    "_variations",
   ];
   for (const name of traits) model.on(`change:${name}`, update);
   model.on("change:_problems", renderProblems);

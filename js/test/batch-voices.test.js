@@ -8,9 +8,17 @@ import { fakeModel } from "./fake-model.js";
 /** A video-like object with the properties the sync group uses. */
 function fakeVideo(duration, currentTime = 0) {
   return {
-    duration, currentTime, paused: true, ended: false,
-    play: vi.fn(function () { this.paused = false; return Promise.resolve(); }),
-    pause: vi.fn(function () { this.paused = true; }),
+    duration,
+    currentTime,
+    paused: true,
+    ended: false,
+    play: vi.fn(function () {
+      this.paused = false;
+      return Promise.resolve();
+    }),
+    pause: vi.fn(function () {
+      this.paused = true;
+    }),
   };
 }
 
@@ -66,12 +74,29 @@ describe("voice chips", () => {
   });
 });
 
-
 const card = (id, index, over = {}) => ({
-  id, status: "processing", status_text: "processing", progress: 40, created: 1, submitted_at: Date.now(), finished_at: null,
-  estimated_time: 10, credits_reserved: 5, request: {}, summary: "a fox", error: null, video: null, poster: "",
-  watching: true, code: "", audio_requested: false, note: "", kind: "video",
-  batch: { id: "batch-1", index, count: 3, label: ["16:9", "9:16", "1:1"][index] }, voice: null, ...over,
+  id,
+  status: "processing",
+  status_text: "processing",
+  progress: 40,
+  created: 1,
+  submitted_at: Date.now(),
+  finished_at: null,
+  estimated_time: 10,
+  credits_reserved: 5,
+  request: {},
+  summary: "a fox",
+  error: null,
+  video: null,
+  poster: "",
+  watching: true,
+  code: "",
+  audio_requested: false,
+  note: "",
+  kind: "video",
+  batch: { id: "batch-1", index, count: 3, label: ["16:9", "9:16", "1:1"][index] },
+  voice: null,
+  ...over,
 });
 
 let el;
@@ -87,7 +112,12 @@ describe("studio: batches and voices", () => {
     widget.render({ model, el });
     expect(el.querySelector('[data-fk="generate"]').textContent).toBe("Generate 3 variations");
     // Newest first on the wire; the gallery shows them in batch order.
-    model.set("_tasks", [card("local-3", 2, { status: "queued" }), card("t2", 1), card("t1", 0), { ...card("solo", 0), batch: null }]);
+    model.set("_tasks", [
+      card("local-3", 2, { status: "queued" }),
+      card("t2", 1),
+      card("t1", 0),
+      { ...card("solo", 0), batch: null },
+    ]);
     const galleries = el.querySelectorAll('[data-fk="gallery"]');
     expect(galleries.length).toBe(1);
     const labels = [...galleries[0].querySelectorAll('[data-fk="variation-label"]')].map((n) => n.textContent);
@@ -114,7 +144,12 @@ describe("studio: batches and voices", () => {
   });
 
   it("voice chips attach (turning audio on, and saying so) and label the insert buttons", () => {
-    const model = fakeModel({ _voices: [{ voice_id: "voice-a", name: "Narrator" }, { voice_id: "voice-b", name: "<b>Bob</b>" }] });
+    const model = fakeModel({
+      _voices: [
+        { voice_id: "voice-a", name: "Narrator" },
+        { voice_id: "voice-b", name: "<b>Bob</b>" },
+      ],
+    });
     widget.render({ model, el });
     const chips = el.querySelectorAll('[data-fk="voice-chip"]');
     expect([...chips].map((c) => c.textContent)).toEqual(["Narrator", "<b>Bob</b>"]); // text, never markup
@@ -136,7 +171,12 @@ describe("studio: batches and voices", () => {
   });
 
   it("a chip keeps keyboard focus when the chips are redrawn", () => {
-    const model = fakeModel({ _voices: [{ voice_id: "voice-a", name: "Ann" }, { voice_id: "voice-b", name: "Bo" }] });
+    const model = fakeModel({
+      _voices: [
+        { voice_id: "voice-a", name: "Ann" },
+        { voice_id: "voice-b", name: "Bo" },
+      ],
+    });
     widget.render({ model, el });
     el.querySelector('[data-voice-id="voice-b"]').focus();
     model.set("voice_ids", ["voice-b"]);

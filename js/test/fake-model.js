@@ -6,15 +6,33 @@ import { vi } from "vitest";
  */
 export function fakeModel(initial = {}) {
   const state = {
-    prompt: "", negative_prompt: "", resolution: "720p", aspect_ratio: "16:9", duration: 5,
-    generate_audio: false, voice_ids: [], multishot: false, segments: [], vary: "", concurrency: 2,
-    voice_url: "", voice_name: "", _variations: [], _voices: [], _voice_problems: [],
-    _mode: "emulator", _problems: [], _tasks: [], _has_key: false, ...initial,
+    prompt: "",
+    negative_prompt: "",
+    resolution: "720p",
+    aspect_ratio: "16:9",
+    duration: 5,
+    generate_audio: false,
+    voice_ids: [],
+    multishot: false,
+    segments: [],
+    vary: "",
+    concurrency: 2,
+    voice_url: "",
+    voice_name: "",
+    _variations: [],
+    _voices: [],
+    _voice_problems: [],
+    _mode: "emulator",
+    _problems: [],
+    _tasks: [],
+    _has_key: false,
+    ...initial,
   };
   const handlers = new Map();
   const sent = [];
   return {
-    state, sent,
+    state,
+    sent,
     get: (k) => state[k],
     set(k, v) {
       state[k] = v;
@@ -24,7 +42,9 @@ export function fakeModel(initial = {}) {
       if (!handlers.has(event)) handlers.set(event, new Set());
       handlers.get(event).add(cb);
     },
-    off(event, cb) { handlers.get(event)?.delete(cb); },
+    off(event, cb) {
+      handlers.get(event)?.delete(cb);
+    },
     save_changes: vi.fn(),
     send(content) {
       // A live kernel answers the liveness probe at once (liveness.js); tests see the rest.
@@ -34,7 +54,9 @@ export function fakeModel(initial = {}) {
       }
       sent.push(content);
     },
-    deliver(content, buffers = []) { for (const cb of handlers.get("msg:custom") ?? []) cb(content, buffers); },
+    deliver(content, buffers = []) {
+      for (const cb of handlers.get("msg:custom") ?? []) cb(content, buffers);
+    },
     listeners: () => [...handlers.values()].reduce((n, s) => n + s.size, 0),
   };
 }

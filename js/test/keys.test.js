@@ -33,8 +33,23 @@ const studio = (initial = {}) => {
   return { model, cleanup };
 };
 
-const TEXT_FIELDS = ["prompt", "negative-prompt", "segment-prompt", "segment-duration", "voice-url", "voice-name", "api-key", "concurrency"];
-const multishot = { multishot: true, segments: [{ prompt: "a", duration: 3 }, { prompt: "b", duration: 2 }] };
+const TEXT_FIELDS = [
+  "prompt",
+  "negative-prompt",
+  "segment-prompt",
+  "segment-duration",
+  "voice-url",
+  "voice-name",
+  "api-key",
+  "concurrency",
+];
+const multishot = {
+  multishot: true,
+  segments: [
+    { prompt: "a", duration: 3 },
+    { prompt: "b", duration: 2 },
+  ],
+};
 
 describe("text fields keep their keys", () => {
   it.each(TEXT_FIELDS)("%s: Enter, Shift+Enter, Ctrl+Enter, ⌘+Enter, Tab, letters do not reach the host", (hook) => {
@@ -215,14 +230,16 @@ describe("keepsKey", () => {
     range.type = "range";
     const video = document.createElement("video");
     for (const target of [range, video]) {
-      for (const key of ["ArrowLeft", "ArrowUp", "Home", "End", "PageDown"]) expect(keepsKey(on(target, key), false)).toBe(true);
+      for (const key of ["ArrowLeft", "ArrowUp", "Home", "End", "PageDown"])
+        expect(keepsKey(on(target, key), false)).toBe(true);
       expect(keepsKey(on(target, "Enter", { shiftKey: true }), false)).toBe(false);
     }
   });
 
   it("isTextField: text-like inputs, textareas, selects, contenteditable; not buttons or checkboxes", () => {
     const input = (type) => Object.assign(document.createElement("input"), { type });
-    for (const type of ["text", "url", "password", "number", "search", "email"]) expect(isTextField(input(type)), type).toBe(true);
+    for (const type of ["text", "url", "password", "number", "search", "email"])
+      expect(isTextField(input(type)), type).toBe(true);
     for (const type of ["checkbox", "range", "button"]) expect(isTextField(input(type)), type).toBe(false);
     expect(isTextField(document.createElement("select"))).toBe(true);
     expect(isTextField(document.createElement("button"))).toBe(false);

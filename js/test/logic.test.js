@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import * as fmt from "../src/format.js";
 import * as seg from "../src/segments.js";
@@ -56,7 +56,9 @@ describe("formatting", () => {
     expect(fmt.timing({ ...base, finished_at: 65_000, progress: 100 }, 99_000)).toBe("elapsed 1:05");
   });
   it("labels the credit estimate as one, with totals", () => {
-    expect(fmt.creditsLine({ estimate: null, session: 0, journal: null })).toBe("cost unknown (no past task of this tier)");
+    expect(fmt.creditsLine({ estimate: null, session: 0, journal: null })).toBe(
+      "cost unknown (no past task of this tier)",
+    );
     expect(fmt.creditsLine({ estimate: 15, session: 30, journal: 45.5 })).toBe(
       "≈ 15 credits (estimate from past tasks) · this session 30 · all recorded 45.5",
     );
@@ -76,11 +78,19 @@ describe("security", () => {
   it("accepts only http(s) and blob video sources", () => {
     expect(isSafeVideoSrc("blob:http://localhost/abc")).toBe(true);
     expect(isSafeVideoSrc("https://cdn.example/v.mp4")).toBe(true);
-    for (const bad of ["javascript:alert(1)", "data:video/mp4;base64,AAAA", "file:///etc/passwd", "", null, 42, "/relative.mp4"]) {
+    for (const bad of [
+      "javascript:alert(1)",
+      "data:video/mp4;base64,AAAA",
+      "file:///etc/passwd",
+      "",
+      null,
+      42,
+      "/relative.mp4",
+    ]) {
       expect(isSafeVideoSrc(bad)).toBe(false);
     }
     expect(isSafePoster("data:image/jpeg;base64,AAAA")).toBe(true);
-    expect(isSafePoster('data:image/svg+xml;base64,PHN2Zz4=')).toBe(false);
+    expect(isSafePoster("data:image/svg+xml;base64,PHN2Zz4=")).toBe(false);
     expect(isSafePoster('data:image/jpeg;base64,AA" onerror="x')).toBe(false);
   });
   it("never uses innerHTML-style sinks in the source", () => {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { charCount, timeoutText } from "../src/format.js";
-import { KIND, MAX_PROMPT, TIMEOUT_MS, request } from "../src/protocol.js";
+import { KIND, MAX_PROMPT, request, TIMEOUT_MS } from "../src/protocol.js";
 import { fakeModel } from "./fake-model.js";
 
 describe("request", () => {
@@ -90,7 +90,8 @@ describe("charCount", () => {
 
   it("matches an independent count for random text from every plane", () => {
     // Count UTF-8 lead bytes: one per code point (a lone surrogate becomes one U+FFFD).
-    const utf8Count = (/** @type {string} */ text) => [...new TextEncoder().encode(text)].filter((b) => (b & 0xc0) !== 0x80).length;
+    const utf8Count = (/** @type {string} */ text) =>
+      [...new TextEncoder().encode(text)].filter((b) => (b & 0xc0) !== 0x80).length;
     let seed = 7;
     const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
     for (let round = 0; round < 300; round += 1) {
@@ -109,7 +110,9 @@ describe("charCount", () => {
 
 describe("timeoutText", () => {
   it("says what happened and what to do", () => {
-    expect(timeoutText(30_000)).toBe("The kernel did not answer within 30 s. If it is busy, wait; if it restarted, run the cell again.");
+    expect(timeoutText(30_000)).toBe(
+      "The kernel did not answer within 30 s. If it is busy, wait; if it restarted, run the cell again.",
+    );
     expect(timeoutText(30_000, "Generate", "the clip")).toBe(
       "The kernel did not answer within 30 s. If it is busy, wait; if it restarted, run the cell again. " +
         "Check the task cards before pressing Generate again: the clip may have started.",

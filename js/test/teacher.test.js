@@ -16,7 +16,9 @@ describe("budget line", () => {
     expect(budgetLine(undefined)).toBe("");
     expect(budgetLine({ cap: null, reserved: 3, left: null, refused: "" })).toBe("");
     expect(budgetLine({ cap: 50, reserved: 12.5, left: 37.5, refused: "" })).toBe("Budget: 37.5 of 50 credits left");
-    expect(budgetLine({ cap: 10, reserved: 10, left: 0, refused: "the budget of 10 credits is used up." })).toContain("refused: the budget");
+    expect(budgetLine({ cap: 10, reserved: 10, left: 0, refused: "the budget of 10 credits is used up." })).toContain(
+      "refused: the budget",
+    );
   });
 
   it("shows in [data-fk=budget] and follows the trait", () => {

@@ -1,6 +1,16 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { TIMEOUT_MS, VIDEO_IDLE_MS } from "../src/protocol.js";
-import { PROBE_BYTES, decodeBase64, encodingFor, failureText, loadVideo, loadingText, probeEncoding, probeSurvived, toBytes } from "../src/transport.js";
+import {
+  decodeBase64,
+  encodingFor,
+  failureText,
+  loadingText,
+  loadVideo,
+  PROBE_BYTES,
+  probeEncoding,
+  probeSurvived,
+  toBytes,
+} from "../src/transport.js";
 import { fakeModel } from "./fake-model.js";
 
 const bytesOf = async (blob) => new Uint8Array(await blob.arrayBuffer());
@@ -20,7 +30,17 @@ function fakeKernel(model, data, { chunkSize = 4, window = 2, encoding = "binary
   const chunk = (index) => {
     const offset = index * chunkSize;
     const slice = data.slice(offset, offset + chunkSize);
-    const content = { id: request.id, kind: "video-chunk", task_id: request.task_id, index, offset, size: slice.length, total: data.length, encoding, last: index === chunks - 1 };
+    const content = {
+      id: request.id,
+      kind: "video-chunk",
+      task_id: request.task_id,
+      index,
+      offset,
+      size: slice.length,
+      total: data.length,
+      encoding,
+      last: index === chunks - 1,
+    };
     if (encoding === "base64") model.deliver({ ...content, data: btoa(String.fromCharCode(...slice)) }, []);
     else model.deliver(content, [new DataView(slice.buffer)]);
   };
@@ -41,7 +61,19 @@ function fakeKernel(model, data, { chunkSize = 4, window = 2, encoding = "binary
   };
   /** Answer the request, then alternate: send what the window allows, read the acks that came. */
   const run = () => {
-    model.deliver({ id: request.id, kind: "video-response", ok: true, task_id: request.task_id, name: "clip.mp4", mime: "video/mp4", total: data.length, chunks, chunk_size: chunkSize, window, encoding });
+    model.deliver({
+      id: request.id,
+      kind: "video-response",
+      ok: true,
+      task_id: request.task_id,
+      name: "clip.mp4",
+      mime: "video/mp4",
+      total: data.length,
+      chunks,
+      chunk_size: chunkSize,
+      window,
+      encoding,
+    });
     while (acked.size < chunks) {
       pump();
       if (!acks.length) throw new Error("stalled: the window is full and no ack came");
@@ -84,7 +116,8 @@ describe("probe", () => {
     // ...but a host that turns bytes into JSON numbers (~3.4x) is cheaper with base64 (1.33x).
     expect(encodingFor([[...PROBE_BYTES]])).toBe("base64");
     expect(encodingFor([])).toBe("base64");
-    for (const dropped of [undefined, [], [null], [new ArrayBuffer(0)], [Uint8Array.from([1, 2, 3, 4])]]) expect(probeSurvived(dropped)).toBe(false);
+    for (const dropped of [undefined, [], [null], [new ArrayBuffer(0)], [Uint8Array.from([1, 2, 3, 4])]])
+      expect(probeSurvived(dropped)).toBe(false);
   });
 
   it.each([
@@ -97,7 +130,10 @@ describe("probe", () => {
     probeEncoding(model, onResult);
     const probe = model.sent[0];
     expect(probe.kind).toBe("video-probe");
-    model.deliver({ id: probe.id, kind: "video-probe-response", ok: true }, withBuffer ? [new DataView(Uint8Array.from(PROBE_BYTES).buffer)] : undefined);
+    model.deliver(
+      { id: probe.id, kind: "video-probe-response", ok: true },
+      withBuffer ? [new DataView(Uint8Array.from(PROBE_BYTES).buffer)] : undefined,
+    );
     expect(onResult).toHaveBeenCalledTimes(1);
     expect(onResult).toHaveBeenCalledWith(expected);
     expect(model.listeners()).toBe(before);
@@ -110,7 +146,9 @@ describe("probe", () => {
     probeEncoding(model, onResult);
     vi.advanceTimersByTime(TIMEOUT_MS["video-probe"]);
     const probe = model.sent[0];
-    model.deliver({ id: probe.id, kind: "video-probe-response", ok: true }, [new DataView(Uint8Array.from(PROBE_BYTES).buffer)]);
+    model.deliver({ id: probe.id, kind: "video-probe-response", ok: true }, [
+      new DataView(Uint8Array.from(PROBE_BYTES).buffer),
+    ]);
     expect(onResult.mock.calls).toEqual([["base64"]]);
   });
 });
@@ -152,8 +190,29 @@ describe("loadVideo", () => {
     const data = pattern(10);
     const piece = (index) => data.slice(index * 4, index * 4 + 4);
     const deliver = (index) =>
-      model.deliver({ id, kind: "video-chunk", index, offset: index * 4, size: piece(index).length, total: 10, encoding: "binary", last: index === 2 }, [new DataView(piece(index).buffer)]);
-    model.deliver({ id, kind: "video-response", ok: true, total: 10, chunks: 3, chunk_size: 4, window: 3, encoding: "binary" });
+      model.deliver(
+        {
+          id,
+          kind: "video-chunk",
+          index,
+          offset: index * 4,
+          size: piece(index).length,
+          total: 10,
+          encoding: "binary",
+          last: index === 2,
+        },
+        [new DataView(piece(index).buffer)],
+      );
+    model.deliver({
+      id,
+      kind: "video-response",
+      ok: true,
+      total: 10,
+      chunks: 3,
+      chunk_size: 4,
+      window: 3,
+      encoding: "binary",
+    });
     deliver(2);
     deliver(0);
     deliver(0);
@@ -169,7 +228,9 @@ describe("loadVideo", () => {
     const onDone = vi.fn();
     const { id } = loadVideo(model, "t", { onDone, onFail: vi.fn() });
     model.deliver({ id, kind: "video-response", ok: true, total: 4, encoding: "binary" });
-    model.deliver({ id, kind: "video-chunk", index: 0, offset: 0, size: 4, total: 4, encoding: "binary", last: true }, [[1, 2, 3, 4]]);
+    model.deliver({ id, kind: "video-chunk", index: 0, offset: 0, size: 4, total: 4, encoding: "binary", last: true }, [
+      [1, 2, 3, 4],
+    ]);
     expect(await bytesOf(onDone.mock.calls[0][0].blob)).toEqual(Uint8Array.from([1, 2, 3, 4]));
   });
 
@@ -192,8 +253,14 @@ describe("loadVideo", () => {
       const { id } = loadVideo(model, "t", { onDone, onFail: vi.fn() });
       const data = pattern(6);
       model.deliver({ id, kind: "video-response", ok: true, total: 6, chunks: 2, encoding: "binary" });
-      model.deliver({ id, kind: "video-chunk", index: 1, offset: 3, size: 3, total: 6, encoding: "binary", last: true }, [shape(data.slice(3))]);
-      model.deliver({ id, kind: "video-chunk", index: 0, offset: 0, size: 3, total: 6, encoding: "binary", last: false }, [shape(data.slice(0, 3))]);
+      model.deliver(
+        { id, kind: "video-chunk", index: 1, offset: 3, size: 3, total: 6, encoding: "binary", last: true },
+        [shape(data.slice(3))],
+      );
+      model.deliver(
+        { id, kind: "video-chunk", index: 0, offset: 0, size: 3, total: 6, encoding: "binary", last: false },
+        [shape(data.slice(0, 3))],
+      );
       expect(await bytesOf(onDone.mock.calls[0][0].blob)).toEqual(data);
     }
   });
@@ -206,7 +273,9 @@ describe("loadVideo", () => {
     model.deliver({ id, kind: "video-error", ok: false, error: "again" });
     vi.advanceTimersByTime(10 * VIDEO_IDLE_MS);
     expect(onFail.mock.calls).toEqual([[failureText("no video for this task in this kernel"), "refused"]]);
-    expect(onFail.mock.calls[0][0]).toBe("The video could not be loaded: no video for this task in this kernel. Press Retry; if it keeps failing, restart the kernel and reload the page.");
+    expect(onFail.mock.calls[0][0]).toBe(
+      "The video could not be loaded: no video for this task in this kernel. Press Retry; if it keeps failing, restart the kernel and reload the page.",
+    );
     expect(model.sent.filter((m) => m.kind === "video-cancel")).toEqual([]);
   });
 
@@ -215,9 +284,14 @@ describe("loadVideo", () => {
     const onFail = vi.fn();
     const { id } = loadVideo(model, "t", { onDone: vi.fn(), onFail });
     model.deliver({ id, kind: "video-response", ok: true, total: 8, chunks: 2, encoding: "binary" });
-    model.deliver({ id, kind: "video-chunk", index: 0, offset: 0, size: 4, total: 8, encoding: "binary", last: false }, [[1, 2, 3, 4]]);
+    model.deliver(
+      { id, kind: "video-chunk", index: 0, offset: 0, size: 4, total: 8, encoding: "binary", last: false },
+      [[1, 2, 3, 4]],
+    );
     model.deliver({ id, kind: "video-error", ok: false, error: "The video stopped loading." });
-    model.deliver({ id, kind: "video-chunk", index: 1, offset: 4, size: 4, total: 8, encoding: "binary", last: true }, [[1, 2, 3, 4]]);
+    model.deliver({ id, kind: "video-chunk", index: 1, offset: 4, size: 4, total: 8, encoding: "binary", last: true }, [
+      [1, 2, 3, 4],
+    ]);
     expect(onFail).toHaveBeenCalledTimes(1);
     expect(onFail.mock.calls[0][1]).toBe("error");
   });
@@ -229,7 +303,10 @@ describe("loadVideo", () => {
     const { id } = loadVideo(model, "t", { onDone: vi.fn(), onFail });
     model.deliver({ id, kind: "video-response", ok: true, total: 8, chunks: 2, encoding: "binary" });
     vi.advanceTimersByTime(VIDEO_IDLE_MS - 1);
-    model.deliver({ id, kind: "video-chunk", index: 0, offset: 0, size: 4, total: 8, encoding: "binary", last: false }, [[1, 2, 3, 4]]);
+    model.deliver(
+      { id, kind: "video-chunk", index: 0, offset: 0, size: 4, total: 8, encoding: "binary", last: false },
+      [[1, 2, 3, 4]],
+    );
     vi.advanceTimersByTime(VIDEO_IDLE_MS - 1);
     expect(onFail).not.toHaveBeenCalled(); // each chunk restarts the clock
     vi.advanceTimersByTime(1);
@@ -247,7 +324,10 @@ describe("loadVideo", () => {
     const onFail = vi.fn();
     const { id } = loadVideo(model, "t", { onDone: vi.fn(), onFail });
     model.deliver({ id, kind: "video-response", ok: true, total: 8, chunks: 2, encoding: "binary" });
-    model.deliver({ id, kind: "video-chunk", index: 0, offset: 0, size: 4, total: 8, encoding: "binary", last: false }, undefined);
+    model.deliver(
+      { id, kind: "video-chunk", index: 0, offset: 0, size: 4, total: 8, encoding: "binary", last: false },
+      undefined,
+    );
     expect(onFail.mock.calls[0][1]).toBe("buffers-dropped");
   });
 
@@ -274,7 +354,14 @@ describe("loadVideo", () => {
     const onDone = vi.fn();
     const { id } = loadVideo(model, "t", { direct: true, onDone, onFail: vi.fn() });
     expect(model.sent[0].direct).toBe(true);
-    model.deliver({ id, kind: "video-response", ok: true, name: "a.mp4", mime: "video/mp4", url: "https://cdn.example.com/a.mp4" });
+    model.deliver({
+      id,
+      kind: "video-response",
+      ok: true,
+      name: "a.mp4",
+      mime: "video/mp4",
+      url: "https://cdn.example.com/a.mp4",
+    });
     expect(onDone).toHaveBeenCalledWith({ url: "https://cdn.example.com/a.mp4", name: "a.mp4", mime: "video/mp4" });
   });
 
@@ -302,7 +389,9 @@ describe("loadVideo", () => {
     const model = fakeModel();
     const onDone = vi.fn();
     loadVideo(model, "t", { onDone, onFail: vi.fn() });
-    model.deliver({ id: "someone-else", kind: "video-chunk", index: 0, size: 1, encoding: "binary", last: true }, [[1]]);
+    model.deliver({ id: "someone-else", kind: "video-chunk", index: 0, size: 1, encoding: "binary", last: true }, [
+      [1],
+    ]);
     model.deliver(null);
     model.deliver("text");
     expect(onDone).not.toHaveBeenCalled();

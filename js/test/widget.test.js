@@ -5,24 +5,65 @@ import { PROBE_BYTES } from "../src/transport.js";
 import widget from "../src/widget.js";
 import { fakeModel } from "./fake-model.js";
 
-
 const card = (over = {}) => ({
-  id: "task-unified-1-abcdefgh", status: "processing", status_text: "processing", progress: 40, created: 1,
-  submitted_at: Date.now() - 5000, finished_at: null, estimated_time: 10, credits_reserved: 5,
-  request: {}, summary: "16:9 · 5 s · 720p — a fox", error: null, video: null, poster: "", watching: true,
-  code: "print(1)", audio_requested: false, note: "", ...over,
+  id: "task-unified-1-abcdefgh",
+  status: "processing",
+  status_text: "processing",
+  progress: 40,
+  created: 1,
+  submitted_at: Date.now() - 5000,
+  finished_at: null,
+  estimated_time: 10,
+  credits_reserved: 5,
+  request: {},
+  summary: "16:9 · 5 s · 720p — a fox",
+  error: null,
+  video: null,
+  poster: "",
+  watching: true,
+  code: "print(1)",
+  audio_requested: false,
+  note: "",
+  ...over,
 });
 
 /** Answer the view's probe: with the known buffer (binary) or without it (a Colab-like host). */
 function answerProbe(model, binary = true) {
   const probe = model.sent.find((m) => m.kind === "video-probe");
-  model.deliver({ id: probe.id, kind: "video-probe-response", ok: true, size: 4 }, binary ? [new DataView(new Uint8Array(PROBE_BYTES).buffer)] : []);
+  model.deliver(
+    { id: probe.id, kind: "video-probe-response", ok: true, size: 4 },
+    binary ? [new DataView(new Uint8Array(PROBE_BYTES).buffer)] : [],
+  );
 }
 
 /** Answer a video-request with a header and one chunk of `size` bytes. */
 function sendVideo(model, request, size = 8) {
-  model.deliver({ id: request.id, kind: "video-response", ok: true, name: "a.mp4", mime: "video/mp4", total: size, chunks: 1, chunk_size: size, window: 3, encoding: "binary" });
-  model.deliver({ id: request.id, kind: "video-chunk", task_id: request.task_id, index: 0, offset: 0, size, total: size, encoding: "binary", last: true }, [new DataView(new ArrayBuffer(size))]);
+  model.deliver({
+    id: request.id,
+    kind: "video-response",
+    ok: true,
+    name: "a.mp4",
+    mime: "video/mp4",
+    total: size,
+    chunks: 1,
+    chunk_size: size,
+    window: 3,
+    encoding: "binary",
+  });
+  model.deliver(
+    {
+      id: request.id,
+      kind: "video-chunk",
+      task_id: request.task_id,
+      index: 0,
+      offset: 0,
+      size,
+      total: size,
+      encoding: "binary",
+      last: true,
+    },
+    [new DataView(new ArrayBuffer(size))],
+  );
 }
 
 let el;
@@ -37,7 +78,19 @@ beforeEach(() => {
 describe("render", () => {
   it("exposes the stable test hooks", () => {
     widget.render({ model: fakeModel(), el });
-    for (const hook of ["root", "prompt", "negative-prompt", "resolution", "aspect", "duration", "audio", "multishot", "add-segment", "generate", "error"]) {
+    for (const hook of [
+      "root",
+      "prompt",
+      "negative-prompt",
+      "resolution",
+      "aspect",
+      "duration",
+      "audio",
+      "multishot",
+      "add-segment",
+      "generate",
+      "error",
+    ]) {
       expect(el.querySelector(`[data-fk="${hook}"]`), hook).not.toBeNull();
     }
     expect(el.querySelector('[data-fk="root"]').getAttribute("data-mode")).toBe("emulator");
@@ -58,7 +111,10 @@ describe("render", () => {
   it("shows problems next to their control and disables generate", () => {
     const model = fakeModel();
     widget.render({ model, el });
-    model.set("_problems", [{ field: "prompt", message: "the prompt is empty", level: "error" }, { field: "resolution", message: "4k tier", level: "warning" }]);
+    model.set("_problems", [
+      { field: "prompt", message: "the prompt is empty", level: "error" },
+      { field: "resolution", message: "4k tier", level: "warning" },
+    ]);
     expect(el.querySelector('[data-fk-field="prompt"]').textContent).toContain("the prompt is empty");
     expect(el.querySelector('[data-fk-field="resolution"]').textContent).toContain("4k tier");
     expect(el.querySelector('[data-fk="generate"]').disabled).toBe(true);
@@ -82,7 +138,9 @@ describe("render", () => {
     expect(button.disabled).toBe(true);
     model.deliver({ id: starts[0].id, kind: "generate-response", ok: true, task_id: "local-1" });
     expect(button.disabled).toBe(false);
-    el.querySelector('[data-fk="prompt"]').dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", ctrlKey: true, repeat: true, bubbles: true }));
+    el.querySelector('[data-fk="prompt"]').dispatchEvent(
+      new KeyboardEvent("keydown", { key: "Enter", ctrlKey: true, repeat: true, bubbles: true }),
+    );
     expect(model.sent.filter((m) => m.kind === "generate").length).toBe(1);
   });
 
@@ -112,12 +170,21 @@ describe("render", () => {
     expect(node.getAttribute("data-progress")).toBe("40");
     expect(node.getAttribute("data-task-id")).toBe("task-unified-1-abcdefgh");
     expect(node.textContent).toContain("5 credits reserved");
-    model.set("_tasks", [card({ status: "completed", progress: 100, watching: false, video: { name: "a.mp4", size: 10, mime: "video/mp4" } })]);
+    model.set("_tasks", [
+      card({
+        status: "completed",
+        progress: 100,
+        watching: false,
+        video: { name: "a.mp4", size: 10, mime: "video/mp4" },
+      }),
+    ]);
     expect(el.querySelector('[data-fk="task"]')).toBe(node); // same node: a playing video keeps playing
     const request = model.sent.find((m) => m.kind === "video-request");
     expect(request).toMatchObject({ task_id: "task-unified-1-abcdefgh", encoding: "binary", direct: true });
     sendVideo(model, request);
-    expect(model.sent.filter((m) => m.kind === "video-ack")).toEqual([{ kind: "video-ack", id: expect.any(String), transfer: request.id, index: 0 }]);
+    expect(model.sent.filter((m) => m.kind === "video-ack")).toEqual([
+      { kind: "video-ack", id: expect.any(String), transfer: request.id, index: 0 },
+    ]);
     expect(el.querySelector('video[data-fk="video"]').getAttribute("src")).toBe("blob:http://localhost/video-1");
     expect(el.querySelector('[data-fk="download"]').getAttribute("download")).toBe("a.mp4");
   });
@@ -125,7 +192,9 @@ describe("render", () => {
   it("renders server text as text", () => {
     const model = fakeModel();
     widget.render({ model, el });
-    model.set("_tasks", [card({ status: "failed", error: { code: "x", message: "<img src=x onerror=alert(1)>", hint: "" } })]);
+    model.set("_tasks", [
+      card({ status: "failed", error: { code: "x", message: "<img src=x onerror=alert(1)>", hint: "" } }),
+    ]);
     expect(el.querySelector("img[src='x']")).toBeNull();
     expect(el.textContent).toContain("<img src=x onerror=alert(1)>");
   });
@@ -225,7 +294,9 @@ describe("answers that never come", () => {
     expect(create.disabled).toBe(true);
     vi.advanceTimersByTime(TIMEOUT_MS["create-voice"]);
     expect(create.disabled).toBe(false);
-    expect(el.querySelector('[data-fk-field="voice_url"]').textContent).toContain("Check the task cards before pressing Create voice again");
+    expect(el.querySelector('[data-fk-field="voice_url"]').textContent).toContain(
+      "Check the task cards before pressing Create voice again",
+    );
   });
 
   it("a lost set-key answer says so next to the key", () => {
@@ -242,7 +313,12 @@ describe("answers that never come", () => {
     const model = fakeModel();
     widget.render({ model, el });
     answerProbe(model);
-    const done = card({ status: "completed", progress: 100, watching: false, video: { name: "a.mp4", size: 1, mime: "video/mp4" } });
+    const done = card({
+      status: "completed",
+      progress: 100,
+      watching: false,
+      video: { name: "a.mp4", size: 1, mime: "video/mp4" },
+    });
     model.set("_tasks", [done]);
     expect(model.sent.filter((m) => m.kind === "video-request").length).toBe(1);
     vi.advanceTimersByTime(TIMEOUT_MS["video-request"]);
@@ -269,12 +345,40 @@ describe("answers that never come", () => {
     widget.render({ model, el });
     answerProbe(model, false);
     expect(el.querySelector('[data-fk="root"]').getAttribute("data-video-encoding")).toBe("base64");
-    model.set("_tasks", [card({ status: "completed", progress: 100, watching: false, video: { name: "a.mp4", size: 3, mime: "video/mp4" } })]);
+    model.set("_tasks", [
+      card({
+        status: "completed",
+        progress: 100,
+        watching: false,
+        video: { name: "a.mp4", size: 3, mime: "video/mp4" },
+      }),
+    ]);
     const [request] = model.sent.filter((m) => m.kind === "video-request");
     expect(request.encoding).toBe("base64");
-    model.deliver({ id: request.id, kind: "video-response", ok: true, name: "a.mp4", mime: "video/mp4", total: 3, chunks: 1, chunk_size: 3, window: 3, encoding: "base64" });
+    model.deliver({
+      id: request.id,
+      kind: "video-response",
+      ok: true,
+      name: "a.mp4",
+      mime: "video/mp4",
+      total: 3,
+      chunks: 1,
+      chunk_size: 3,
+      window: 3,
+      encoding: "base64",
+    });
     expect(el.querySelector('[data-fk="video-loading"]').textContent).toBe("Loading video 0 %");
-    model.deliver({ id: request.id, kind: "video-chunk", index: 0, offset: 0, size: 3, total: 3, encoding: "base64", last: true, data: btoa("abc") });
+    model.deliver({
+      id: request.id,
+      kind: "video-chunk",
+      index: 0,
+      offset: 0,
+      size: 3,
+      total: 3,
+      encoding: "base64",
+      last: true,
+      data: btoa("abc"),
+    });
     expect(el.querySelector('video[data-fk="video"]').getAttribute("src")).toBe("blob:http://localhost/video-1");
     expect(el.querySelector('[data-fk="download"]').hidden).toBe(false);
     expect(el.querySelector('[data-fk="video-loading"]').hidden).toBe(true);
@@ -285,10 +389,20 @@ describe("answers that never come", () => {
     const model = fakeModel();
     widget.render({ model, el });
     answerProbe(model);
-    model.set("_tasks", [card({ status: "completed", progress: 100, watching: false, video: { name: "a.mp4", size: 3, mime: "video/mp4" } })]);
+    model.set("_tasks", [
+      card({
+        status: "completed",
+        progress: 100,
+        watching: false,
+        video: { name: "a.mp4", size: 3, mime: "video/mp4" },
+      }),
+    ]);
     const first = model.sent.find((m) => m.kind === "video-request");
     model.deliver({ id: first.id, kind: "video-response", ok: true, total: 3, chunks: 1, encoding: "binary" });
-    model.deliver({ id: first.id, kind: "video-chunk", index: 0, offset: 0, size: 3, total: 3, encoding: "binary", last: true }, []);
+    model.deliver(
+      { id: first.id, kind: "video-chunk", index: 0, offset: 0, size: 3, total: 3, encoding: "binary", last: true },
+      [],
+    );
     const asks = model.sent.filter((m) => m.kind === "video-request");
     expect(asks.map((m) => m.encoding)).toEqual(["binary", "base64"]);
     expect(model.sent.some((m) => m.kind === "video-cancel" && m.transfer === first.id)).toBe(true);
@@ -299,9 +413,23 @@ describe("answers that never come", () => {
     const model = fakeModel();
     widget.render({ model, el });
     answerProbe(model);
-    model.set("_tasks", [card({ status: "completed", progress: 100, watching: false, video: { name: "a.mp4", size: 3, mime: "video/mp4" } })]);
+    model.set("_tasks", [
+      card({
+        status: "completed",
+        progress: 100,
+        watching: false,
+        video: { name: "a.mp4", size: 3, mime: "video/mp4" },
+      }),
+    ]);
     const first = model.sent.find((m) => m.kind === "video-request");
-    model.deliver({ id: first.id, kind: "video-response", ok: true, name: "a.mp4", mime: "video/mp4", url: "https://cdn.example.com/a.mp4" });
+    model.deliver({
+      id: first.id,
+      kind: "video-response",
+      ok: true,
+      name: "a.mp4",
+      mime: "video/mp4",
+      url: "https://cdn.example.com/a.mp4",
+    });
     const video = el.querySelector('video[data-fk="video"]');
     const download = el.querySelector('[data-fk="download"]');
     expect(video.getAttribute("src")).toBe("https://cdn.example.com/a.mp4");
@@ -324,7 +452,14 @@ describe("answers that never come", () => {
     const model = fakeModel();
     widget.render({ model, el });
     answerProbe(model);
-    model.set("_tasks", [card({ status: "completed", progress: 100, watching: false, video: { name: "a.mp4", size: 3, mime: "video/mp4" } })]);
+    model.set("_tasks", [
+      card({
+        status: "completed",
+        progress: 100,
+        watching: false,
+        video: { name: "a.mp4", size: 3, mime: "video/mp4" },
+      }),
+    ]);
     const first = model.sent.find((m) => m.kind === "video-request");
     model.deliver({ id: first.id, kind: "video-response", ok: true, url: "http://127.0.0.1:8000/v/a.mp4" });
     expect(el.querySelector('video[data-fk="video"]').getAttribute("src")).toBeNull();
@@ -334,7 +469,14 @@ describe("answers that never come", () => {
   it("loads wait for the probe; a probe with no answer means base64", () => {
     const model = fakeModel();
     widget.render({ model, el });
-    model.set("_tasks", [card({ status: "completed", progress: 100, watching: false, video: { name: "a.mp4", size: 3, mime: "video/mp4" } })]);
+    model.set("_tasks", [
+      card({
+        status: "completed",
+        progress: 100,
+        watching: false,
+        video: { name: "a.mp4", size: 3, mime: "video/mp4" },
+      }),
+    ]);
     expect(model.sent.filter((m) => m.kind === "video-request").length).toBe(0);
     vi.advanceTimersByTime(TIMEOUT_MS["video-probe"]);
     expect(model.sent.filter((m) => m.kind === "video-request").map((m) => m.encoding)).toEqual(["base64"]);
@@ -352,7 +494,9 @@ describe("answers that never come", () => {
     expect(notice.textContent).toContain("Not stopped");
     el.querySelector('[data-fk="edit-rerun"]').click();
     vi.advanceTimersByTime(TIMEOUT_MS["load-task"]);
-    expect(notice.textContent).toBe(`The kernel did not answer within ${TIMEOUT_MS["load-task"] / 1000} s. If it is busy, wait; if it restarted, run the cell again.`);
+    expect(notice.textContent).toBe(
+      `The kernel did not answer within ${TIMEOUT_MS["load-task"] / 1000} s. If it is busy, wait; if it restarted, run the cell again.`,
+    );
   });
 
   it("removing the view drops its waiting requests: no handler, no timer, nothing acts later", () => {

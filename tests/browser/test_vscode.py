@@ -44,7 +44,15 @@ PACKAGE_FILES = {
     "require.js": "requirejs/require.js",
     "jquery.min.js": "jquery/dist/jquery.min.js",
 }
-WIDGET_CELL = "from foxkling_widgets import KlingWidget\n\nw = KlingWidget(emulator=True)\nw"
+# Each run starts from an empty journal and emulator store: the built-in emulator keeps its tasks
+# across kernels, so a second run would otherwise show the first run's card as well.
+WIDGET_CELL = (
+    "import os, tempfile\n"
+    "_home = tempfile.mkdtemp(prefix='fk-vscode-')\n"
+    "os.environ['FOXKLING_DATA_DIR'] = os.path.join(_home, 'data')\n"
+    "os.environ['FOXKLING_CACHE_DIR'] = os.path.join(_home, 'cache')\n"
+    "from foxkling_widgets import KlingWidget\n\nw = KlingWidget(emulator=True)\nw"
+)
 PROMPT_LINES = ["A red fox trots through fresh snow", "at dawn, breath steaming", "wide shot, soft light"]
 
 # Set before any page script: when Generate was clicked and when a studio video first had a

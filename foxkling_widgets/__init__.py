@@ -8,7 +8,6 @@ The public surface is exactly ``__all__`` (a test keeps it so). Layers, lowest f
 
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-from ._controller import Batch, Generation
 from ._exceptions import (
     APIConnectionError,
     AuthenticationError,
@@ -34,6 +33,7 @@ from ._version import __version__
 from .client import AsyncFoxClient, FoxClient
 
 if _TYPE_CHECKING:
+    from ._controller import Batch, Generation
     from ._widget import KlingWidget
 
 __all__ = [
@@ -84,4 +84,8 @@ def __getattr__(name: str) -> object:
         from ._widget import KlingWidget
 
         return KlingWidget
+    if name in ("Batch", "Generation"):
+        from . import _controller
+
+        return getattr(_controller, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

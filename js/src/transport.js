@@ -8,7 +8,7 @@
 // few MB, the kernel sends at most a window of them ahead of our acks, and each one becomes a
 // small Blob at once, so the JS heap never holds the clip: the final Blob is made of those parts.
 
-import { INCOMING, KIND, nextId, TIMEOUT_MS, VIDEO_IDLE_MS } from "./protocol.js";
+import { INCOMING, KIND, nextId, request, TIMEOUT_MS, VIDEO_IDLE_MS } from "./protocol.js";
 
 /** @typedef {import("./protocol.js").MessageModel} MessageModel */
 /** @typedef {"binary" | "base64"} Encoding */
@@ -78,30 +78,12 @@ export function encodingFor(buffers) {
  * @param {{signal?: AbortSignal, timeoutMs?: number}} [options]
  */
 export function probeEncoding(model, onResult, options = {}) {
-  const { signal } = options;
-  const ms = options.timeoutMs ?? TIMEOUT_MS[KIND.videoProbe];
-  if (signal?.aborted) return;
-  const id = nextId();
-  /** @type {ReturnType<typeof setTimeout> | undefined} */
-  let timer;
-  const finish = () => {
-    clearTimeout(timer);
-    model.off("msg:custom", handler);
-    signal?.removeEventListener("abort", finish);
-  };
-  /** @param {any} reply @param {unknown[]} buffers */
-  function handler(reply, buffers) {
-    if (!reply || typeof reply !== "object" || reply.id !== id) return;
-    finish();
-    onResult(reply.ok ? encodingFor(buffers) : "base64");
-  }
-  model.on("msg:custom", handler);
-  signal?.addEventListener("abort", finish);
-  timer = setTimeout(() => {
-    finish();
-    onResult("base64");
-  }, ms);
-  model.send({ kind: KIND.videoProbe, id });
+  request(model, /** @type {{kind: string}} */ ({ kind: KIND.videoProbe }), {
+    signal: options.signal,
+    timeoutMs: options.timeoutMs ?? TIMEOUT_MS[KIND.videoProbe],
+    onReply: (reply, buffers) => onResult(reply.ok ? encodingFor(buffers) : "base64"),
+    onTimeout: () => onResult("base64"),
+  });
 }
 
 /**

@@ -270,3 +270,90 @@ def test_a_task_id_that_echoes_the_key_is_not_written_to_the_journal_file() -> N
     journal.close() if hasattr(journal, "close") else None
     stored = b"".join(p.read_bytes() for p in journal.path.parent.iterdir() if p.is_file())
     assert PLAIN_KEY.encode() not in stored
+
+
+def test_ctrl_c_during_a_post_answered_with_an_unreadable_body_names_the_billed_task(server: FakeServer) -> None:
+    """Ctrl-C while the POST is in flight, then a 200 whose body is cut off after the id.
+
+    The task exists and is billed (``ProtocolError`` with ``task_id``), but ``FoxClient._billed``
+    treats every non-uncertain exception as "refused (nothing billed)" and raises a bare
+    ``KeyboardInterrupt``: the user is not told a paid task is running, nor its id.
+    """
+    import os
+    import signal
+    import threading
+
+    from foxkling_widgets import FoxClient
+    from foxkling_widgets._exceptions import GenerationInterrupted
+
+    server.answer = lambda _seen: Reply(200, b'{"id": "t-cut", "status": "pend', delay=1.0)
+    journal = scratch_journal()
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    with FoxClient(PLAIN_KEY, server.url, journal=journal, retry=FAST) as client:
+        try:
+            client.submit(VideoRequest(prompt="a fox"))
+        except GenerationInterrupted as interrupted:
+            caught: BaseException = interrupted
+        except KeyboardInterrupt as interrupted:
+            caught = interrupted
+    timer.join()
+    assert "t-cut" in {e.task_id for e in journal.entries(limit=10)}  # the journal has it ...
+    assert isinstance(caught, GenerationInterrupted) and caught.task_id == "t-cut", repr(caught)  # ... the user not
+
+
+def test_kling_magic_output_holds_no_echoed_key(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``%%kling`` writes the provider's failure reason and status text into the cell output
+    (saved with the notebook) through ``_safe``, which escapes HTML but does not scrub the key."""
+    import IPython.display
+
+    from foxkling_widgets._magic import kling
+
+    def answer(seen: Seen) -> Reply:
+        if seen.method == "POST":
+            return json_reply({"id": "t-magic", "status": "pending"})
+        return json_reply({"id": "t-magic", "status": "failed", "error": {"code": "x", "message": f"no {PLAIN_KEY}"}})
+
+    server.answer = answer
+    shown: list[str] = []
+
+    class Handle:
+        def update(self, obj: Any) -> None:
+            shown.append(getattr(obj, "data", repr(obj)))
+
+    def display(obj: Any, display_id: bool = False, **_kw: Any) -> Handle | None:
+        shown.append(getattr(obj, "data", repr(obj)))
+        return Handle() if display_id else None
+
+    monkeypatch.setattr(IPython.display, "display", display)
+    monkeypatch.setenv("FOXAPI_API_KEY", PLAIN_KEY)
+    monkeypatch.setenv("FOXAPI_BASE_URL", server.url)
+    assert kling("", "a fox") is None
+    assert server.count("POST") == 1
+    assert not any(PLAIN_KEY in text for text in shown), shown
+
+
+def test_create_voice_with_a_malformed_url_raises_a_named_error(server: FakeServer) -> None:
+    """``validate_voice_url`` lets ``urlsplit``'s raw ``ValueError("Invalid IPv6 URL")`` escape."""
+
+    async def go() -> None:
+        async with client_for(server, PLAIN_KEY) as client:
+            await client.create_voice("http://[x/voice.mp3")
+
+    with pytest.raises(FoxAPIError):
+        asyncio.run(go())
+    assert server.count("POST") == 0
+
+
+def test_a_download_to_an_impossible_path_raises_a_named_error(server: FakeServer) -> None:
+    """After a paid task completed, ``download`` to a path under a file raises a raw OSError
+    (``mkdir``/``mkstemp`` are outside every ``except``), not ``DownloadError`` with the task id."""
+    not_a_dir = tempfile.NamedTemporaryFile(delete=False).name  # noqa: SIM115 - a file, kept on purpose
+    from foxkling_widgets._types import Task
+
+    async def go() -> None:
+        async with client_for(server, PLAIN_KEY) as client:
+            await client.download(Task(id="t-done", video_url=f"{server.url}/v.mp4"), f"{not_a_dir}/sub/v.mp4")
+
+    with pytest.raises(FoxAPIError):
+        asyncio.run(go())

@@ -357,3 +357,48 @@ def test_a_download_to_an_impossible_path_raises_a_named_error(server: FakeServe
 
     with pytest.raises(FoxAPIError):
         asyncio.run(go())
+
+
+def _submit_outcome(server: FakeServer, journal: Journal) -> FoxAPIError | None:
+    async def go() -> FoxAPIError | None:
+        async with AsyncFoxClient(PLAIN_KEY, server.url, journal=journal, sleep=instant, retry=FAST) as client:
+            try:
+                await client.submit(VideoRequest(prompt="a fox"))
+            except FoxAPIError as error:
+                return error
+        return None
+
+    return asyncio.run(go())
+
+
+def test_a_200_cut_off_mid_body_keeps_the_id_it_already_carried(server: FakeServer) -> None:
+    """The status line and the id arrived, then the connection closed before Content-Length bytes.
+
+    ``read_answer`` raises ``RemoteProtocolError`` inside ``_exchange``, the partial bytes are
+    dropped, and the submit becomes an "uncertain" with no id, although the id was received.
+    """
+    partial = b'{"id": "t-partial", "status": "pending", "model": "kling'
+    server.answer = lambda _seen: Reply(
+        200, partial, {"Content-Type": "application/json", "Content-Length": "4096", "Connection": "close"}
+    )
+    journal = scratch_journal()
+    error = _submit_outcome(server, journal)
+    assert server.count("POST") == 1
+    ids = {e.task_id for e in journal.entries(limit=10)}
+    assert "t-partial" in ids, (ids, error and error.to_dict())
+
+
+def test_a_200_with_a_corrupt_gzip_tail_keeps_the_id(server: FakeServer) -> None:
+    """``read_answer`` clears everything already decoded when the gzip stream turns bad later."""
+    import zlib
+
+    body = json.dumps({"id": "t-gzip", "status": "pending", "pad": "x" * 200_000}).encode()
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    good = compressor.compress(body) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    corrupt = good + b"\xff" * 64  # a valid start (the id decodes), then garbage
+    server.answer = lambda _seen: Reply(200, corrupt, {"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    journal = scratch_journal()
+    error = _submit_outcome(server, journal)
+    assert server.count("POST") == 1
+    ids = {e.task_id for e in journal.entries(limit=10)}
+    assert "t-gzip" in ids, (ids, error and error.to_dict())

@@ -402,3 +402,34 @@ def test_a_200_with_a_corrupt_gzip_tail_keeps_the_id(server: FakeServer) -> None
     assert server.count("POST") == 1
     ids = {e.task_id for e in journal.entries(limit=10)}
     assert "t-gzip" in ids, (ids, error and error.to_dict())
+
+
+def test_a_voice_id_that_echoes_the_key_is_not_written_to_the_journal_file() -> None:
+    """``record_voice`` scrubs the name and URLs but stores the server's ``voice_id`` as sent."""
+    from foxkling_widgets._secrets import register_secret
+
+    register_secret(PLAIN_KEY)
+    journal = scratch_journal()
+    journal.record_voice(f"voice-{PLAIN_KEY}", "narrator", "https://cdn.example/a.mp3", "https://api.example")
+    stored = b"".join(p.read_bytes() for p in journal.path.parent.iterdir() if p.is_file())
+    assert PLAIN_KEY.encode() not in stored
+
+
+def test_the_scrub_filter_also_covers_a_logged_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    """``ScrubFilter`` rewrites ``msg``/``args`` only; ``exc_info`` is formatted later, unscrubbed.
+
+    The package logs with ``logger.exception`` (controller hooks, publishing), so any exception
+    text holding the key reaches every handler's output.
+    """
+    import logging
+
+    from foxkling_widgets._secrets import register_secret
+
+    register_secret(PLAIN_KEY)
+    logger = logging.getLogger("foxkling_widgets")
+    with caplog.at_level(logging.ERROR, logger="foxkling_widgets"):
+        try:
+            raise RuntimeError(f"upstream said: bad key {PLAIN_KEY}")
+        except RuntimeError:
+            logger.exception("on_finished hook failed for %s", "t-1")
+    assert PLAIN_KEY not in caplog.text

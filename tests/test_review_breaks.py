@@ -433,3 +433,23 @@ def test_the_scrub_filter_also_covers_a_logged_traceback(caplog: pytest.LogCaptu
         except RuntimeError:
             logger.exception("on_finished hook failed for %s", "t-1")
     assert PLAIN_KEY not in caplog.text
+
+
+def test_a_client_whose_data_directory_cannot_be_made_raises_a_named_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Journal.default()`` -> ``data_dir()`` -> ``mkdir`` raises a raw OSError out of the
+    client's constructor (a read-only home): not ``JournalUnavailableError``, no warning-and-spool."""
+    not_a_dir = tempfile.NamedTemporaryFile(delete=False).name  # noqa: SIM115 - a file, kept on purpose
+    monkeypatch.setenv("FOXKLING_DATA_DIR", f"{not_a_dir}/data")
+    with pytest.raises(FoxAPIError):
+        AsyncFoxClient(PLAIN_KEY, "http://127.0.0.1:9")
+
+
+def test_a_200_that_wraps_the_id_in_a_data_envelope_keeps_the_id(server: FakeServer) -> None:
+    """Gateways often answer ``{"code": 0, "data": {"id": ...}}``: a 200 (billed) whose id is one
+    level down becomes an id-less "uncertain", and neither the journal nor the error keeps the body."""
+    server.answer = lambda _seen: json_reply({"code": 0, "data": {"id": "t-wrapped", "status": "pending"}})
+    journal = scratch_journal()
+    error = _submit_outcome(server, journal)
+    ids = {e.task_id for e in journal.entries(limit=10)}
+    kept = json.dumps(journal.uncertain_submits(), default=str) + (str(error) if error else "")
+    assert "t-wrapped" in ids or "t-wrapped" in kept, (ids, kept)

@@ -453,3 +453,36 @@ def test_a_200_that_wraps_the_id_in_a_data_envelope_keeps_the_id(server: FakeSer
     ids = {e.task_id for e in journal.entries(limit=10)}
     kept = json.dumps(journal.uncertain_submits(), default=str) + (str(error) if error else "")
     assert "t-wrapped" in ids or "t-wrapped" in kept, (ids, kept)
+
+
+def test_closing_the_client_after_an_interrupted_slow_submit_still_journals_its_id(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C, the grace period for the POST runs out (``GenerationInterrupted(uncertain)``), and
+    leaving ``with FoxClient(...)`` closes the pool and stops the loop under the POST still in
+    flight: the server answers with the billed id, which never reaches the journal.
+
+    The grace is shortened from 60 s to keep the test short; a gateway slower than 60 s does it too.
+    """
+    import os
+    import signal
+    import threading
+    import time
+
+    from foxkling_widgets import FoxClient
+    from foxkling_widgets._exceptions import GenerationInterrupted
+    from foxkling_widgets.client import _sync
+
+    monkeypatch.setattr(_sync, "SUBMIT_GRACE", 0.5)
+    server.answer = lambda _seen: Reply(200, b'{"id": "t-slow", "status": "pending"}', delay=1.5)
+    journal = scratch_journal()
+    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(GenerationInterrupted), FoxClient(PLAIN_KEY, server.url, journal=journal, retry=FAST) as client:
+        client.submit(VideoRequest(prompt="a fox"))
+    timer.join()
+    for _ in range(60):  # the server has answered by now; give the id every chance to land
+        if server.count("POST") and "t-slow" in {e.task_id for e in journal.entries(limit=10)}:
+            break
+        time.sleep(0.1)
+    assert "t-slow" in {e.task_id for e in journal.entries(limit=10)}

@@ -237,7 +237,7 @@ def test_a_task_id_that_echoes_the_key_reaches_no_cache_file_name_or_state() -> 
     So the same id is either leaked (file name) or lost (the journal stores ``***``): it cannot
     both be kept and scrubbed. Shown without a server: the cache path and the journal row.
     """
-    from foxkling_widgets._cache import VideoCache  # type: ignore[attr-defined]
+    from foxkling_widgets._cache import VideoCache
     from foxkling_widgets._secrets import register_secret
     from foxkling_widgets._types import Task
 
@@ -252,10 +252,6 @@ def test_a_task_id_that_echoes_the_key_reaches_no_cache_file_name_or_state() -> 
     assert PLAIN_KEY not in str(cache.path_for(task_id)), cache.path_for(task_id)
 
 
-def _unused(*_args: Any) -> None:  # keeps imports honest for linters when tests are deselected
-    return None
-
-
 def test_a_task_id_that_echoes_the_key_is_not_written_to_the_journal_file() -> None:
     """The journal scrubs payloads and messages by value, but stores task ids as they came."""
     from foxkling_widgets._secrets import register_secret
@@ -267,7 +263,6 @@ def test_a_task_id_that_echoes_the_key_is_not_written_to_the_journal_file() -> N
     journal.record_submitted(
         intent, Task(id=f"task-{PLAIN_KEY}"), {"model": "m", "prompt": "a fox"}, "https://api.example"
     )
-    journal.close() if hasattr(journal, "close") else None
     stored = b"".join(p.read_bytes() for p in journal.path.parent.iterdir() if p.is_file())
     assert PLAIN_KEY.encode() not in stored
 

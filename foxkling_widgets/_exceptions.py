@@ -290,6 +290,15 @@ class SubmitUncertainError(FoxAPIError):
         "re-sent, to avoid paying twice. Check your FoxAPI usage page before submitting again."
     )
 
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        if kwargs.get("task_id") and kwargs.get("hint") is None:
+            # The answer named its task: it is in the journal and can be followed, not guessed at.
+            kwargs["hint"] = (
+                f"The answer named task {kwargs['task_id']}; it is kept in the task journal, and "
+                "client.wait(id) or client.resume() follows it. It was NOT re-sent."
+            )
+        super().__init__(message, **kwargs)
+
 
 class JournalUnavailableError(FoxAPIError):
     """The task journal could record neither in its database nor in its spool file: nothing was sent.

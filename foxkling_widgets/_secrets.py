@@ -15,12 +15,14 @@ This module imports nothing of the package's: every layer may use it.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 __all__ = [
     "FRAGMENT",
@@ -71,9 +73,22 @@ def check_key(key: str) -> str:
 
 
 def _forms(secret: str) -> Iterable[str]:
+    # The shapes a server (or a proxy in front of it) has been known to echo a credential in.
     yield secret
-    yield json.dumps(secret)[1:-1]
-    yield quote(secret, safe="")
+    escaped = json.dumps(secret)[1:-1]
+    yield escaped
+    yield escaped.replace("/", "\\/")  # JSON may escape "/" too
+    yield "".join(f"\\u{ord(c):04x}" for c in secret)  # every character \u-escaped
+    yield "".join(f"\\u{ord(c):04X}" for c in secret)
+    for safe in ("", "/"):
+        encoded = quote(secret, safe=safe)
+        yield encoded
+        yield re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), encoded)
+        yield encoded.lower()
+    yield quote_plus(secret)
+    yield secret.replace("+", " ")  # a form decoder turned "+" into spaces
+    for text in (secret, secret + ":", ":" + secret):  # Basic auth echoes base64("key:")
+        yield base64.b64encode(text.encode()).decode().rstrip("=")
 
 
 def register_secret(secret: str | None) -> None:
@@ -157,6 +172,9 @@ def scrub_data(value: Any) -> Any:
     return value
 
 
+_FORMATTER = logging.Formatter()
+
+
 class ScrubFilter(logging.Filter):
     """Scrubs every registered key from a log record before any handler formats it."""
 
@@ -166,6 +184,10 @@ class ScrubFilter(logging.Filter):
         cleaned = scrub(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            # A traceback is formatted later, by the handler: format it now, scrubbed, and the
+            # handler uses this text instead of formatting the exception again.
+            record.exc_text = scrub(_FORMATTER.formatException(record.exc_info))
         return True
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Union
 
 from ._exceptions import InvalidRequestError, Problem
+from ._secrets import scrub_data
 from ._validation import MODEL_TEXT_TO_VIDEO, errors_only, validate_payload
 
 __all__ = [
@@ -244,6 +245,9 @@ def task_id_of(body: object) -> str:
     """
     if not isinstance(body, Mapping):
         return ""
+    envelope = body.get("data")
+    if isinstance(envelope, Mapping) and "id" not in body and "task_id" not in body:
+        body = envelope  # {"code": 0, "data": {"id": ...}}: a gateway's envelope around the answer
     for name in ("id", "task_id"):
         value = body.get(name)
         if isinstance(value, bool):
@@ -343,12 +347,15 @@ class Task:
         nested object), it falls back to a default and parsing carries on. It never raises for
         a JSON object, so a paid task's id is never lost to an odd neighbouring field.
         """
-        body = _mapping(body)
+        original = _mapping(body)
+        # Server text is scrubbed of the key here, at the boundary, so no status text, error or
+        # raw body can carry an echoed key into a card, a cell output or an exception. The id and
+        # the result URLs are kept as sent: they are what finds the paid task and its video.
+        body = scrub_data(dict(original))
         first = _first_result(body)
-        output = _mapping(body.get("output"))
         task_info = _mapping(body.get("task_info"))
         usage = _mapping(body.get("usage"))
-        urls = _urls(first, output)
+        urls = _urls(_first_result(original), _mapping(original.get("output")))
         status_text = _text(body.get("status"), 100) or "pending"
         status = TaskStatus.parse(status_text)
         progress = _number(body.get("progress")) or 0.0
@@ -357,7 +364,7 @@ class Task:
         created = _number(body.get("created"))
         estimated = _number(task_info.get("estimated_time"))
         return cls(
-            id=task_id_of(body),
+            id=task_id_of(original),
             status=status,
             progress=max(0.0, min(100.0, progress)),
             model=_text(body.get("model"), 200),
@@ -370,7 +377,7 @@ class Task:
             voice_id=_text(first.get("voice_id"), MAX_ID),
             error=error,
             status_text=status_text,
-            raw=dict(body),
+            raw=body,
         )
 
     @property

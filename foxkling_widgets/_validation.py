@@ -79,7 +79,10 @@ def _is_int(value: object) -> bool:
 def _http_url_problem(field: str, url: object, extensions: tuple[str, ...], kind: str) -> Problem | None:
     if not isinstance(url, str) or not url.strip():
         return Problem(field, f"give the http(s) URL of a {kind} file")
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # e.g. "http://[x/": an unreadable host
+        return Problem(field, "is not a URL that can be read (check the host part)")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return Problem(field, f"must be an http:// or https:// URL (got {parts.scheme or 'no'} scheme)")
     extension = parts.path.rsplit(".", 1)[-1].lower() if "." in parts.path.rsplit("/", 1)[-1] else ""

@@ -30,6 +30,7 @@ from .._exceptions import (
     DownloadError,
     FoxAPIError,
     InvalidRequestError,
+    JournalUnavailableError,
     MissingAPIKeyError,
     ProtocolError,
     ResultExpiredError,
@@ -75,7 +76,7 @@ RESULT_GRACE = 300.0
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 #: Download failures that another try cannot fix.
-FINAL_DOWNLOAD_CODES = frozenset({"too_large", "not_a_video", "bad_redirect"})
+FINAL_DOWNLOAD_CODES = frozenset({"too_large", "not_a_video", "bad_redirect", "not_writable"})
 #: A ".part" file untouched for this long belongs to a download that was killed.
 STALE_PART_SECONDS = 600.0
 _CHUNK = 256 * 1024
@@ -172,7 +173,12 @@ class AsyncFoxClient:
         if journal is True:
             from .._journal import Journal
 
-            journal = Journal.default()
+            try:
+                journal = Journal.default()
+            except OSError as error:  # e.g. a home directory that cannot be written
+                raise JournalUnavailableError(
+                    f"The task journal's folder cannot be made ({type(error).__name__}); nothing was sent."
+                ) from None
         self.journal: JournalLike | None = journal if journal is not None and journal is not False else None
         self.retry = retry or RetryPolicy()
         self.poll: _Policy = poll or PollPolicy()
@@ -260,24 +266,29 @@ class AsyncFoxClient:
                     continue
                 raise self._transport_error(method, url, error, billed) from None
             status = answer.status
-            if 200 <= status < 300:
-                decoded = decode(answer.data, truncated=answer.truncated)
-                if decoded.body is not None or billed:
-                    return answer, decoded
-            if attempt < self.retry.attempts and should_retry(billed=billed, status=status):
+            decoded = decode(answer.data, truncated=answer.truncated or answer.cut is not None)
+            if answer.cut is not None and not billed and attempt < self.retry.attempts:
+                await self._sleep(self.retry.backoff(attempt))  # a cut-off answer to a safe request
+                continue
+            if 200 <= status < 300 and (decoded.body is not None or billed):
+                return answer, decoded
+            # A 429 that names a task did create one, whatever the contract says: never again.
+            named = billed and bool(decoded.task_id)
+            if attempt < self.retry.attempts and not named and should_retry(billed=billed, status=status):
                 logger.info("%s %s answered %s; retrying", method, url, status)
                 await self._sleep(self.retry.backoff(attempt, parse_retry_after(answer.headers.get("retry-after"))))
                 continue
             if 200 <= status < 300:
                 raise ProtocolError(f"{method} {url} answered with a body that is not FoxAPI JSON.", status=status)
             mapped = error_from_answer(answer)
-            if billed and (status >= 500 or status < 400):
+            if billed and (status >= 500 or status < 400 or named):
                 raise SubmitUncertainError(
                     f"The submit got HTTP {status} ({mapped.message}); the task may still have been created.",
                     status=status,
                     type=mapped.type,
                     code=mapped.code,
                     request_id=mapped.request_id,
+                    task_id=decoded.task_id or None,
                 )
             raise mapped
 
@@ -322,7 +333,15 @@ class AsyncFoxClient:
         try:
             answer, decoded = await self._call("POST", SUBMIT_PATH, json=payload, billed=True)
         except SubmitUncertainError as uncertain:
-            await self._record("recording an uncertain submit", partial(_uncertain, intent=intent, error=uncertain))
+            named = uncertain.task_id
+            if named:
+                # The answer was an error, yet it named a task: that task may be billed, so it is
+                # journaled like any other (resume() and the widget follow it).
+                await self._record(
+                    "recording a task", lambda j: j.record_submitted(intent, Task(id=named), payload, self.base_url)
+                )
+            else:
+                await self._record("recording an uncertain submit", partial(_uncertain, intent=intent, error=uncertain))
             raise
         except FoxAPIError:
             await self._record("recording a refused submit", lambda j: j.record_rejected(intent))
@@ -337,6 +356,14 @@ class AsyncFoxClient:
         await self._record(
             "recording a task", lambda j: j.record_submitted(intent, Task(id=task_id), payload, self.journal_host)
         )
+        if answer.cut is not None:
+            # The connection dropped mid-answer, after naming the task: billed, and now journaled.
+            raise SubmitUncertainError(
+                f"The submit's answer was cut off ({answer.cut}) after naming task {task_id}.",
+                status=answer.status,
+                task_id=task_id,
+                hint=f"The task is kept in the journal: wait('{task_id}') or client.resume() follows it.",
+            )
         if decoded.body is None:
             raise ProtocolError(
                 f"Task {task_id} was created, but {decoded.problem}.",
@@ -485,9 +512,16 @@ class AsyncFoxClient:
         if web_scheme(url) is None:
             raise DownloadError("Refusing to download from a URL that is not http(s).", task_id=task_id)
         destination = Path(path)
-        if destination.is_dir():
-            destination = destination / sanitize_filename(f"{task_id or 'video'}.mp4")
-        destination.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if destination.is_dir():
+                destination = destination / sanitize_filename(f"{task_id or 'video'}.mp4")
+            destination.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DownloadError(
+                f"Cannot write the video to {destination}: {type(error).__name__}.",
+                task_id=task_id,
+                hint="Choose a folder you can write to; the task and its URL stay in the journal.",
+            ) from None
         _remove_stale_parts(destination)
         attempt = 0
         while True:
@@ -534,7 +568,12 @@ class AsyncFoxClient:
         raise DownloadError(f"The result URL redirected more than {MAX_REDIRECTS} times.", code="bad_redirect")
 
     async def _download_once(self, url: str, destination: Path, max_bytes: int) -> None:
-        fd, temp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=destination.parent)
+        try:
+            fd, temp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=destination.parent)
+        except OSError as error:
+            raise DownloadError(
+                f"Cannot write beside {destination}: {type(error).__name__}.", code="not_writable"
+            ) from None
         received = 0
         try:
             with os.fdopen(fd, "wb") as handle:

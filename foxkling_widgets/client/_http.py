@@ -232,18 +232,24 @@ def parse_retry_after(value: object) -> float | None:
 
 @dataclass(frozen=True)
 class Answer:
-    """An HTTP answer read in full, up to :data:`MAX_ANSWER_BYTES` (``truncated`` when it was longer)."""
+    """An HTTP answer read up to :data:`MAX_ANSWER_BYTES` (``truncated`` when it was longer).
+
+    ``cut`` names why the body ended early (the connection dropped, or it stopped decoding):
+    ``data`` then holds what arrived, which may still carry a paid task's id.
+    """
 
     status: int
     headers: httpx.Headers
     data: bytes
     truncated: bool = False
+    cut: str | None = None
 
 
 async def read_answer(response: httpx.Response, limit: int = MAX_ANSWER_BYTES) -> Answer:
     """Read an answer's (decoded) body, at most ``limit`` bytes: a server cannot make us hold more."""
     data = bytearray()
     truncated = False
+    cut = None
     try:
         async for chunk in response.aiter_bytes():
             data += chunk
@@ -251,11 +257,12 @@ async def read_answer(response: httpx.Response, limit: int = MAX_ANSWER_BYTES) -
                 truncated = True
                 del data[limit:]
                 break
-    except httpx.DecodingError:
-        # The status line arrived; only the body does not decode as its Content-Encoding says.
-        # The status still decides (a 429 is still a refusal), the body counts as unreadable.
-        data.clear()
-    return Answer(response.status_code, response.headers, bytes(data), truncated)
+    except TRANSPORT_ERRORS as error:
+        # The status line arrived, then the body stopped (dropped, or not decoding as its
+        # Content-Encoding says). The status still decides, and what arrived is kept: a billed
+        # submit's answer cut off after its id still names the paid task.
+        cut = type(error).__name__
+    return Answer(response.status_code, response.headers, bytes(data), truncated, cut)
 
 
 def _request_id(headers: Mapping[str, str]) -> str | None:

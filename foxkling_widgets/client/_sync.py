@@ -13,6 +13,7 @@ mid-flight may be billed with its id lost, so the submit is allowed to finish (f
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import time
 from collections.abc import Coroutine, Iterator
@@ -20,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .._exceptions import GenerationInterrupted, SubmitUncertainError
+from .._exceptions import FoxAPIError, GenerationInterrupted, SubmitUncertainError
 from .._loop import LoopThread
 from .._types import Task, VideoRequest
 from ._async import EMULATOR_HOST, AsyncFoxClient, JournalLike, ProgressCallback
@@ -29,6 +30,8 @@ from ._http import EMULATOR_KEY
 __all__ = ["SUBMIT_GRACE", "FoxClient"]
 
 T = TypeVar("T")
+#: The longest close() waits for a billed submit an interrupt left on the wire.
+CLOSE_GRACE = 60.0
 
 #: The longest a Ctrl-C waits for a billed submit in flight to be answered (connect + read timeouts).
 SUBMIT_GRACE = 60.0
@@ -43,6 +46,7 @@ class FoxClient:
 
     def __init__(self, api_key: str | None = None, base_url: str | None = None, **kwargs: Any) -> None:
         self._runner = LoopThread("foxkling-client")
+        self._billing: set[concurrent.futures.Future[Task]] = set()  # submits still on the wire
         self._async = AsyncFoxClient(api_key, base_url, **kwargs)
 
     @classmethod
@@ -90,7 +94,15 @@ class FoxClient:
         return repr(self._async).replace("AsyncFoxClient", "FoxClient", 1)
 
     def close(self) -> None:
-        """Close connections and stop the private loop."""
+        """Close connections and stop the private loop, once billed submits still in flight have ended.
+
+        A submit an interrupt left running (see :class:`GenerationInterrupted`) is waited for, at
+        most :data:`CLOSE_GRACE` seconds: closing the pool under it would lose the paid task's id.
+        """
+        deadline = time.monotonic() + CLOSE_GRACE
+        for future in list(self._billing):
+            with contextlib.suppress(BaseException):
+                future.result(timeout=max(0.0, deadline - time.monotonic()))
         if not self._runner.closed:
             self._runner.run(self._async.aclose())
             self._runner.close()
@@ -106,6 +118,8 @@ class FoxClient:
     def _billed(self, submit: Coroutine[Any, Any, Task]) -> Task:
         """Run a billed submit to its end even through Ctrl-C (see the module docstring)."""
         future = self._runner.submit(submit)
+        self._billing.add(future)
+        future.add_done_callback(self._billing.discard)
         try:
             return future.result()
         except KeyboardInterrupt:
@@ -118,9 +132,13 @@ class FoxClient:
                 continue  # a second Ctrl-C: the POST is on the wire; cutting it off could lose a paid id
             except concurrent.futures.TimeoutError:
                 raise GenerationInterrupted(None, uncertain=True) from None
-            except SubmitUncertainError:
-                raise GenerationInterrupted(None, uncertain=True) from None
-            except Exception:  # noqa: BLE001 - refused (nothing billed): an ordinary interrupt
+            except FoxAPIError as error:
+                if error.task_id:  # answered oddly, but it named the paid task (journaled)
+                    raise GenerationInterrupted(error.task_id) from None
+                if isinstance(error, SubmitUncertainError):
+                    raise GenerationInterrupted(None, uncertain=True) from None
+                raise KeyboardInterrupt from None  # refused: nothing billed, an ordinary interrupt
+            except Exception:  # noqa: BLE001 - not sent at all: an ordinary interrupt
                 raise KeyboardInterrupt from None
             raise GenerationInterrupted(task.id)
 

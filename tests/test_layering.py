@@ -35,6 +35,7 @@ RANKS = {
     "_display": 5,
     "_request_flags": 5,
     "_transport": 5,
+    "_remux": 5,
     "_widget": 6,
     "_magic": 6,
     "cli": 7,

@@ -9,6 +9,7 @@
 // small Blob at once, so the JS heap never holds the clip: the final Blob is made of those parts.
 
 import { INCOMING, KIND, nextId, request, TIMEOUT_MS, VIDEO_IDLE_MS } from "./protocol.js";
+import { preferredAudio } from "./video.js";
 
 /** @typedef {import("./protocol.js").MessageModel} MessageModel */
 /** @typedef {"binary" | "base64"} Encoding */
@@ -104,7 +105,8 @@ export function failureText(reason) {
 /**
  * Pull one task's video from the kernel.
  *
- * Sends `video-request {task_id, encoding, direct}`. The kernel answers `video-response`: either
+ * Sends `video-request {task_id, encoding, direct, audio?}` (`audio: "mp3"` when this page's
+ * player cannot play AAC: `preferredAudio()` in video.js, unless `options.audio` says). The kernel answers `video-response`: either
  * `{ok, url}` (a provider URL to play directly; only when `direct` is true) or a header
  * `{ok, total, chunks, chunk_size, window, encoding, name, mime}`, followed by `video-chunk`s with
  * this request's id. Each chunk is acknowledged (`video-ack {transfer, index}`); duplicates are
@@ -117,7 +119,7 @@ export function failureText(reason) {
  * @param {MessageModel} model
  * @param {string} taskId
  * @param {{
- *   encoding?: Encoding, direct?: boolean, signal?: AbortSignal,
+ *   encoding?: Encoding, direct?: boolean, audio?: "mp3", signal?: AbortSignal,
  *   onProgress?: (received: number, total: number) => void,
  *   onDone: (video: LoadedVideo) => void,
  *   onFail: (message: string, reason: string) => void,
@@ -126,7 +128,7 @@ export function failureText(reason) {
  * @returns {{id: string, cancel: () => void}}
  */
 export function loadVideo(model, taskId, options) {
-  const { encoding = "binary", direct = false, signal, onProgress, onDone, onFail } = options;
+  const { encoding = "binary", direct = false, audio = preferredAudio(), signal, onProgress, onDone, onFail } = options;
   const idleMs = options.idleMs ?? VIDEO_IDLE_MS;
   const id = nextId();
   /** @type {Map<number, Blob>} */
@@ -244,7 +246,7 @@ export function loadVideo(model, taskId, options) {
   model.on("msg:custom", handler);
   signal?.addEventListener("abort", cancel);
   arm(TIMEOUT_MS[KIND.videoRequest]);
-  model.send({ kind: KIND.videoRequest, id, task_id: taskId, encoding, direct });
+  model.send({ kind: KIND.videoRequest, id, task_id: taskId, encoding, direct, ...(audio ? { audio } : {}) });
   return { id, cancel };
 }
 

@@ -70,3 +70,31 @@ export function playedWithoutAudio(video) {
   if (typeof video.webkitAudioDecodedByteCount === "number") return video.webkitAudioDecodedByteCount === 0;
   return false;
 }
+
+/** What `canPlayType` is asked: AAC-LC audio in MP4, the audio of every clip the provider makes. */
+export const AAC_TYPE = 'audio/mp4; codecs="mp4a.40.2"';
+
+/**
+ * Which audio a view should ask the kernel for, from its player's `canPlayType`: "mp3" when the
+ * player says it cannot play AAC at all ("", as VS Code's desktop build does, which plays H.264
+ * and MP3 but has no AAC decoder: microsoft/vscode#162062), else `undefined` (the file as it is).
+ * "maybe" and "probably" both count as yes; so does a missing or throwing `canPlayType` (unknown
+ * is not a clear no, and the original is what every other host plays).
+ * @param {((type: string) => string) | undefined} canPlayType
+ * @returns {"mp3" | undefined}
+ */
+export function audioFor(canPlayType) {
+  if (typeof canPlayType !== "function") return undefined;
+  try {
+    return canPlayType(AAC_TYPE) === "" ? "mp3" : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `audioFor` this page's `<video>` (`undefined` without a DOM). */
+export function preferredAudio() {
+  if (typeof document === "undefined") return undefined;
+  const video = document.createElement("video");
+  return audioFor((type) => video.canPlayType(type));
+}

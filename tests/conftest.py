@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# The scriptable loopback server's fixtures (``server``) for the suites that use it.
+pytest_plugins = ["fake_server"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

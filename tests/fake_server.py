@@ -8,14 +8,21 @@ delay itself (a POST whose reply is still on its way) or cut the connection.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+import pytest
+
+from foxkling_widgets._journal import Journal
 
 
 @dataclass
@@ -115,3 +122,28 @@ def fake_server() -> Iterator[FakeServer]:
         yield server
     finally:
         server.close()
+
+
+# Fixtures for the suites that talk to it (registered by tests/conftest.py): one server per
+# module, its record of requests cleared before each test.
+@pytest.fixture(scope="module")
+def _fake_server_process() -> Iterator[FakeServer]:
+    with fake_server() as server:
+        yield server
+
+
+@pytest.fixture
+def server(_fake_server_process: FakeServer) -> FakeServer:
+    """The module's :class:`FakeServer`, with no requests recorded yet."""
+    _fake_server_process.reset()
+    return _fake_server_process
+
+
+async def instant(_seconds: float) -> None:
+    """An async sleep that does not wait (retries and polls in tests)."""
+    await asyncio.sleep(0)
+
+
+def scratch_journal(prefix: str = "fk-journal-") -> Journal:
+    """A journal in a fresh temp folder (hypothesis examples cannot take per-test fixtures)."""
+    return Journal(Path(tempfile.mkdtemp(prefix=prefix)) / "journal.sqlite3")

@@ -18,14 +18,13 @@ import signal
 import tempfile
 import threading
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import httpx
 import pytest
-from fake_server import FakeServer, Reply, Seen, json_reply
+from fake_server import FakeServer, Reply, Seen, instant, json_reply, scratch_journal
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -57,28 +56,8 @@ MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 64
 SLOW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeServer]:
-    fake = FakeServer()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture(autouse=True)
-def _fresh(server: FakeServer) -> None:
-    server.reset()
-
-
-async def instant(_seconds: float) -> None:
-    await asyncio.sleep(0)
-
-
 def client_for(server: FakeServer, journal: Journal | bool = False, key: str = KEY, **kwargs: Any) -> AsyncFoxClient:
     return AsyncFoxClient(key, server.url, journal=journal, sleep=instant, retry=FAST, **kwargs)
-
-
-def scratch_journal() -> Journal:
-    return Journal(Path(tempfile.mkdtemp(prefix="fk-journal-")) / "journal.sqlite3")
 
 
 def task_ids(journal: Journal) -> set[str]:

@@ -14,13 +14,11 @@ import asyncio
 import base64
 import json
 import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-from fake_server import FakeServer, Reply, Seen, json_reply
+from fake_server import FakeServer, Reply, Seen, instant, json_reply, scratch_journal
 
 from foxkling_widgets import AsyncFoxClient, FoxAPIError, SubmitUncertainError, TaskFailedError, VideoRequest
 from foxkling_widgets._journal import Journal
@@ -32,26 +30,6 @@ FAST = RetryPolicy(attempts=3, base=0.0, cap=0.0)
 #: A key of a common shape that is not ``sk-...`` (base64-ish, with ``+``, ``/`` and ``=``).
 ODD_KEY = "Ab1+Cd2/Ef3+Gh4/Ij5+Kl6/Mn7+Op8="
 PLAIN_KEY = "foxlive0123456789abcdefghij"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeServer]:
-    fake = FakeServer()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture(autouse=True)
-def _fresh(server: FakeServer) -> None:
-    server.reset()
-
-
-async def instant(_seconds: float) -> None:
-    await asyncio.sleep(0)
-
-
-def scratch_journal() -> Journal:
-    return Journal(Path(tempfile.mkdtemp(prefix="fk-review-")) / "journal.sqlite3")
 
 
 def client_for(server: FakeServer, key: str, journal: Journal | bool = False) -> AsyncFoxClient:

@@ -26,17 +26,13 @@ from .client import JournalLike
 
 logger = logging.getLogger("foxkling_widgets")
 
-__all__ = ["ESTIMATE_WINDOW", "TOTAL_LIMIT", "CreditBook", "tier"]
+__all__ = ["ESTIMATE_WINDOW", "TOTAL_LIMIT", "CreditBook"]
 
 # The windows Journal.credit_estimate and Journal.credits_total read (keep them equal).
 ESTIMATE_WINDOW = 500
 TOTAL_LIMIT = 100_000
 
 Tier = tuple[Any, ...]
-
-
-#: A request's price tier (defined once, in the validation layer).
-tier = price_tier
 
 
 class _Entry(Protocol):
@@ -75,7 +71,7 @@ class CreditBook:
                 journal = None
         tasks: OrderedDict[str, tuple[Tier, float | None]] = OrderedDict()
         for entry in entries:
-            tasks.setdefault(entry.task_id, (tier(entry.request), entry.credits_reserved))
+            tasks.setdefault(entry.task_id, (price_tier(entry.request), entry.credits_reserved))
         with self._lock:
             self._tasks = tasks
             self._total = sum(credits or 0 for _tier, credits in tasks.values())
@@ -96,7 +92,7 @@ class CreditBook:
             if known is not None and (credits is None or known[1] == credits):
                 return False  # the journal keeps known credits when a poll has none (COALESCE)
             self._total += (credits or 0) - ((known[1] or 0) if known is not None else 0)
-            self._tasks[task_id] = (known[0] if known is not None else tier(request), credits)
+            self._tasks[task_id] = (known[0] if known is not None else price_tier(request), credits)
             if known is None:
                 self._tasks.move_to_end(task_id, last=False)
                 while len(self._tasks) > TOTAL_LIMIT:
@@ -108,7 +104,7 @@ class CreditBook:
 
     def estimate(self, payload: Mapping[str, Any]) -> float | None:
         """The median credits past same-tier tasks reserved (newest :data:`ESTIMATE_WINDOW`), or ``None``."""
-        wanted = tier(payload)
+        wanted = price_tier(payload)
         with self._lock:
             if wanted not in self._medians:
                 seen = []

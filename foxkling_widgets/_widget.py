@@ -11,28 +11,32 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-import math
 import os
 import pathlib
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import anywidget
 import traitlets
 
 from . import _remux, _transport, _variations
+from ._batch_requests import checked_batch
+from ._budget import BudgetGuard, session_credits
+from ._classroom import CLASSROOM_KEY_REFUSED, budget_setting, classroom_setting, emulator_for
+from ._client_choice import default_client
 from ._controller import DEFAULT_CONCURRENCY, Batch, Controller, Generation
 from ._credits import CreditBook
 from ._display import VideoDisplay
 from ._exceptions import FoxAPIError, InvalidRequestError, Problem, redact
 from ._loop import LoopThread
 from ._paths import video_dir
+from ._restore import restore_from_journal
 from ._types import Segment, Task, VideoRequest
 from ._validation import MAX_VOICES, MODEL_CREATE_VOICE, errors_only, validate_payload, validate_voice_url
-from .client import AsyncFoxClient, FoxClient, wants_emulator
+from ._voice_panel import chip_of, merge_chip, voice_name_from_url, voice_problems
+from .client import AsyncFoxClient, FoxClient
 
 __all__ = ["KlingWidget"]
 
@@ -68,7 +72,6 @@ KINDS = frozenset(
 MAX_TRANSFERS = 16  # videos loading at once per widget (all views): each holds a file and a thread
 ERROR_RESPONSE = "error-response"  # the answer to a message whose kind is unusable
 MAX_ID = 200  # longer ids and kinds are not echoed back: the front end's are short
-MAX_VOICE_NAME = 40
 
 _CONTROLS = (
     "prompt",
@@ -82,80 +85,6 @@ _CONTROLS = (
     "segments",
     "vary",
 )
-
-
-# -- the teacher's controls ---------------------------------------------------------------------
-BUDGET_ENV = "FOXKLING_BUDGET"  # credits each studio may reserve in its kernel session
-CLASSROOM_ENV = "FOXKLING_CLASSROOM"  # "1": every studio stays on the emulator, the key field is hidden
-_TRUE = frozenset({"1", "true", "yes", "on"})
-CLASSROOM_KEY_REFUSED = (
-    "Classroom mode: this studio always uses the emulator, so no key is taken here (nothing is billed). "
-    "Ask the teacher."
-)
-
-
-def _budget_setting(budget: float | None) -> float | None:
-    """The cap in credits: the argument, else ``FOXKLING_BUDGET``, else none. Bad values raise at once.
-
-    Raised rather than ignored: a teacher's typo must not silently leave a class without its cap.
-    """
-    source = "budget"
-    if budget is None:
-        raw = os.environ.get(BUDGET_ENV, "").strip()
-        if not raw:
-            return None
-        source = BUDGET_ENV
-        try:
-            budget = float(raw)
-        except ValueError:
-            raise InvalidRequestError(
-                f"{BUDGET_ENV}={raw[:40]!r} is not a number of credits (e.g. {BUDGET_ENV}=50).", field="budget"
-            ) from None
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not math.isfinite(budget) or budget < 0:
-        raise InvalidRequestError(f"{source} must be a number of credits, 0 or more (got {budget!r}).", field="budget")
-    return float(budget)
-
-
-def _classroom_setting(classroom: bool | None) -> bool:
-    """Classroom mode: the argument, else ``FOXKLING_CLASSROOM`` (1/true/yes/on)."""
-    if classroom is not None:
-        return bool(classroom)
-    return os.environ.get(CLASSROOM_ENV, "").strip().lower() in _TRUE
-
-
-def _credits_text(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
-
-
-def _default_client(emulator: bool | None, *, required: bool = False) -> AsyncFoxClient:
-    """Live when a key is configured, else the built-in emulator (``emulator=True`` forces it).
-
-    ``required`` (classroom mode): the emulator or nothing, never a live client.
-    """
-    if required or wants_emulator(emulator):
-        try:
-            return AsyncFoxClient.emulator()
-        except ImportError:
-            if emulator or required:
-                raise
-            return AsyncFoxClient(mode="none")  # no key, no emulator extra: the widget asks for a key
-    return AsyncFoxClient()
-
-
-def _voice_name_from_url(url: str) -> str:
-    """A voice's default name: its audio file's name without the extension."""
-    return Path(url.split("?", 1)[0].rstrip("/")).stem or "voice"
-
-
-def _as_request(request: VideoRequest | Mapping[str, Any], index: int) -> VideoRequest:
-    if isinstance(request, VideoRequest):
-        return request
-    try:
-        return VideoRequest(**request)
-    except TypeError as error:  # an unknown field: a bad request, so a ValueError like the others
-        raise InvalidRequestError(
-            f"requests[{index}]: {error}", problems=[Problem(f"requests[{index}]", str(error))]
-        ) from None
 
 
 def _message_id(message: Mapping[str, Any]) -> str | None:
@@ -197,7 +126,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     For a class: ``budget=50`` (or ``FOXKLING_BUDGET=50``; the argument wins) caps the credits this
     studio may reserve in its kernel session: work that would pass it is refused with an
     :class:`InvalidRequestError` (field ``budget``) before anything is sent, and the studio shows
-    what is left (the rule for unknown prices is in ``_budget_problems``). ``classroom=True`` (or
+    what is left (the rule for unknown prices is in ``_budget.py``). ``classroom=True`` (or
     ``FOXKLING_CLASSROOM=1``) keeps the studio on the emulator whatever keys are set, hides the
     key field and refuses a pasted key.
     """
@@ -277,31 +206,22 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         **kwargs: Any,
     ) -> None:
         # Settings first: a bad budget or a live client in classroom mode fails before any thread starts.
-        cap, in_classroom = _budget_setting(budget), _classroom_setting(classroom)
-        if in_classroom:
-            if emulator is False:
-                raise ValueError("classroom mode always uses the emulator: drop emulator=False or classroom=True")
-            given = client.mode if client is not None else "emulator"
-            if given != "emulator":
-                raise ValueError(
-                    f"classroom mode keeps every student on the emulator; the client given is {given!r}. "
-                    "Build the studio without client=, or with FoxClient.emulator()."
-                )
-            emulator = True  # whatever keys are set: FOXAPI_API_KEY is not even looked at
+        cap, in_classroom = budget_setting(budget), classroom_setting(classroom)
+        emulator = emulator_for(in_classroom, emulator, client.mode if client is not None else None)
         super().__init__(concurrency=max(1, int(concurrency)), **kwargs)  # the observer below comes later
-        self._budget_cap = cap
         if isinstance(client, FoxClient):
             self._runner = client.runner
             aclient = client.aio
         else:
             self._runner = LoopThread("foxkling-widget")
-            aclient = client if client is not None else _default_client(emulator, required=in_classroom)
+            aclient = client if client is not None else default_client(emulator, required=in_classroom)
         self._emulator_choice = emulator
         self._display_ids: list[str] = []
         # Video transfers in flight, by request id; senders remove themselves when they end.
         self._transfers: dict[str, _transport.ChunkSender] = {}
         self._transfers_lock = threading.Lock()
         self._credit_book = CreditBook()
+        self._budget_guard = BudgetGuard(cap, self._credit_book, lambda: self.tasks)
         self._credit_foreign: set[int] = set()  # generations whose credits belong to another API host
         self._controller = Controller(
             aclient, self._runner, self._publish, video_dir=video_dir(), concurrency=self.concurrency
@@ -312,7 +232,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self._controller.on_settle = self._settle
         self._mode = aclient.mode
         self._classroom = in_classroom
-        self._restore_from_journal()
+        restore_from_journal(self._controller)
         self._load_voices()
         self.observe(self._controls_changed, names=list(_CONTROLS))
         self.observe(self._voice_controls_changed, names=["voice_url", "voice_name"])
@@ -320,85 +240,6 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self._controls_changed()
         self._voice_controls_changed()
         self.on_msg(self._on_custom_message)
-
-    def _restore_from_journal(self, limit: int = 20) -> None:
-        """Pick up where an earlier kernel left off (this API host, the last 24 hours).
-
-        Unfinished tasks are polled again and downloaded; finished ones show from their local file;
-        ones whose result URL expired before download say so.
-        """
-        client = self.client
-        entries = client.history(limit)
-        membership = client.journaled("reading batches", lambda j: j.batches()) or {}
-        for entry in reversed(entries):
-            try:
-                self._restore_entry(entry, membership)
-            except Exception as error:  # noqa: BLE001 - one odd journal row must never stop the widget
-                logger.warning("could not restore task %s from the journal: %s", entry.task_id, error)
-
-    def _restore_entry(self, entry: Any, membership: dict[str, dict[str, Any]]) -> None:
-        """Show one journaled task: from its file, as failed or expired, or followed again."""
-        if entry.expired and entry.local_path is None and entry.status not in ("failed", "cancelled"):
-            status = "expired"
-        else:
-            status = entry.status
-        if entry.age > 24 * 3600 and status != "expired":
-            return
-        if entry.request.get("model") == MODEL_CREATE_VOICE:
-            self._restore_voice(entry)
-            return
-        generation = Generation(
-            VideoRequest.from_payload(entry.request),
-            id=entry.task_id,
-            status=status,
-            progress=entry.progress,
-            task=entry.to_task(),
-            submitted_at=entry.created * 1000,
-            error=entry.error,
-            note="Restored from the task journal.",
-            restored=True,
-            batch=membership.get(entry.task_id),
-        )
-        local = Path(entry.local_path) if entry.local_path else None
-        if local is not None and local.exists():
-            from ._poster import poster_data_url
-
-            generation.path, generation.status, generation.progress = local, "completed", 100.0
-            generation.poster, generation.watching = poster_data_url(local), False
-            self._controller.add_finished(generation)
-        elif status == "expired":
-            generation.watching, generation.status = False, "failed"
-            generation.error = {
-                "code": "result_expired",
-                "message": "The result URL expired (24 hours) before the video was downloaded.",
-                "hint": "Generate the clip again.",
-            }
-            self._controller.add_finished(generation)
-        elif status in ("failed", "cancelled"):
-            generation.watching = False
-            self._controller.add_finished(generation)
-        else:
-            self._controller.resume(generation)
-
-    def _restore_voice(self, entry: Any) -> None:
-        # Only an unfinished voice needs a card: finished ones are chips already (the journal's voices).
-        if entry.status in ("completed", "failed", "cancelled") or entry.expired:
-            return
-        url = str(entry.request.get("voice_url", ""))
-        recorded = self.client.journaled("reading a voice name", lambda j: j.voice_name(entry.task_id))
-        name = recorded or _voice_name_from_url(url)
-        generation = Generation(
-            None,
-            id=entry.task_id,
-            status=entry.status,
-            progress=entry.progress,
-            task=entry.to_task(),
-            submitted_at=entry.created * 1000,
-            note="Restored from the task journal.",
-            restored=True,
-            voice={"url": url, "name": name, "voice_id": None},
-        )
-        self._controller.resume(generation)
 
     # -- state ----------------------------------------------------------------------------
     @property
@@ -477,7 +318,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
 
     def _update_credits(self) -> None:
         book = self._credit_book
-        session = sum(g.task.credits_reserved or 0 for g in self.tasks if g.task is not None and not g.restored)
+        session = session_credits(self.tasks)
         guess = None
         if book.readable:
             batch = [r for _label, r in self.variations()] if self.vary else [self.request()]
@@ -489,108 +330,8 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             "session": session,
             "journal": book.total if book.readable else None,
         }
-        self._update_budget(session)
-
-    # -- the spending guard ------------------------------------------------------------------
-    # The rule, for KlingWidget(budget=...) / FOXKLING_BUDGET (docs: README "Teaching"):
-    # * Counted against the cap: the credits this studio's tasks reserved in this kernel session
-    #   (the ``session`` figure of ``_credits``; tasks restored from the journal are not this
-    #   session's), plus, for its work still on its way (queued, submitting, or sent without a
-    #   known price yet, or "uncertain"), the price it is expected to reserve.
-    # * A request's expected price is the CreditBook's estimate for its tier (the median of past
-    #   same-tier tasks). With no history for the tier, the highest price any task in the book
-    #   reserved stands in: the cautious guess, since a tier never seen may be the dearest.
-    # * With no price known at all (a fresh journal: the first clip of a class), one generation of
-    #   unknown price may run at a time, and only while some budget is left: it can pass the cap
-    #   by its own price, once; its price is known as soon as its POST is answered. A batch (or a
-    #   second clip while the first is unpriced) is refused until then.
-    # * Work that would pass the cap is refused before anything is sent: a batch is checked as a
-    #   whole, so it starts entirely or not at all. Creating a voice is checked the same way.
-    def _budget_costs(self, payloads: Sequence[Mapping[str, Any]]) -> tuple[float, int]:
-        """Expected credits of ``payloads`` (known part) and how many have no price to go on."""
-        book = self._credit_book
-        highest = book.highest()
-        known, unknown = 0.0, 0
-        for payload in payloads:
-            estimate = book.estimate(payload)
-            price = estimate if estimate is not None else highest
-            if price is None:
-                unknown += 1
-            else:
-                known += price
-        return known, unknown
-
-    def _budget_pending(self) -> list[dict[str, Any]]:
-        # This session's work whose reserved credits are not known yet but may be (or be billed).
-        pending = []
-        for generation in self.tasks:
-            if generation.restored or (generation.task is not None and generation.task.credits_reserved is not None):
-                continue
-            if not (generation.watching or generation.status == "uncertain"):
-                continue  # failed before or at its submit, or taken out of the queue: nothing reserved
-            if generation.request is not None:
-                pending.append(generation.request.to_payload())
-            else:
-                pending.append({"model": MODEL_CREATE_VOICE})
-        return pending
-
-    def _session_credits(self) -> float:
-        # What _credits["session"] shows, counted from the tasks themselves: the trait is refreshed
-        # with the next publish, a moment after a submit's answer, and a check must not miss that.
-        return sum(g.task.credits_reserved or 0 for g in self.tasks if g.task is not None and not g.restored)
-
-    def _budget_problems(
-        self, requests: Sequence[VideoRequest | Mapping[str, Any]], session: float | None = None
-    ) -> list[Problem]:
-        """Why starting ``requests`` (or wire payloads) now would pass the budget, or ``[]`` (none without a cap)."""
-        cap = self._budget_cap
-        if cap is None or not requests:
-            return []
-        if session is None:
-            session = self._session_credits()
-        held, held_unknown = self._budget_costs(self._budget_pending())
-        payloads = [r.to_payload() if isinstance(r, VideoRequest) else r for r in requests]
-        new, new_unknown = self._budget_costs(payloads)
-        committed = session + held
-        left = cap - committed
-        if any(p.get("model") == MODEL_CREATE_VOICE for p in payloads):
-            what = "this voice"
-        else:
-            what = "this clip" if len(requests) == 1 else f"these {len(requests)} clips"
-        unknown = held_unknown + new_unknown
-        if unknown == 0:
-            if committed + new <= cap:
-                return []
-            message = (
-                f"would pass the budget: {what} ≈ {_credits_text(new)} credits, "
-                f"{_credits_text(max(left, 0))} of {_credits_text(cap)} left. Nothing was sent."
-            )
-        elif unknown == 1 and new_unknown <= 1 and left > 0 and committed + new <= cap:
-            return []  # the one clip of unknown price (see the rule above)
-        elif left <= 0:
-            message = f"the budget of {_credits_text(cap)} credits is used up. Nothing was sent."
-        else:
-            message = (
-                f"the price of {what} is not known yet (no past task to go on), so the budget "
-                f"({_credits_text(left)} of {_credits_text(cap)} credits left) cannot be checked: "
-                "generate one clip first, or wait for the one on its way. Nothing was sent."
-            )
-        return [Problem("budget", message)]
-
-    def _update_budget(self, session: float) -> None:
-        cap = self._budget_cap
-        if cap is None:
-            self._budget = {"cap": None, "reserved": session, "left": None, "refused": ""}
-            return
-        held, _unknown = self._budget_costs(self._budget_pending())
         batch = [r for _label, r in self.variations()] if self.vary else [self.request()]
-        refused = self._budget_problems(batch, session)
-        self._budget = {
-            "cap": cap,
-            "reserved": session + held,
-            "left": max(cap - session - held, 0.0),
-            "refused": refused[0].message if refused else "",
-        }
+        self._budget = self._budget_guard.state(session, batch)
 
     def _learn_credits(self, cards: list[dict[str, Any]]) -> None:
         # On the controller's thread, with each publish: a task's credits_reserved arrives with
@@ -633,7 +374,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         return generation.id
 
     def _check_budget(self, requests: Sequence[VideoRequest | Mapping[str, Any]]) -> None:
-        problems = self._budget_problems(requests)
+        problems = self._budget_guard.problems(requests)
         if problems:
             raise InvalidRequestError.from_problems(problems)
 
@@ -662,25 +403,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             batch = self._controller.start_batch([r for _l, r in pairs], [label for label, _r in pairs])
             self._update_credits()
             return batch
-        built = [_as_request(r, i) for i, r in enumerate(requests)]
-        if not built:
-            raise InvalidRequestError("requests: the batch is empty", problems=[Problem("requests", "is empty")])
-        if len(built) > _variations.MAX_BATCH:
-            raise InvalidRequestError(
-                f"requests: {len(built)} requests; a batch takes at most {_variations.MAX_BATCH}",
-                problems=[Problem("requests", f"at most {_variations.MAX_BATCH}")],
-            )
-        errors = [
-            Problem(f"requests[{i}].{p.field}", p.message)
-            for i, r in enumerate(built)
-            for p in errors_only(validate_payload(r.to_payload()))
-        ]
-        errors += self._key_problems()
-        if errors:
-            raise InvalidRequestError.from_problems(errors)
-        names = list(labels) if labels is not None else _variations.labels(built)
-        if len(names) != len(built):
-            raise ValueError(f"{len(names)} labels for {len(built)} requests")
+        built, names = checked_batch(requests, labels, self._key_problems())
         self._check_budget(built)  # the whole batch, before its first POST
         batch = self._controller.start_batch(built, names)
         self._update_credits()
@@ -689,12 +412,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     # -- voices ---------------------------------------------------------------------------
     def voice_problems(self) -> list[Problem]:
         """What is wrong with the voices panel's URL and name (nothing is sent while any exist)."""
-        problems = validate_voice_url(self.voice_url.strip()) if self.voice_url.strip() else []
-        if len(self.voice_name.strip()) > MAX_VOICE_NAME:
-            problems.append(
-                Problem("voice_name", f"is {len(self.voice_name.strip())} characters; keep it under {MAX_VOICE_NAME}.")
-            )
-        return problems
+        return voice_problems(self.voice_url, self.voice_name)
 
     def _voice_controls_changed(self, change: Any = None) -> None:
         self._voice_problems = [p.to_dict() for p in self.voice_problems()]
@@ -708,15 +426,12 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         """
         url = (self.voice_url if url is None else url).strip()
         name = (self.voice_name if name is None else name).strip()
-        problems = validate_voice_url(url)
-        if len(name) > MAX_VOICE_NAME:
-            problems.append(Problem("voice_name", f"keep it under {MAX_VOICE_NAME} characters"))
-        problems += self._key_problems()
+        problems = validate_voice_url(url) + voice_problems("", name) + self._key_problems()
         if problems:
             raise InvalidRequestError.from_problems(problems)
         self._check_budget([{"model": MODEL_CREATE_VOICE, "voice_url": url}])  # a voice is billed too
         if not name:
-            name = _voice_name_from_url(url)
+            name = voice_name_from_url(url)
         generation, _future = self._controller.start_voice(url, name)
         self._update_credits()
         return generation
@@ -740,15 +455,11 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
 
     def _load_voices(self) -> None:
         known = self.client.voices()  # the journal's reads warn and return [] on a bad journal
-        self._voices = [
-            {"voice_id": v["voice_id"], "name": v.get("name") or _voice_name_from_url(v.get("source_url") or "")}
-            for v in known
-        ]
+        self._voices = [chip_of(v) for v in known]
 
     def _voice_created(self, voice: dict[str, Any]) -> None:
         # On the controller's thread, after the journal recorded the voice.
-        entry = {"voice_id": voice["voice_id"], "name": voice.get("name") or voice["voice_id"]}
-        self._voices = [entry, *(v for v in self._voices if v["voice_id"] != entry["voice_id"])]
+        self._voices = merge_chip(self._voices, voice)
 
     async def generate(self) -> Task:
         """Generate from the current controls and return the finished :class:`Task`.
@@ -1033,7 +744,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self._reply(message, ok=True, mode=self._mode)
 
     def _clear_key(self) -> None:
-        self._controller.client = _default_client(self._emulator_choice if self._emulator_choice else None)
+        self._controller.client = default_client(self._emulator_choice if self._emulator_choice else None)
         self._mode, self._has_key = self._controller.client.mode, False
         self._reload_credits()
         self._controls_changed()

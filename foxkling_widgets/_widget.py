@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-import os
 import pathlib
-import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,7 +19,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from . import _remux, _transport, _variations
+from . import _transport, _variations
 from ._batch_requests import checked_batch
 from ._budget import BudgetGuard, session_credits
 from ._classroom import CLASSROOM_KEY_REFUSED, budget_setting, classroom_setting, emulator_for
@@ -35,6 +33,7 @@ from ._paths import video_dir
 from ._restore import restore_from_journal
 from ._types import Segment, Task, VideoRequest
 from ._validation import MAX_VOICES, MODEL_CREATE_VOICE, errors_only, validate_payload, validate_voice_url
+from ._video_requests import VideoTransfers
 from ._voice_panel import chip_of, merge_chip, voice_name_from_url, voice_problems
 from .client import AsyncFoxClient, FoxClient
 
@@ -69,7 +68,6 @@ KINDS = frozenset(
         VIDEO_PROBE,
     }
 )
-MAX_TRANSFERS = 16  # videos loading at once per widget (all views): each holds a file and a thread
 ERROR_RESPONSE = "error-response"  # the answer to a message whose kind is unusable
 MAX_ID = 200  # longer ids and kinds are not echoed back: the front end's are short
 
@@ -217,9 +215,10 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             aclient = client if client is not None else default_client(emulator, required=in_classroom)
         self._emulator_choice = emulator
         self._display_ids: list[str] = []
-        # Video transfers in flight, by request id; senders remove themselves when they end.
-        self._transfers: dict[str, _transport.ChunkSender] = {}
-        self._transfers_lock = threading.Lock()
+        # self.send looked up per call, not bound now: tests and hosts may wrap it later.
+        self._transfers = VideoTransfers(
+            lambda content, buffers: self.send(content, buffers), self._reply, lambda: self._controller.cache
+        )
         self._credit_book = CreditBook()
         self._budget_guard = BudgetGuard(cap, self._credit_book, lambda: self.tasks)
         self._credit_foreign: set[int] = set()  # generations whose credits belong to another API host
@@ -581,11 +580,11 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             elif kind == STOP_WATCHING:
                 self._reply(content, ok=self.stop_watching(str(content.get("task_id", ""))))
             elif kind == VIDEO_REQUEST:
-                self._send_video(content)
+                self._transfers.request(content, self._find(str(content.get("task_id") or "")), self._mode)
             elif kind == VIDEO_ACK:
-                self._video_ack(content)
+                self._transfers.ack(content)
             elif kind == VIDEO_CANCEL:
-                self._reply(content, ok=self._cancel_transfer(content.get("transfer")))
+                self._reply(content, ok=self._transfers.cancel(content.get("transfer")))
             elif kind == VIDEO_PROBE:
                 # A known buffer: a host that drops binary buffers (Colab's widget manager,
                 # googlecolab/colab-cdn-widget-manager#33) delivers this answer without it, and
@@ -623,108 +622,6 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         except Exception as failure:  # noqa: BLE001  (see _on_custom_message: never escape, never a traceback)
             logger.error("answering a message failed: %s", type(failure).__name__)
             self._answer_failure(content, f"The kernel could not do that ({type(failure).__name__}); see its log.")
-
-    def _send_video(self, message: dict[str, Any]) -> None:
-        """Answer a ``video-request``: a direct URL, or a header and then the chunks.
-
-        The answer (``video-response``) says how many bytes and chunks follow; the chunks come
-        from a :class:`~._transport.ChunkSender` on its own thread, at most ``WINDOW`` ahead of
-        the view's acks. The file is opened here and read one chunk at a time, never whole.
-        """
-        task_id = message.get("task_id")
-        generation = self._find(str(task_id or ""))
-        if generation is None or generation.path is None or not generation.path.exists():
-            self._reply(message, ok=False, task_id=task_id, error="no video for this task in this kernel")
-            return
-        name = generation.to_card()["video"]["name"]
-        path = generation.path
-        if message.get("audio") == "mp3":
-            # The view's player cannot decode AAC (VS Code: microsoft/vscode#162062): send a copy
-            # with MP3 audio. Made on this thread, once per clip (~0.4 s for a 10 s clip, 100 MB
-            # or 180 KB alike: the video is copied, only the audio is transcoded), then reused.
-            path = _remux.mp3_copy(path)
-        if message.get("direct") is True and path == generation.path:
-            # Not when a copy is sent: the provider's file has the AAC audio this view cannot play.
-            url = _transport.direct_play_url(generation.task, self._mode)
-            if url is not None:
-                self._controller.cache.touch(generation.path)
-                self._reply(message, ok=True, task_id=generation.id, mime="video/mp4", name=name, url=url)
-                return
-        encoding: _transport.Encoding = _transport.BASE64 if message.get("encoding") == _transport.BASE64 else "binary"
-        transfer_id = str(message["id"])  # _malformed() has checked it
-        with self._transfers_lock:
-            old = self._transfers.pop(transfer_id, None)
-            busy = len(self._transfers) >= MAX_TRANSFERS
-        if old is not None:
-            old.cancel()  # the same id again: the view started over
-        if busy:
-            self._reply(
-                message,
-                ok=False,
-                task_id=generation.id,
-                error=f"{MAX_TRANSFERS} other videos are loading already",
-            )
-            return
-        file = path.open("rb", buffering=0)  # unbuffered: each read is one chunk, no copy
-        try:
-            total = os.fstat(file.fileno()).st_size
-            self._controller.cache.touch(generation.path)  # recently shown: last to be evicted
-            if path != generation.path:
-                self._controller.cache.touch(path)  # after the original: mp3_copy reuses a copy no older
-
-            def done(_outcome: str) -> None:
-                with self._transfers_lock:
-                    if self._transfers.get(transfer_id) is sender:
-                        del self._transfers[transfer_id]
-
-            sender = _transport.ChunkSender(
-                transfer_id=transfer_id,
-                task_id=generation.id,
-                file=file,
-                total=total,
-                send=self.send,
-                encoding=encoding,
-                chunk_size=_transport.chunk_size_for(encoding),
-                on_done=done,
-            )
-            with self._transfers_lock:
-                self._transfers[transfer_id] = sender
-            # The header first: it goes out before the sender's first chunk (IOPub keeps order).
-            self._reply(
-                message,
-                ok=True,
-                task_id=generation.id,
-                mime="video/mp4",
-                name=name,
-                total=total,
-                chunks=sender.chunks,
-                chunk_size=sender.chunk_size,
-                window=sender.window,
-                encoding=encoding,
-            )
-        except BaseException:
-            file.close()
-            with self._transfers_lock:
-                self._transfers.pop(transfer_id, None)
-            raise
-        sender.start()
-
-    def _video_ack(self, message: dict[str, Any]) -> None:
-        transfer, index = message.get("transfer"), message.get("index")
-        with self._transfers_lock:
-            sender = self._transfers.get(transfer) if isinstance(transfer, str) else None
-        if sender is None or not isinstance(index, int) or isinstance(index, bool):
-            # Late acks after a transfer ended are normal (the last ones, or after a cancel).
-            self._reply(message, ok=False, error="no such video transfer (it ended or was cancelled)")
-            return
-        self._reply(message, ok=sender.ack(index))
-
-    def _cancel_transfer(self, transfer: Any) -> bool:
-        with self._transfers_lock:
-            sender = self._transfers.pop(transfer, None) if isinstance(transfer, str) else None
-        if sender is not None:
-            sender.cancel()
-        return sender is not None
 
     def _set_key(self, message: dict[str, Any]) -> None:
         if self._classroom:
@@ -832,12 +729,9 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     def close(self) -> None:
         """Stop watching all tasks (they keep running at the provider) and close the widget."""
         # Either may be missing: the constructor refused a budget/classroom setting before making them.
-        lock = getattr(self, "_transfers_lock", None)
-        if lock is not None:
-            with lock:
-                transfers, self._transfers = list(self._transfers.values()), {}
-            for sender in transfers:
-                sender.cancel()
+        transfers = getattr(self, "_transfers", None)
+        if transfers is not None:
+            transfers.close()
         controller = getattr(self, "_controller", None)
         if controller is not None:
             controller.close()

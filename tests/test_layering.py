@@ -42,6 +42,7 @@ RANKS = {
     "_batch_requests": 5,
     "_budget": 5,
     "_restore": 5,
+    "_video_requests": 5,
     "_widget": 6,
     "_magic": 6,
     "cli": 7,

@@ -436,7 +436,7 @@ class Harness:
 
     def card(self, generation: Generation) -> dict[str, Any] | None:
         """The generation's card in the last publish."""
-        return next((c for c in self.published.last if c["id"] == generation.id), None)
+        return next((c for c in self.published.last if c["id"] == generation.key), None)
 
     def wait_published(self, generation: Generation, **expected: Any) -> dict[str, Any]:
         """Block until a published card of ``generation`` has these values; return it."""
@@ -561,8 +561,9 @@ def test_a_generation_is_submitted_once_followed_downloaded_and_shown(make: Call
     assert on_the_wire is not None
     generation, future = h.controller.start(request)
     on_the_wire.wait_reached()
-    local_id = generation.id  # until the provider answers, the card has a local id
-    assert local_id.startswith("local-") and h.controller.find(local_id) is generation
+    key = generation.key  # the card's id, given before the provider answers, for good
+    assert re.fullmatch(r"gen-[0-9a-f]{10}", key) and h.controller.find(key) is generation
+    assert generation.task_id is None and generation.id == key
     on_the_wire.open()
 
     task = outcome(future)
@@ -571,7 +572,8 @@ def test_a_generation_is_submitted_once_followed_downloaded_and_shown(make: Call
     assert h.fake.watches == [(task.id, None, 90.0)]  # polling paced by the tier's past, no timeout
     assert h.fake.downloads == [(task.id, h.controller.cache.path_for(task.id))]
     assert generation.id == task.id and h.controller.find(task.id) is generation
-    assert h.controller.find(local_id) is None  # one id per thing: the provider's, once known
+    assert generation.key == key and generation.task_id == task.id
+    assert h.controller.find(key) is generation  # the first id still names it: one thing, one key
     assert generation.status == "completed" and generation.progress == 100.0 and not generation.watching
     assert generation.done and generation.path is not None and generation.path.read_bytes() == h.fake.clip
     assert generation.poster.startswith("data:image/jpeg;base64,")  # a real frame of the tiny MP4
@@ -655,7 +657,7 @@ def test_a_stream_of_changes_is_published_at_most_max_rate_times_a_second(make: 
     gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(stream)]
     assert len(stream) >= 2 and all(gap >= 0.5 / max_rate for gap in gaps), gaps
     assert len(stream) <= 2 + elapsed * max_rate, (len(stream), elapsed)
-    progress = [next(c["progress"] for c in cards if c["id"] == generation.id) for _, cards in stream]
+    progress = [next(c["progress"] for c in cards if c["id"] == generation.key) for _, cards in stream]
     assert progress == sorted(progress)  # never an older state after a newer one
 
 
@@ -1244,12 +1246,15 @@ def test_to_card_has_the_documented_shape(make: Callable[..., Harness]) -> None:
     (generation,) = batch.wait(timeout=HANG_GUARD)
     card = generation.to_card()
     _check_card(card)
-    assert card["id"] == generation.id and card["status"] == "completed" and card["status_text"] == "succeeded"
+    assert card["id"] == generation.key and card["task_id"] == generation.id
+    assert card["status"] == "completed" and card["status_text"] == "succeeded"
     assert card["progress"] == 100.0 and card["created"] == 1_700_000_000
     assert card["estimated_time"] == 60.0 and card["credits_reserved"] == 12.5
     assert card["request"] == request.to_payload() and card["summary"] == request_summary(request)
-    assert card["video"] == {"name": f"{generation.id}.mp4", "size": len(h.fake.clip), "mime": "video/mp4"}
-    assert card["poster"].startswith("data:image/jpeg;base64,") and card["audio_requested"] is True
+    assert card["video"] == {"name": generation.download_name(), "size": len(h.fake.clip), "mime": "video/mp4"}
+    assert card["video"]["name"].startswith("a-fox-1080p-") and card["video"]["name"].endswith(".mp4")
+    assert card["poster"] == "" and generation.poster.startswith("data:image/jpeg;base64,")  # posters: _posters
+    assert card["audio_requested"] is True and card["playable"] is True and card["resumable"] is False
     assert card["kind"] == "video" and card["voice"] is None and card["error"] is None
     assert card["batch"] == {"id": batch.id, "index": 0, "count": 1, "label": "wide"}
     assert "VideoRequest(" in card["code"] and card["watching"] is False

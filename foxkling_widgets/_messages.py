@@ -32,14 +32,24 @@ __all__ = [
     "CardsProgress",
     "ClearFinishedRequest",
     "ClearFinishedResponse",
+    "ClearKeyRequest",
+    "CreateVoiceRequest",
+    "CreateVoiceResponse",
     "GenerateRequest",
     "GenerateResponse",
+    "KeyResponse",
     "LoadTaskRequest",
     "OkResponse",
     "ResumeRequest",
     "ResumeResponse",
+    "SetKeyRequest",
     "StopWatchingRequest",
+    "VideoAckRequest",
+    "VideoCancelRequest",
+    "VideoProbeRequest",
+    "VideoProbeResponse",
     "VideoRequestMessage",
+    "VideoResponse",
     "cards_progress",
 ]
 
@@ -100,6 +110,56 @@ class GenerateResponse(_GenerateAnswer, total=False):
     task_id: str
     error: str
     field: str | None
+
+
+class CreateVoiceRequest(TypedDict):
+    """``create-voice``: the kernel reads ``voice_url``/``voice_name`` (then clears them)."""
+
+    id: str
+    kind: Literal["create-voice"]
+
+
+class _CreateVoiceAnswer(TypedDict):
+    id: str | None
+    kind: Literal["create-voice-response"]
+    ok: bool
+
+
+class CreateVoiceResponse(_CreateVoiceAnswer, total=False):
+    """``create-voice-response``: ``task_id`` is the voice card's stable key."""
+
+    task_id: str
+    error: str
+    field: str | None
+
+
+class SetKeyRequest(TypedDict):
+    """``set-key``: the key, kept in kernel memory only."""
+
+    id: str
+    kind: Literal["set-key"]
+    key: str
+
+
+class ClearKeyRequest(TypedDict):
+    """``clear-key``: forget the pasted key."""
+
+    id: str
+    kind: Literal["clear-key"]
+
+
+class _KeyAnswer(TypedDict):
+    id: str | None
+    kind: Literal["set-key-response", "clear-key-response"]
+    ok: bool
+    mode: str
+
+
+class KeyResponse(_KeyAnswer, total=False):
+    """``set-key-response`` / ``clear-key-response``: where generations go now."""
+
+    error: str
+    field: str
 
 
 class StopWatchingRequest(TypedDict):
@@ -172,6 +232,60 @@ class _Answer(TypedDict):
     id: str | None
     kind: str
     ok: bool
+
+
+class _VideoAnswer(TypedDict):
+    id: str | None
+    kind: Literal["video-response"]
+    ok: bool
+
+
+class VideoResponse(_VideoAnswer, total=False):
+    """``video-response``: a provider ``url`` to play, or a header (chunks follow), or ``error``."""
+
+    task_id: str
+    mime: str
+    name: str
+    url: str
+    total: int
+    chunks: int
+    chunk_size: int
+    window: int
+    encoding: Literal["binary", "base64"]
+    error: str
+
+
+class VideoAckRequest(TypedDict):
+    """``video-ack``: the view has chunk ``index`` of transfer ``transfer`` (its request's id)."""
+
+    id: str
+    kind: Literal["video-ack"]
+    transfer: str
+    index: int
+
+
+class VideoCancelRequest(TypedDict):
+    """``video-cancel``: stop sending transfer ``transfer``."""
+
+    id: str
+    kind: Literal["video-cancel"]
+    transfer: str
+
+
+class VideoProbeRequest(TypedDict):
+    """``video-probe``: answered with a known 4-byte buffer (does this host deliver binary buffers?)."""
+
+    id: str
+    kind: Literal["video-probe"]
+
+
+class VideoProbeResponse(TypedDict):
+    """``video-probe-response``: ``size`` bytes in ``buffers[0]``."""
+
+    id: str | None
+    kind: Literal["video-probe-response"]
+    ok: bool
+    size: int
 
 
 class OkResponse(_Answer, total=False):

@@ -159,3 +159,24 @@ def test_every_kind_has_a_timeout_in_protocol_js() -> None:
     assert block
     names = set(re.findall(r"\[KIND\.(\w+)\]", block.group(1)))
     assert names == set(_frozen_object("KIND"))
+
+
+def _message_types() -> dict[str, type]:
+    return {
+        name: value
+        for name in _messages.__all__
+        if isinstance(value := getattr(_messages, name), type) and hasattr(value, "__annotations__")
+    }
+
+
+def test_every_kind_has_a_request_shape_and_protocol_js_the_same_typedefs() -> None:
+    import typing
+
+    kinds = set()
+    for cls in _message_types().values():
+        hints = typing.get_type_hints(cls)
+        kinds.update(typing.get_args(hints["kind"]) if "kind" in hints else ())
+    assert kinds >= _messages.KINDS  # each request kind has its TypedDict
+    text = PROTOCOL_JS.read_text(encoding="utf-8")
+    typedefs = set(re.findall(r"\}\}\s*(\w+)\s*\*/", text))
+    assert set(_message_types()) <= typedefs, sorted(set(_message_types()) - typedefs)

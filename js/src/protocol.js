@@ -37,6 +37,11 @@
 // card `id` in `task_id`; the kernel accepts the provider id too.
 /** @typedef {{id: string, kind: "generate"}} GenerateRequest */
 /** @typedef {{id: string | null, kind: "generate-response", ok: boolean, task_id?: string, error?: string, field?: string | null}} GenerateResponse */
+/** @typedef {{id: string, kind: "create-voice"}} CreateVoiceRequest */
+/** @typedef {{id: string | null, kind: "create-voice-response", ok: boolean, task_id?: string, error?: string, field?: string | null}} CreateVoiceResponse */
+/** @typedef {{id: string, kind: "set-key", key: string}} SetKeyRequest */
+/** @typedef {{id: string, kind: "clear-key"}} ClearKeyRequest */
+/** @typedef {{id: string | null, kind: "set-key-response" | "clear-key-response", ok: boolean, mode: string, error?: string, field?: string}} KeyResponse */
 /** @typedef {{id: string, kind: "stop-watching", task_id: string}} StopWatchingRequest */
 /** @typedef {{id: string, kind: "resume", task_id: string}} ResumeRequest */
 /** @typedef {{id: string | null, kind: "resume-response", ok: boolean, error?: string}} ResumeResponse */
@@ -44,6 +49,17 @@
 /** @typedef {{id: string, kind: "clear-finished"}} ClearFinishedRequest */
 /** @typedef {{id: string | null, kind: "clear-finished-response", ok: boolean, cleared: number}} ClearFinishedResponse */
 /** @typedef {{id: string, kind: "video-request", task_id: string, encoding?: "binary" | "base64", direct?: boolean, audio?: "mp3"}} VideoRequestMessage */
+/**
+ * @typedef {{
+ *   id: string | null, kind: "video-response", ok: boolean, task_id?: string, mime?: string, name?: string,
+ *   url?: string, total?: number, chunks?: number, chunk_size?: number, window?: number,
+ *   encoding?: "binary" | "base64", error?: string
+ * }} VideoResponse
+ */
+/** @typedef {{id: string, kind: "video-ack", transfer: string, index: number}} VideoAckRequest */
+/** @typedef {{id: string, kind: "video-cancel", transfer: string}} VideoCancelRequest */
+/** @typedef {{id: string, kind: "video-probe"}} VideoProbeRequest */
+/** @typedef {{id: string | null, kind: "video-probe-response", ok: boolean, size: number}} VideoProbeResponse */
 /** @typedef {{id: string | null, kind: string, ok: boolean, error?: string}} OkResponse */
 /** @typedef {{id: string, progress: number, status_text: string}} CardProgress */
 /** Unsolicited, to every view, with no request id: apply to the cards shown without rebuilding them. */

@@ -213,7 +213,7 @@ class Generation:
     finished_at: float | None = None
     error: dict[str, Any] | None = None
     path: Path | None = None
-    poster: str = ""
+    poster: str = field(default="", repr=False)  # ~10 KB of base64: not in every repr (a cell's output)
     watching: bool = True
     note: str = ""
     restored: bool = False  # from the journal of an earlier session (not this session's spending)

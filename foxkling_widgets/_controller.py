@@ -700,6 +700,15 @@ class Controller:
         except RuntimeError:  # the loop has stopped
             return False
 
+    def resume_refusal(self, name: str) -> str:
+        """Why the generation ``name`` cannot be resumed now, or ``""`` when it can."""
+        generation = self.find(name) if name else None
+        if generation is None:
+            return "no such generation in this kernel"
+        if not generation.resumable:
+            return f"it is {generation.status}: only a stopped task with a task id can be resumed"
+        return ""
+
     def _resume(self, name: str) -> bool:
         # On the loop thread only: checked and relaunched in one step, so no stop comes between.
         generation = self.find(name)

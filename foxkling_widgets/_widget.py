@@ -914,8 +914,11 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
                 self._reply(content, ok=True, task_id=self.generate_nowait())
             elif kind == STOP_WATCHING:
                 self._reply(content, ok=self.stop_watching(str(content.get("task_id", ""))))
-            elif kind == RESUME:  # proto
-                self._reply(content, **self._resume_answer(str(content.get("task_id", ""))))
+            elif kind == RESUME:  # proto: a refusal says why
+                name = str(content.get("task_id", ""))
+                refusal = self._controller.resume_refusal(name) or ("" if self.resume(name) else "try again")
+                fields: dict[str, Any] = {"ok": False, "error": refusal} if refusal else {"ok": True}
+                self._reply(content, **fields)
             elif kind == CLEAR_FINISHED:  # proto
                 self._reply(content, ok=True, cleared=self.clear_finished())
             elif kind == VIDEO_REQUEST:
@@ -954,20 +957,6 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             shown = kind if isinstance(kind, str) and kind in KINDS else "malformed"
             logger.error("handling a %r message failed: %s: %s", shown, type(error).__name__, redact(str(error)))
             self._answer_failure(content, f"The kernel could not do that ({type(error).__name__}); see its log.")
-
-    def _resume_answer(self, name: str) -> dict[str, Any]:
-        # proto: a resume-response's fields; a refusal says why.
-        generation = self._find(name) if name else None
-        if generation is None:
-            return {"ok": False, "error": "no such generation in this kernel"}
-        if not generation.resumable:
-            return {
-                "ok": False,
-                "error": f"it is {generation.status}: only a stopped task with a task id can be resumed",
-            }
-        if not self.resume(generation):
-            return {"ok": False, "error": "it could not be resumed now; try again"}
-        return {"ok": True}
 
     def _answer(self, content: Any, error: str, **fields: Any) -> None:
         try:

@@ -1,9 +1,10 @@
 """The widget's controller on its own: a scripted fake client, a virtual clock, no server and no widget.
 
 ``Controller`` is driven through its public surface only (``start``, ``start_batch``,
-``start_voice``, ``resume``, ``add_finished``, ``stop_watching``, ``close``, ``concurrency``,
-``generations``, ``find``, ``in_flight``, the ``on_finished``/``on_voice`` hooks and the
-``publish`` callback). The fake client has exactly the methods the controller calls on
+``start_voice``, ``resume``, ``resume_watching``, ``clear_finished``, ``add_finished``,
+``stop_watching``, ``close``, ``concurrency``, ``generations``, ``find``, ``in_flight``,
+``total_published``, the ``on_finished``/``on_voice`` hooks and the ``publish`` and
+``send_progress`` callbacks). The fake client has exactly the methods the controller calls on
 ``AsyncFoxClient`` (two tests keep it so), counts every call ("exactly one submit per
 generation" is an assertion), can hold any call at a :class:`Gate` until the test opens it, and
 can fail in each phase. Its ``watch`` sleeps on a :class:`VirtualClock`, so hours of polling

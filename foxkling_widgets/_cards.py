@@ -79,17 +79,29 @@ class CardPlanner:
 
         ``deltas=False`` (no progress channel, or the final state is wanted in the trait) plans
         the full cards whenever ``_tasks`` differs from them, even if the views have them already
-        from deltas (the trait is what a saved notebook keeps and a later view starts from).
+        from deltas (the trait is what a saved notebook keeps and a later view starts from). So
+        does a call once ``full_every`` has passed since ``_tasks`` was last set: progress that
+        went as deltas and then stopped moving still reaches the trait (``catch_up_due``).
         """
-        if cards == self._shown and total == self._total and (deltas or cards == self._trait):
-            return None
-        if deltas and self._shown is not None and total == self._total:
+        fresh = self._clock() - self._full_at < self._full_every
+        if cards == self._shown and total == self._total:
+            if cards == self._trait or (deltas and fresh):
+                return None
+            return Plan(cards, total)  # the trait catches up with what the deltas showed
+        if deltas and fresh and self._shown is not None and total == self._total:
             moved = progress_changes(self._shown, cards)
-            still_running = any(card.get("watching") for card in cards)
-            fresh = self._clock() - self._full_at < self._full_every
-            if moved and still_running and fresh:
+            if moved and any(card.get("watching") for card in cards):
                 return Plan(cards, total, moved)
         return Plan(cards, total)
+
+    @property
+    def full_every(self) -> float:
+        """Seconds between two ``_tasks`` updates at most while only progress moves."""
+        return self._full_every
+
+    def catch_up_due(self) -> bool:
+        """Whether ``_tasks`` is behind what the views were sent (deltas went out since)."""
+        return self._shown is not None and self._shown != self._trait
 
     def sent(self, plan: Plan) -> None:
         """``plan`` went out: the views have its cards now."""

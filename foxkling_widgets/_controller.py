@@ -23,7 +23,7 @@ from typing import Any
 
 from . import _transport
 from ._cache import VideoCache
-from ._cards import CARD_LIMIT, CardPlanner
+from ._cards import CARD_LIMIT, FULL_EVERY_S, CardPlanner
 from ._exceptions import FoxAPIError, SubmitUncertainError, TaskFailedError
 from ._filenames import download_name
 from ._loop import LoopThread
@@ -394,6 +394,7 @@ class Controller:
         max_rate: the most ``publish`` calls per second.
         send_progress: when given, called instead of ``publish`` when only the cards' progress
             moved (``_cards.CardPlanner`` decides), with ``[{id, progress, status_text}]``.
+        full_every: while only progress moves, ``publish`` still runs this often (seconds).
     """
 
     def __init__(
@@ -407,12 +408,14 @@ class Controller:
         cache: VideoCache | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         send_progress: Callable[[list[CardProgress]], None] | None = None,
+        full_every: float = FULL_EVERY_S,
     ) -> None:
         self.client = client
         self.runner = runner
         self._publish = publish
         self._send_progress = send_progress
-        self._planner = CardPlanner()
+        self._planner = CardPlanner(full_every=full_every)
+        self._catch_up_armed = False  # a publish is due after deltas (on the loop thread only)
         self.total_published = 0  # how many generations the last publish knew (``_tasks_total``)
         self.video_dir = video_dir
         self.cache = cache or VideoCache(video_dir)
@@ -484,6 +487,7 @@ class Controller:
             try:
                 if plan.progress is not None and self._send_progress is not None:
                     self._send_progress(plan.progress)
+                    self.runner.loop.call_soon_threadsafe(self._arm_catch_up)
                 else:
                     self.total_published = plan.total
                     self._publish(cards)
@@ -492,6 +496,24 @@ class Controller:
                 logger.exception("publishing task cards failed")
                 self._planner.forget()
             return True
+
+    def _arm_catch_up(self) -> None:
+        # On the loop thread. Deltas went out: _tasks must catch up within full_every even if
+        # nothing changes any more (progress that stalls at the provider), for a view rendered
+        # later and for a saved notebook's state.
+        if self._catch_up_armed:
+            return
+
+        def fire() -> None:
+            self._catch_up_armed = False
+            with self._publish_lock:
+                due = self._planner.catch_up_due()
+            if due:
+                self._schedule_flush()
+                self._arm_catch_up()  # again: a full publish since the deltas may make this one wait
+
+        self._catch_up_armed = True
+        self.runner.loop.call_later(self._planner.full_every, fire)
 
     # -- the concurrency limit ------------------------------------------------------------
     @property

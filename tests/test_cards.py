@@ -180,3 +180,18 @@ def test_every_kind_has_a_request_shape_and_protocol_js_the_same_typedefs() -> N
     text = PROTOCOL_JS.read_text(encoding="utf-8")
     typedefs = set(re.findall(r"\}\}\s*(\w+)\s*\*/", text))
     assert set(_message_types()) <= typedefs, sorted(set(_message_types()) - typedefs)
+
+
+def test_deltas_reach_the_trait_once_the_refresh_is_due_even_if_nothing_moves_again() -> None:
+    clock = Clock()
+    planner = CardPlanner(clock=clock)
+    planner.sent(planner.plan([card("gen-a", 10.0)], 1))  # type: ignore[arg-type]
+    delta = planner.plan([card("gen-a", 20.0)], 1)
+    assert delta is not None and delta.progress is not None
+    planner.sent(delta)
+    assert planner.catch_up_due() and planner.plan([card("gen-a", 20.0)], 1) is None  # fresh: wait
+    clock.now += FULL_EVERY_S
+    catch_up = planner.plan([card("gen-a", 20.0)], 1)  # the progress stalled: the trait catches up
+    assert catch_up is not None and catch_up.progress is None
+    planner.sent(catch_up)
+    assert not planner.catch_up_due() and planner.plan([card("gen-a", 20.0)], 1) is None

@@ -1418,3 +1418,34 @@ def test_a_new_card_goes_as_full_cards_even_while_another_ticks(make: Callable[.
     h.controller.add_finished(second)
     wait_until(lambda: [c["id"] for c in h.published.last] == ["task-second", first.key], "the new card")
     polling.open()
+
+
+def test_a_stalled_progress_reaches_the_cards_after_the_refresh_interval(tmp_path: Path, tiny_mp4: bytes) -> None:
+    # Deltas went out, then the provider's progress stood still: _tasks still catches up.
+    runner = LoopThread("controller-test")
+    fake, published, progress = FakeClient(tiny_mp4), Published(), []
+    controller = Controller(
+        cast(AsyncFoxClient, fake),
+        runner,
+        published,
+        video_dir=tmp_path / "videos",
+        max_rate=50.0,
+        send_progress=progress.append,
+        full_every=0.2,
+    )
+    stalled, real_pause = Gate("stalled"), 0.05
+    fake.script("stalls", steps=[at(10), at(20), at(30), stalled, finished()], real_pause=real_pause)
+    try:
+        generation, _future = controller.start(VideoRequest(prompt="stalls"))
+        stalled.wait_reached()
+
+        def shows_thirty() -> bool:
+            card = next((c for c in published.last if c["id"] == generation.key), None)
+            return card is not None and card["progress"] == 30.0
+
+        wait_until(shows_thirty, "the cards caught up with the last delta")
+    finally:
+        controller.close()
+        stalled.open()
+        wait_until(lambda: controller.in_flight == 0, "the job ended")
+        runner.close()

@@ -506,6 +506,8 @@ class Controller:
 
         def fire() -> None:
             self._catch_up_armed = False
+            if self._closed:
+                return
             with self._publish_lock:
                 due = self._planner.catch_up_due()
             if due:

@@ -1,4 +1,5 @@
-// Wire names shared with the kernel. Keep in sync with foxkling_widgets/_widget.py and
+// Wire names shared with the kernel. Keep in sync with foxkling_widgets/_messages.py (kinds and message
+// shapes), foxkling_widgets/_widget.py (traits) and
 // docs/widget-protocol.md: traits carry state, messages carry one-shot commands and video bytes.
 
 /** @typedef {{prompt: string, duration: number}} SegmentState */

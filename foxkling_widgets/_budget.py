@@ -46,14 +46,22 @@ def session_credits(generations: Sequence[Generation]) -> float:
 class BudgetGuard:
     """Checks work against a cap in credits (``cap=None``: no cap, nothing is ever refused).
 
-    ``generations`` gives the studio's generations, read on every check: the figures come from
-    the tasks themselves, not from a trait that is refreshed a moment after a submit's answer.
+    ``generations`` gives the studio's generations and ``session`` what this session reserved
+    (cleared cards included), both read on every check: the figures come from the tasks
+    themselves, not from a trait that is refreshed a moment after a submit's answer.
     """
 
-    def __init__(self, cap: float | None, book: CreditBook, generations: Callable[[], Sequence[Generation]]) -> None:
+    def __init__(
+        self,
+        cap: float | None,
+        book: CreditBook,
+        generations: Callable[[], Sequence[Generation]],
+        session: Callable[[], float],
+    ) -> None:
         self.cap = cap
         self._book = book
         self._generations = generations
+        self._session = session
 
     def _costs(self, payloads: Sequence[Mapping[str, Any]]) -> tuple[float, int]:
         """Expected credits of ``payloads`` (known part) and how many have no price to go on."""
@@ -88,7 +96,7 @@ class BudgetGuard:
         if cap is None or not requests:
             return []
         if session is None:
-            session = session_credits(self._generations())
+            session = self._session()
         held, held_unknown = self._costs(self._pending())
         payloads = [r.to_payload() if isinstance(r, VideoRequest) else r for r in requests]
         new, new_unknown = self._costs(payloads)

@@ -47,10 +47,17 @@ class VideoTransfers:
         The file is opened here and read one chunk at a time, never whole.
         """
         task_id = message.get("task_id")
+        if generation is not None and (generation.path is None or not generation.path.exists()):
+            # Still downloading (or not yet): a live task's provider URL plays already.
+            url = generation.direct_url(mode) if message.get("direct") is True else None
+            if url is not None:
+                name = generation.download_name()
+                self._reply(message, ok=True, task_id=generation.key, mime="video/mp4", name=name, url=url)
+                return
         if generation is None or generation.path is None or not generation.path.exists():
             self._reply(message, ok=False, task_id=task_id, error="no video for this task in this kernel")
             return
-        name = generation.to_card()["video"]["name"]
+        name = generation.download_name()
         path = generation.path
         cache = self._cache()
         if message.get("audio") == "mp3":
@@ -63,7 +70,7 @@ class VideoTransfers:
             url = _transport.direct_play_url(generation.task, mode)
             if url is not None:
                 cache.touch(generation.path)
-                self._reply(message, ok=True, task_id=generation.id, mime="video/mp4", name=name, url=url)
+                self._reply(message, ok=True, task_id=generation.key, mime="video/mp4", name=name, url=url)
                 return
         encoding: _transport.Encoding = _transport.BASE64 if message.get("encoding") == _transport.BASE64 else "binary"
         transfer_id = str(message["id"])  # the dispatcher has checked it
@@ -74,7 +81,7 @@ class VideoTransfers:
             old.cancel()  # the same id again: the view started over
         if busy:
             self._reply(
-                message, ok=False, task_id=generation.id, error=f"{MAX_TRANSFERS} other videos are loading already"
+                message, ok=False, task_id=generation.key, error=f"{MAX_TRANSFERS} other videos are loading already"
             )
             return
         file = path.open("rb", buffering=0)  # unbuffered: each read is one chunk, no copy
@@ -91,7 +98,7 @@ class VideoTransfers:
 
             sender = _transport.ChunkSender(
                 transfer_id=transfer_id,
-                task_id=generation.id,
+                task_id=generation.key,
                 file=file,
                 total=total,
                 send=self._send,
@@ -105,7 +112,7 @@ class VideoTransfers:
             self._reply(
                 message,
                 ok=True,
-                task_id=generation.id,
+                task_id=generation.key,
                 mime="video/mp4",
                 name=name,
                 total=total,

@@ -29,6 +29,25 @@ from ._credits import CreditBook
 from ._display import VideoDisplay
 from ._exceptions import FoxAPIError, InvalidRequestError, Problem, redact
 from ._loop import LoopThread
+from ._messages import (  # the kinds are defined once there (keep in sync with js/src/protocol.js)
+    CLEAR_FINISHED,
+    CLEAR_KEY,
+    CREATE_VOICE,
+    ERROR_RESPONSE,
+    GENERATE,
+    KINDS,
+    LOAD_TASK,
+    RESUME,
+    SET_KEY,
+    STOP_WATCHING,
+    VIDEO_ACK,
+    VIDEO_CANCEL,
+    VIDEO_PROBE,
+    VIDEO_REQUEST,
+    VIDEO_RESPONSE,
+    CardProgress,
+    cards_progress,
+)
 from ._paths import video_dir
 from ._restore import restore_from_journal
 from ._types import Segment, Task, VideoRequest
@@ -43,32 +62,6 @@ logger = logging.getLogger("foxkling_widgets")
 
 _STATIC = pathlib.Path(__file__).parent / "static"
 
-# Message kinds: keep in sync with js/src/protocol.js and docs/widget-protocol.md.
-GENERATE = "generate"
-STOP_WATCHING = "stop-watching"
-VIDEO_REQUEST = "video-request"
-SET_KEY = "set-key"
-CLEAR_KEY = "clear-key"
-LOAD_TASK = "load-task"
-CREATE_VOICE = "create-voice"
-VIDEO_ACK = "video-ack"  # the front end has chunk `index` of transfer `transfer` (_transport.py)
-VIDEO_CANCEL = "video-cancel"  # stop sending transfer `transfer`
-VIDEO_PROBE = "video-probe"  # answered with a known buffer: does this host deliver binary buffers?
-KINDS = frozenset(
-    {
-        GENERATE,
-        STOP_WATCHING,
-        VIDEO_REQUEST,
-        SET_KEY,
-        CLEAR_KEY,
-        LOAD_TASK,
-        CREATE_VOICE,
-        VIDEO_ACK,
-        VIDEO_CANCEL,
-        VIDEO_PROBE,
-    }
-)
-ERROR_RESPONSE = "error-response"  # the answer to a message whose kind is unusable
 MAX_ID = 200  # longer ids and kinds are not echoed back: the front end's are short
 
 _CONTROLS = (
@@ -96,7 +89,7 @@ def _response_kind(message: Mapping[str, Any]) -> str:
     kind = message.get("kind")
     if not isinstance(kind, str) or not 0 < len(kind) <= MAX_ID or not kind.isprintable():
         return ERROR_RESPONSE
-    return "video-response" if kind == VIDEO_REQUEST else f"{kind}-response"
+    return VIDEO_RESPONSE if kind == VIDEO_REQUEST else f"{kind}-response"
 
 
 def _shown(kind: Any) -> str:
@@ -170,6 +163,13 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     _tasks = traitlets.List(traitlets.Dict(), help="Task cards, newest first (docs/widget-protocol.md).").tag(
         sync=True, kernel_owned=True
     )
+    # Posters once, and the card cap (docs/widget-protocol.md).
+    _posters = traitlets.Dict(
+        help="Posters by card id ('data:image/jpeg;base64,...'): sent once each, not with every card update."
+    ).tag(sync=True, kernel_owned=True)
+    _tasks_total = traitlets.Int(0, help="How many generations the studio knows (_tasks holds the newest 50).").tag(
+        sync=True, kernel_owned=True
+    )
     _credits = traitlets.Dict(
         help="Credits: {estimate (median of past same-tier tasks, or null), session, journal} for this API host."
     ).tag(sync=True, kernel_owned=True)
@@ -220,10 +220,16 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             lambda content, buffers: self.send(content, buffers), self._reply, lambda: self._controller.cache
         )
         self._credit_book = CreditBook()
-        self._budget_guard = BudgetGuard(cap, self._credit_book, lambda: self.tasks)
+        self._budget_guard = BudgetGuard(cap, self._credit_book, lambda: self.tasks, self._session_credits)
         self._credit_foreign: set[int] = set()  # generations whose credits belong to another API host
+        self._cleared_credits = 0.0  # this session's credits of cards cleared from the list
         self._controller = Controller(
-            aclient, self._runner, self._publish, video_dir=video_dir(), concurrency=self.concurrency
+            aclient,
+            self._runner,
+            self._publish,
+            video_dir=video_dir(),
+            concurrency=self.concurrency,
+            send_progress=self._send_progress,
         )
         self._reload_credits()  # before any card is published: the cards' credits update the book
         self._controller.on_finished = self._generation_finished
@@ -317,7 +323,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
 
     def _update_credits(self) -> None:
         book = self._credit_book
-        session = session_credits(self.tasks)
+        session = self._session_credits()
         guess = None
         if book.readable:
             batch = [r for _label, r in self.variations()] if self.vary else [self.request()]
@@ -332,6 +338,12 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         batch = [r for _label, r in self.variations()] if self.vary else [self.request()]
         self._budget = self._budget_guard.state(session, batch)
 
+    def _session_credits(self) -> float:
+        # What _credits["session"] shows, counted from the tasks themselves: the trait is refreshed
+        # with the next publish, a moment after a submit's answer, and a check must not miss that.
+        # A cleared card's credits were still spent in this session.
+        return session_credits(self.tasks) + self._cleared_credits
+
     def _learn_credits(self, cards: list[dict[str, Any]]) -> None:
         # On the controller's thread, with each publish: a task's credits_reserved arrives with
         # its submit (or a later poll), and the journal has recorded it by then. Folding it into
@@ -342,7 +354,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             credits = generation.task.credits_reserved if generation.task is not None else None
             if credits is None or id(generation) in self._credit_foreign:
                 continue
-            request = requests.get(generation.id)
+            request = requests.get(generation.key)
             if request is None:
                 request = generation.request.to_payload() if generation.request else {"model": MODEL_CREATE_VOICE}
             changed = self._credit_book.observe(generation.id, request, credits) or changed
@@ -351,8 +363,16 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
 
     def _publish(self, cards: list[dict[str, Any]]) -> None:
         # Runs on the controller's loop thread; ipykernel sends IOPub messages from any thread.
+        # Posters first (a Dict trait re-sends only when one is added or removed), so a
+        # card never arrives before its poster; then the cards and their count.
+        self._posters = self._controller.posters([card["id"] for card in cards])
+        self._tasks_total = self._controller.total_published
         self._tasks = cards
         self._learn_credits(cards)
+
+    def _send_progress(self, cards: list[CardProgress]) -> None:
+        # Only progress moved (the controller's CardPlanner decides): every view gets it.
+        self.send(cards_progress(cards))
 
     # -- generation -----------------------------------------------------------------------
     def generate_nowait(self) -> str:
@@ -370,7 +390,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self._check_budget([request])
         generation, _future = self._controller.start(request)
         self._update_credits()  # its expected price is held against the budget from now on
-        return generation.id
+        return generation.key  # stable for the generation's life
 
     def _check_budget(self, requests: Sequence[VideoRequest | Mapping[str, Any]]) -> None:
         problems = self._budget_guard.problems(requests)
@@ -512,8 +532,8 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         instead of one stuck at "downloading". Sent even when unchanged: the thread's copy of
         the same value may be the one that was not recorded.
         """
-        self._controller.publish_now()
-        self.send_state(key=["_tasks", "_credits", "_voices"])
+        self._controller.publish_now(full=True)
+        self.send_state(key=["_posters", "_tasks_total", "_tasks", "_credits", "_voices"])
         self._refresh_fallback()
 
     def _find(self, task: str | Task | Generation) -> Generation | None:
@@ -523,7 +543,34 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     def stop_watching(self, task: str | Task | Generation) -> bool:
         """Stop polling a task. FoxAPI has no cancel: the provider may keep running and billing it."""
         generation = self._find(task)
-        return bool(generation and self._controller.stop_watching(generation.id))
+        return bool(generation and self._controller.stop_watching(generation.key))
+
+    # -- resume, clear finished ---------------------------------------------------------
+    def resume(self, task: str | Task | Generation) -> bool:
+        """Follow a stopped generation again (by card id, provider id, task or generation).
+
+        Only one stopped by ``stop_watching`` that has a provider task (card ``resumable``):
+        it is polled and downloaded as before; nothing is submitted again. Returns whether it is
+        being followed again.
+        """
+        generation = self._find(task)
+        return bool(generation and self._controller.resume_watching(generation.key))
+
+    def clear_finished(self) -> int:
+        """Drop finished generations (and their posters) from the studio; returns how many.
+
+        Completed, failed, cancelled and expired ones that are not being watched. They stay in
+        the task journal (``FoxClient().history()``, ``foxkling tasks``); their credits still
+        count as spent in this session.
+        """
+        gone = self._controller.clear_finished()
+        self._cleared_credits += sum(
+            g.task.credits_reserved or 0 for g in gone if g.task is not None and not g.restored
+        )
+        self._credit_foreign -= {id(g) for g in gone}
+        self._update_credits()
+        self._refresh_fallback()
+        return len(gone)
 
     def video(self, task: str | Task | Generation | None = None) -> VideoDisplay:
         """The finished video as an inline output that stays in the saved notebook."""
@@ -579,6 +626,13 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
                 self._reply(content, ok=True, task_id=self.generate_nowait())
             elif kind == STOP_WATCHING:
                 self._reply(content, ok=self.stop_watching(str(content.get("task_id", ""))))
+            elif kind == RESUME:  # a refusal says why
+                name = str(content.get("task_id", ""))
+                refusal = self._controller.resume_refusal(name) or ("" if self.resume(name) else "try again")
+                fields: dict[str, Any] = {"ok": False, "error": refusal} if refusal else {"ok": True}
+                self._reply(content, **fields)
+            elif kind == CLEAR_FINISHED:
+                self._reply(content, ok=True, cleared=self.clear_finished())
             elif kind == VIDEO_REQUEST:
                 self._transfers.request(content, self._find(str(content.get("task_id") or "")), self._mode)
             elif kind == VIDEO_ACK:
@@ -600,7 +654,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             elif kind == CREATE_VOICE:
                 generation = self.create_voice()
                 self.voice_url, self.voice_name = "", ""
-                self._reply(content, ok=True, task_id=generation.id)
+                self._reply(content, ok=True, task_id=generation.key)
             else:
                 self._reply(
                     content,
@@ -667,22 +721,22 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
 
     # -- display --------------------------------------------------------------------------
     def _fallback_html(self) -> str:
-        """What a saved notebook shows without a kernel: the task list with posters, all text escaped."""
+        """What a saved notebook shows without a kernel: the task list as text, all of it escaped.
+
+        No posters here: The saved widget state holds each poster once (``_posters``);
+        embedding them again would double a saved notebook's size for the same pictures.
+        """
         rows = []
         for generation in self.tasks:
             card = generation.to_card()
-            poster = (
-                f'<img src="{html.escape(card["poster"])}" alt="" style="width:120px;vertical-align:middle">'
-                if card["poster"].startswith("data:image/jpeg;base64,")
-                else ""
-            )
             error = f" — {html.escape(str(card['error']['message']))}" if card["error"] else ""
             rows.append(
-                f"<li>{poster} <b>{html.escape(card['status'])}</b> {html.escape(card['summary'])}{error}"
-                f" <code>{html.escape(card['id'])}</code></li>"
+                f"<li><b>{html.escape(card['status'])}</b> {html.escape(card['summary'])}{error}"
+                f" <code>{html.escape(generation.id)}</code></li>"
             )
         items = "".join(rows) or "<li>No generations yet.</li>"
-        return f"<div><b>Kling video studio</b> ({html.escape(self._mode)})<ul>{items}</ul></div>"
+        note = "<p>The videos and posters show when the notebook runs with its kernel.</p>" if rows else ""
+        return f"<div><b>Kling video studio</b> ({html.escape(self._mode)})<ul>{items}</ul>{note}</div>"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         # anywidget returns (data, metadata); add the kernel-less HTML fallback to the data.

@@ -388,7 +388,7 @@ def test_a_whole_video_through_requests_and_acks(
         "ok": True,
         "task_id": "task-big-1",
         "mime": "video/mp4",
-        "name": "task-big-1.mp4",
+        "name": widget._find("task-big-1").download_name(),  # type: ignore[union-attr]  (prompt words, tier, date, id)
         "total": len(data),
         "chunks": chunks,
         "chunk_size": size,

@@ -9,10 +9,8 @@ messages carry one-shot commands and the video bytes. The API key is never a tra
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 import pathlib
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,16 +24,16 @@ from ._classroom import CLASSROOM_KEY_REFUSED, budget_setting, classroom_setting
 from ._client_choice import default_client
 from ._controller import DEFAULT_CONCURRENCY, Batch, Controller, Generation
 from ._credits import CreditBook
+from ._dispatch import Dispatcher, Handler
 from ._display import VideoDisplay
-from ._exceptions import FoxAPIError, InvalidRequestError, Problem, redact
+from ._exceptions import InvalidRequestError, Problem
+from ._fallback import FallbackOutputs, fallback_html, plain_text
 from ._loop import LoopThread
 from ._messages import (  # the kinds are defined once there (keep in sync with js/src/protocol.js)
     CLEAR_FINISHED,
     CLEAR_KEY,
     CREATE_VOICE,
-    ERROR_RESPONSE,
     GENERATE,
-    KINDS,
     LOAD_TASK,
     RESUME,
     SET_KEY,
@@ -44,7 +42,6 @@ from ._messages import (  # the kinds are defined once there (keep in sync with 
     VIDEO_CANCEL,
     VIDEO_PROBE,
     VIDEO_REQUEST,
-    VIDEO_RESPONSE,
     CardProgress,
     cards_progress,
 )
@@ -76,35 +73,6 @@ _CONTROLS = (
     "segments",
     "vary",
 )
-
-
-def _message_id(message: Mapping[str, Any]) -> str | None:
-    """The id to echo: the message's own when it is usable, else ``None``."""
-    value = message.get("id")
-    return value if isinstance(value, str) and 0 < len(value) <= MAX_ID else None
-
-
-def _response_kind(message: Mapping[str, Any]) -> str:
-    """``<kind>-response`` (``video-response`` for a video request), or ``error-response``."""
-    kind = message.get("kind")
-    if not isinstance(kind, str) or not 0 < len(kind) <= MAX_ID or not kind.isprintable():
-        return ERROR_RESPONSE
-    return VIDEO_RESPONSE if kind == VIDEO_REQUEST else f"{kind}-response"
-
-
-def _shown(kind: Any) -> str:
-    return repr(kind) if isinstance(kind, str) and len(kind) <= MAX_ID else "(unusable)"
-
-
-def _malformed(content: Any) -> str:
-    """Why a front-end message cannot be acted on, or ``""``: nothing billed starts from one."""
-    if not isinstance(content, dict):
-        return f"A message must be an object with an id and a kind, not {type(content).__name__}."
-    if not isinstance(content.get("kind"), str):
-        return "The message has no kind (a string such as 'generate')."
-    if _message_id(content) is None:
-        return f"The message has no usable id (a string of 1 to {MAX_ID} characters); nothing was done."
-    return ""
 
 
 class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
@@ -214,11 +182,11 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             self._runner = LoopThread("foxkling-widget")
             aclient = client if client is not None else default_client(emulator, required=in_classroom)
         self._emulator_choice = emulator
-        self._display_ids: list[str] = []
-        # self.send looked up per call, not bound now: tests and hosts may wrap it later.
-        self._transfers = VideoTransfers(
-            lambda content, buffers: self.send(content, buffers), self._reply, lambda: self._controller.cache
-        )
+        self._fallbacks = FallbackOutputs()
+        # self.send is looked up per call, not bound now: tests and hosts may wrap it later.
+        send = lambda content, buffers: self.send(content, buffers)  # noqa: E731  (self.send looked up per call)
+        self._transfers = VideoTransfers(send, self._reply, lambda: self._controller.cache)
+        self._dispatcher = Dispatcher(send, self._handlers())
         self._credit_book = CreditBook()
         self._budget_guard = BudgetGuard(cap, self._credit_book, lambda: self.tasks, self._session_credits)
         self._credit_foreign: set[int] = set()  # generations whose credits belong to another API host
@@ -602,80 +570,56 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             self.send_state(key=owned)
 
     def _reply(self, message: dict[str, Any], buffers: list[bytes] | None = None, **fields: Any) -> None:
-        self.send({"id": _message_id(message), "kind": _response_kind(message), **fields}, buffers)
-
-    def _answer_failure(self, content: Any, error: str) -> None:
-        # The last resort: an answer must go out even when building or sending the first failed.
-        message = content if isinstance(content, dict) else {}
-        try:
-            self.send({"id": _message_id(message), "kind": _response_kind(message), "ok": False, "error": error})
-        except Exception as failure:  # noqa: BLE001  (a closed comm: nobody is listening any more)
-            logger.error("answering a message failed: %s", type(failure).__name__)
+        self._dispatcher.reply(message, buffers, **fields)
 
     def _on_custom_message(self, _widget: Any, content: Any, buffers: list[bytes]) -> None:
         # Never name this _handle_msg: that would replace ipywidgets' own comm handler.
-        # Every message gets exactly one answer, even a malformed one: the front end waits for
-        # it (Generate stays disabled until then), and an unanswered request only ends in its
-        # timeout, with a vaguer message.
-        kind = content.get("kind") if isinstance(content, dict) else None
-        try:
-            problem = _malformed(content)
-            if problem:
-                self._reply(content if isinstance(content, dict) else {}, ok=False, error=problem)
-            elif kind == GENERATE:
-                self._reply(content, ok=True, task_id=self.generate_nowait())
-            elif kind == STOP_WATCHING:
-                self._reply(content, ok=self.stop_watching(str(content.get("task_id", ""))))
-            elif kind == RESUME:  # a refusal says why
-                name = str(content.get("task_id", ""))
-                refusal = self._controller.resume_refusal(name) or ("" if self.resume(name) else "try again")
-                fields: dict[str, Any] = {"ok": False, "error": refusal} if refusal else {"ok": True}
-                self._reply(content, **fields)
-            elif kind == CLEAR_FINISHED:
-                self._reply(content, ok=True, cleared=self.clear_finished())
-            elif kind == VIDEO_REQUEST:
-                self._transfers.request(content, self._find(str(content.get("task_id") or "")), self._mode)
-            elif kind == VIDEO_ACK:
-                self._transfers.ack(content)
-            elif kind == VIDEO_CANCEL:
-                self._reply(content, ok=self._transfers.cancel(content.get("transfer")))
-            elif kind == VIDEO_PROBE:
-                # A known buffer: a host that drops binary buffers (Colab's widget manager,
-                # googlecolab/colab-cdn-widget-manager#33) delivers this answer without it, and
-                # the view then asks for base64 chunks instead.
-                self._reply(content, [_transport.PROBE_BYTES], ok=True, size=len(_transport.PROBE_BYTES))
-            elif kind == SET_KEY:
-                self._set_key(content)
-            elif kind == CLEAR_KEY:
-                self._clear_key()
-                self._reply(content, ok=True, mode=self._mode)
-            elif kind == LOAD_TASK:
-                self._reply(content, ok=self.load(str(content.get("task_id", ""))))
-            elif kind == CREATE_VOICE:
-                generation = self.create_voice()
-                self.voice_url, self.voice_name = "", ""
-                self._reply(content, ok=True, task_id=generation.key)
-            else:
-                self._reply(
-                    content,
-                    ok=False,
-                    error=f"Unknown message kind {_shown(kind)}: the front end and the "
-                    "kernel are different versions. Restart the kernel and reload the page.",
-                )
-        except FoxAPIError as error:
-            self._answer(content, error.message, field=getattr(error, "field", None))
-        except Exception as error:  # noqa: BLE001  (the front end waits for an answer: always give one)
-            # No traceback in the log: frames of a set-key message would be near the key.
-            shown = kind if isinstance(kind, str) and kind in KINDS else "malformed"
-            logger.error("handling a %r message failed: %s: %s", shown, type(error).__name__, redact(str(error)))
-            self._answer_failure(content, f"The kernel could not do that ({type(error).__name__}); see its log.")
+        self._dispatcher(content)
 
-    def _answer(self, content: Any, error: str, **fields: Any) -> None:
-        try:
-            self._reply(content, ok=False, error=error, **fields)
-        except Exception as failure:  # noqa: BLE001  (see _on_custom_message: never escape, never a traceback)
-            logger.error("answering a message failed: %s", type(failure).__name__)
-            self._answer_failure(content, f"The kernel could not do that ({type(failure).__name__}); see its log.")
+    def _handlers(self) -> dict[str, Handler]:
+        """One small handler per message kind; each answers its message (docs/widget-protocol.md).
+
+        Methods are looked up when a message comes, not bound here, so a wrapped method is used.
+        """
+
+        def task_of(message: dict[str, Any]) -> str:
+            return str(message.get("task_id") or "")
+
+        def resume(message: dict[str, Any]) -> None:
+            refusal = self._controller.resume_refusal(task_of(message))  # a refusal says why
+            if not refusal and not self.resume(task_of(message)):
+                refusal = "try again"
+            self._reply(message, **({"ok": False, "error": refusal} if refusal else {"ok": True}))
+
+        def clear_key(message: dict[str, Any]) -> None:
+            self._clear_key()
+            self._reply(message, ok=True, mode=self._mode)
+
+        def create_voice(message: dict[str, Any]) -> None:
+            generation = self.create_voice()
+            self.voice_url, self.voice_name = "", ""
+            self._reply(message, ok=True, task_id=generation.key)
+
+        def probe(message: dict[str, Any]) -> None:
+            # A known buffer: a host that drops binary buffers (Colab's widget manager,
+            # googlecolab/colab-cdn-widget-manager#33) delivers this answer without it, and
+            # the view then asks for base64 chunks instead.
+            self._reply(message, [_transport.PROBE_BYTES], ok=True, size=len(_transport.PROBE_BYTES))
+
+        return {
+            GENERATE: lambda m: self._reply(m, ok=True, task_id=self.generate_nowait()),
+            STOP_WATCHING: lambda m: self._reply(m, ok=self.stop_watching(task_of(m))),
+            RESUME: resume,
+            CLEAR_FINISHED: lambda m: self._reply(m, ok=True, cleared=self.clear_finished()),
+            VIDEO_REQUEST: lambda m: self._transfers.request(m, self._find(task_of(m)), self._mode),
+            VIDEO_ACK: lambda m: self._transfers.ack(m),
+            VIDEO_CANCEL: lambda m: self._reply(m, ok=self._transfers.cancel(m.get("transfer"))),
+            VIDEO_PROBE: probe,
+            SET_KEY: lambda m: self._set_key(m),
+            CLEAR_KEY: clear_key,
+            LOAD_TASK: lambda m: self._reply(m, ok=self.load(task_of(m))),
+            CREATE_VOICE: create_voice,
+        }
 
     def _set_key(self, message: dict[str, Any]) -> None:
         if self._classroom:
@@ -721,22 +665,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
 
     # -- display --------------------------------------------------------------------------
     def _fallback_html(self) -> str:
-        """What a saved notebook shows without a kernel: the task list as text, all of it escaped.
-
-        No posters here: The saved widget state holds each poster once (``_posters``);
-        embedding them again would double a saved notebook's size for the same pictures.
-        """
-        rows = []
-        for generation in self.tasks:
-            card = generation.to_card()
-            error = f" — {html.escape(str(card['error']['message']))}" if card["error"] else ""
-            rows.append(
-                f"<li><b>{html.escape(card['status'])}</b> {html.escape(card['summary'])}{error}"
-                f" <code>{html.escape(generation.id)}</code></li>"
-            )
-        items = "".join(rows) or "<li>No generations yet.</li>"
-        note = "<p>The videos and posters show when the notebook runs with its kernel.</p>" if rows else ""
-        return f"<div><b>Kling video studio</b> ({html.escape(self._mode)})<ul>{items}</ul>{note}</div>"
+        return fallback_html(self.tasks, self._mode)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         # anywidget returns (data, metadata); add the kernel-less HTML fallback to the data.
@@ -749,36 +678,19 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         return bundle
 
     def _plain_text(self) -> str:
-        """The one line a text-only view shows (and nbconvert's export above the fallback)."""
-        count = len(self.tasks)
-        done = f"{count} generation{'s' if count != 1 else ''}" if count else "no generations yet"
-        return f"Kling video studio ({self._mode}) — {done}"
+        return plain_text(len(self.tasks), self._mode)
 
     def _ipython_display_(self) -> None:
-        # The kernel-less fallback (GitHub, nbconvert, a notebook opened without its kernel) is a
-        # second output of its own, refreshed by display id as tasks finish. Refreshing the
-        # widget's own output instead would make the front end build a new view each time: an
-        # open panel would close and a playing video would stop. The widget's stylesheet hides
-        # the fallback wherever the live widget renders.
+        # The widget itself (text/plain and the widget view), then the kernel-less fallback as
+        # an output of its own (see _fallback.py for why).
         from IPython.display import display
 
         data, metadata = self._repr_mimebundle_()
         display({k: v for k, v in data.items() if k != "text/html"}, metadata=metadata, raw=True)
-        display_id = uuid.uuid4().hex
-        self._display_ids.append(display_id)
-        display({"text/html": self._fallback_output()}, raw=True, display_id=display_id)
-
-    def _fallback_output(self) -> str:
-        return f'<div class="fk-fallback">{self._fallback_html()}</div>'
+        self._fallbacks.show(self._fallback_html())
 
     def _refresh_fallback(self) -> None:
-        if not self._display_ids:
-            return
-        from IPython.display import update_display
-
-        html = self._fallback_output()
-        for display_id in self._display_ids:
-            update_display({"text/html": html}, raw=True, display_id=display_id)
+        self._fallbacks.refresh(self._fallback_html)
 
     def close(self) -> None:
         """Stop watching all tasks (they keep running at the provider) and close the widget."""

@@ -45,6 +45,8 @@ RANKS = {
     "_budget": 5,
     "_restore": 5,
     "_video_requests": 5,
+    "_dispatch": 5,
+    "_fallback": 5,
     "_widget": 6,
     "_magic": 6,
     "cli": 7,

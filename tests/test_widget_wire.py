@@ -17,6 +17,7 @@ import pytest
 
 from foxkling_widgets import FoxClient, KlingWidget, Task, TaskStatus, VideoRequest
 from foxkling_widgets._controller import Generation
+from foxkling_widgets._fallback import FallbackOutputs
 from foxkling_widgets.emulator import EmulatorConfig, EmulatorServer
 
 pytestmark = pytest.mark.timeout(120)
@@ -136,7 +137,7 @@ def test_each_poster_is_saved_once(widget: KlingWidget) -> None:
     widget._settle()
     state = json.dumps(widget.get_state())
     data, _metadata = widget._repr_mimebundle_()
-    saved = state + json.dumps(data) + widget._fallback_output()
+    saved = state + json.dumps(data) + FallbackOutputs.wrap(widget._fallback_html())
     for poster in posters:
         assert saved.count(poster) == 1
     assert set(widget._posters) == {g.key for g in generations}

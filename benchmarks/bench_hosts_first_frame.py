@@ -56,7 +56,9 @@ PARTS = os.environ.get("FOXKLING_BENCH_PARTS", "first-frame,gallery").split(",")
 # (720p 4 Mbit/s, 4k 80 Mbit/s): 5, 30 and 100 MB (10^6 bytes).
 CLIPS = {5: ("720p", 10), 30: ("4k", 3), 100: ("4k", 10)}
 GALLERY_SECONDS, GALLERY_BYTES = 8, 77_000_000
-TRANSFER_S = 600
+TRANSFER_S = 600  # from running the cell until every clip has shown a frame
+RENDER_S = 180  # from running the cell until the view's probe goes out
+ARTIFACTS = Path(os.environ.get("FOXKLING_ARTIFACTS", ROOT / "test-artifacts"))
 
 # A studio on clips that are already here, shown as finished tasks (a client that is never used).
 CELL = """
@@ -170,6 +172,9 @@ def measure(browser: Browser, lab: Lab, host: str, paths: list[Path]) -> dict[st
     opener, runner = HOSTS[host]
     cell = CELL.replace("__PATHS__", repr([str(p) for p in paths]))
     page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    console: list[str] = []
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
     page.add_init_script(PAGE_TIMING)
     opener(lab, page, cell)
     pid = lab.kernel_pid()
@@ -181,18 +186,25 @@ def measure(browser: Browser, lab: Lab, host: str, paths: list[Path]) -> dict[st
     cdp.send("HeapProfiler.collectGarbage")
     heaps: list[tuple[float, int]] = [(time.time(), heap(cdp))]
     runner(page, cell)
-    deadline = time.monotonic() + TRANSFER_S
+    ran = time.monotonic()
     timing: dict[str, Any] = {}
-    while time.monotonic() < deadline:
+    while True:
         heaps.append((time.time(), heap(cdp)))
         timing = page.evaluate("window.__fkBench")
         videos = timing["videos"]
         if len(videos) == len(paths) and all(v["frame"] for v in videos) and "start" in timing:
             break
+        waited = time.monotonic() - ran
+        if waited > TRANSFER_S or ("start" not in timing and waited > RENDER_S):
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            shot = ARTIFACTS / f"bench-hosts-{host.split()[0].lower()}-{len(paths)}-timeout.png"
+            page.screenshot(path=str(shot), full_page=True)
+            raise TimeoutError(
+                f"{host}: {len(paths)} clip(s) never all showed a frame in {waited:.0f} s: {timing}\n"
+                + "\n".join(console[-20:])
+                + f"\nscreenshot: {shot}"
+            )
         time.sleep(0.05)
-    else:
-        page.screenshot(path=str(lab.root / "timeout.png"), full_page=True)
-        raise TimeoutError(f"{host}: {len(paths)} clip(s) never all showed a frame: {timing}")
     time.sleep(0.6)
     heaps.append((time.time(), heap(cdp)))
     kernel.stop()

@@ -18,6 +18,7 @@ RANKS = {
     "_secrets": 0,
     "_version": 0,
     "_exceptions": 1,
+    "_status": 1,
     "_validation": 2,
     "_types": 3,
     "_filenames": 3,

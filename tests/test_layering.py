@@ -34,6 +34,7 @@ RANKS = {
     "_cards": 5,
     "_controller": 5,
     "_variations": 5,
+    "_options": 5,
     "_credits": 5,
     "_display": 5,
     "_request_flags": 5,

@@ -33,6 +33,7 @@ from .._exceptions import (
     JournalUnavailableError,
     MissingAPIKeyError,
     ProtocolError,
+    RateLimitError,
     ResultExpiredError,
     SubmitUncertainError,
     TaskFailedError,
@@ -55,8 +56,8 @@ from ._http import (
     parse_retry_after,
     read_answer,
     resolve_settings,
+    retry_delay,
     same_origin,
-    should_retry,
     task_path,
     web_scheme,
 )
@@ -261,22 +262,28 @@ class AsyncFoxClient:
             try:
                 answer = await self._exchange(method, url, json=json, headers=headers)
             except TRANSPORT_ERRORS as error:
-                if attempt < self.retry.attempts and should_retry(billed=billed, error=error):
-                    await self._sleep(self.retry.backoff(attempt))
-                    continue
-                raise self._transport_error(method, url, error, billed) from None
+                delay = retry_delay(self.retry, attempt, billed=billed, error=error)
+                if delay is None:
+                    raise self._transport_error(method, url, error, billed) from None
+                await self._sleep(delay)
+                continue
             status = answer.status
             decoded = decode(answer.data, truncated=answer.truncated or answer.cut is not None)
-            if answer.cut is not None and not billed and attempt < self.retry.attempts:
-                await self._sleep(self.retry.backoff(attempt))  # a cut-off answer to a safe request
-                continue
+            if answer.cut is not None:
+                # Cut off mid-body: a safe request is asked again; a billed one's answer is kept
+                # below (what arrived may name the paid task).
+                delay = retry_delay(self.retry, attempt, billed=billed, cut=True)
+                if delay is not None:
+                    await self._sleep(delay)
+                    continue
             if 200 <= status < 300 and (decoded.body is not None or billed):
                 return answer, decoded
-            # A 429 that names a task did create one, whatever the contract says: never again.
             named = billed and bool(decoded.task_id)
-            if attempt < self.retry.attempts and not named and should_retry(billed=billed, status=status):
+            retry_after = parse_retry_after(answer.headers.get("retry-after"))
+            delay = retry_delay(self.retry, attempt, billed=billed, status=status, named=named, retry_after=retry_after)
+            if delay is not None:
                 logger.info("%s %s answered %s; retrying", method, url, status)
-                await self._sleep(self.retry.backoff(attempt, parse_retry_after(answer.headers.get("retry-after"))))
+                await self._sleep(delay)
                 continue
             if 200 <= status < 300:
                 raise ProtocolError(f"{method} {url} answered with a body that is not FoxAPI JSON.", status=status)
@@ -530,8 +537,8 @@ class AsyncFoxClient:
                 await self._download_once(url, destination, max_bytes)
                 break
             except FoxAPIError as error:
-                final = isinstance(error, ResultExpiredError) or error.code in FINAL_DOWNLOAD_CODES
-                if final or attempt >= self.retry.attempts:
+                delay = self._download_retry_delay(attempt, error)
+                if delay is None:
                     if isinstance(error, DownloadError):
                         error.task_id = error.task_id or task_id
                         raise
@@ -540,10 +547,26 @@ class AsyncFoxClient:
                         if isinstance(error, ResultExpiredError)
                         else DownloadError(f"Download failed: {error.message}", status=error.status, task_id=task_id)
                     ) from None
-                await self._sleep(self.retry.backoff(attempt, getattr(error, "retry_after", None)))
+                await self._sleep(delay)
         if task_id:
             await self._record("recording a download", lambda j: j.record_download(task_id, destination))
         return destination
+
+    def _download_retry_delay(self, attempt: int, error: FoxAPIError) -> float | None:
+        """How long to wait before fetching the result again after ``error``, or ``None``: give up.
+
+        The request rules (:func:`retry_delay`, never billed) decide, once the download's own
+        verdicts are set aside: a file that is too large, is not a video, redirects badly or
+        cannot be written is the same on the next try. A failure with an HTTP status is that
+        answer (403/404/410, the expired URL, are not retried like any other 4xx); one without
+        was a transfer cut off on its way (dropped, short of its length, or not decoding).
+        """
+        if error.code in FINAL_DOWNLOAD_CODES:
+            return None
+        if error.status is None:
+            return retry_delay(self.retry, attempt, billed=False, cut=True)
+        retry_after = error.retry_after if isinstance(error, RateLimitError) else None
+        return retry_delay(self.retry, attempt, billed=False, status=error.status, retry_after=retry_after)
 
     async def _open_result(self, url: str) -> tuple[httpx.Response, AbstractAsyncContextManager[httpx.Response]]:
         """Open the result URL, following redirects by hand: the key goes to the API's origin only, first hop only."""

@@ -1,11 +1,13 @@
 """HTTP plumbing shared by every client call: settings, error mapping and the retry decisions.
 
-**The money rule, stated once** (:func:`should_retry`): retries are split by whether the server
-may have acted on the request.
+**The money rule, stated once** (:func:`should_retry`, with the wait in :func:`retry_delay`):
+retries are split by whether the server may have acted on the request. API requests and result
+downloads both ask these two functions; no call keeps a retry rule of its own.
 
 - Status queries and downloads are safe to repeat: 429, 5xx, answers that are not the API's
-  JSON and transport errors are retried with capped, jittered exponential backoff that honours
-  ``Retry-After``.
+  JSON, answers cut off mid-body and transport errors are retried with
+  capped, jittered exponential backoff that honours ``Retry-After``. Other 4xx answers are not:
+  the next try gets the same answer.
 - The billed submit is retried only on 429 and on connection errors raised before the request
   was sent (connect failures, pool timeouts). After a 5xx, a read timeout, a dropped connection
   or an unreadable answer the task may exist and be billed, and FoxAPI has no idempotency key,
@@ -58,6 +60,7 @@ __all__ = [
     "parse_retry_after",
     "read_answer",
     "resolve_settings",
+    "retry_delay",
     "same_origin",
     "should_retry",
     "task_path",
@@ -191,21 +194,63 @@ class RetryPolicy:
         return random.uniform(ceiling / 2, ceiling)
 
 
-def should_retry(*, billed: bool, status: int | None = None, error: BaseException | None = None) -> bool:
+def should_retry(
+    *,
+    billed: bool,
+    status: int | None = None,
+    error: BaseException | None = None,
+    cut: bool = False,
+    named: bool = False,
+) -> bool:
     """The money rule: may a request that ended this way be sent again?
 
-    ``error`` is a transport failure (no answer); ``status`` an answer's HTTP status, where
-    ``status=200`` with ``error=None`` stands for an answer that was not the API's JSON. A billed
-    submit may be re-sent only when the server cannot have acted on it: nothing left the machine,
-    or it answered 429 (refused before doing anything, per the contract).
+    Exactly one way of ending is described: ``error``, a transport failure (no answer);
+    ``cut``, an answer whose body stopped early (the connection dropped, or it stopped decoding);
+    or ``status``, an answer's HTTP status, where ``status=200`` stands for an answer that was
+    not the API's JSON. ``named``: the answer named a task.
+
+    A billed submit may be re-sent only when the server cannot have acted on it: nothing left the
+    machine, or it answered 429 (refused before doing anything, per the contract) without naming
+    a task (a 429 that names one did create it, whatever the contract says). Everything else may
+    be repeated after a transport failure, a cut-off answer, a 429, a 5xx or an unusable 2xx; a
+    3xx or a 4xx (other than 429) is the same answer the next time.
     """
+    if billed and named:
+        return False
     if error is not None:
         return isinstance(error, NOT_SENT_ERRORS) or not billed
+    if cut:
+        return not billed  # a billed answer cut off may hold the paid task's id: the caller keeps it
     if status == 429:
         return True
     if status is not None and (status >= 500 or status < 300):
         return not billed
     return False
+
+
+def retry_delay(
+    policy: RetryPolicy,
+    attempt: int,
+    *,
+    billed: bool,
+    status: int | None = None,
+    error: BaseException | None = None,
+    cut: bool = False,
+    named: bool = False,
+    retry_after: float | None = None,
+) -> float | None:
+    """Seconds to wait before sending again after try number ``attempt`` (from 1), or ``None``: do not.
+
+    ``None`` when :func:`should_retry` says no (the money rule; the arguments are its own) or
+    when ``policy.attempts`` are spent; otherwise ``policy``'s backoff, honouring the server's
+    ``retry_after`` (seconds, from :func:`parse_retry_after`). API requests and result downloads
+    both decide here, so no call has a retry loop with rules of its own.
+    """
+    if attempt >= policy.attempts:
+        return None
+    if not should_retry(billed=billed, status=status, error=error, cut=cut, named=named):
+        return None
+    return policy.backoff(attempt, retry_after)
 
 
 def parse_retry_after(value: object) -> float | None:

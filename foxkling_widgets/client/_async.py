@@ -20,10 +20,8 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar
 from urllib.parse import urljoin, urlsplit
-
-import httpx
 
 from .._exceptions import (
     APIConnectionError,
@@ -45,23 +43,26 @@ from .._types import Task, TaskStatus, VideoRequest
 from .._validation import MODEL_CREATE_VOICE, validate_voice_url
 from ._answers import Decoded, decode
 from ._http import (
-    DEFAULT_TIMEOUT,
     EMULATOR_KEY,
-    NOT_SENT_ERRORS,
-    TRANSPORT_ERRORS,
     USER_AGENT,
     Answer,
     RetryPolicy,
+    default_timeout,
     error_from_answer,
+    not_sent_errors,
     parse_retry_after,
     read_answer,
     resolve_settings,
     retry_delay,
     same_origin,
     task_path,
+    transport_errors,
     web_scheme,
 )
 from ._polling import PollPolicy, Snapshot
+
+if TYPE_CHECKING:
+    import httpx  # imported when a client is built (AsyncFoxClient.__init__), not with the package
 
 __all__ = ["EMULATOR_HOST", "AsyncFoxClient", "JournalLike", "ProgressCallback", "failure_of", "looks_like_video"]
 
@@ -160,11 +161,13 @@ class AsyncFoxClient:
         mode: str | None = None,
         journal_host: str | None = None,
     ) -> None:
+        import httpx
+
         self._api_key, self.base_url = resolve_settings(api_key, base_url)
         self.journal_host = journal_host or self.base_url
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
-            timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
+            timeout=timeout if timeout is not None else default_timeout(),
             transport=transport,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             follow_redirects=False,
@@ -261,7 +264,7 @@ class AsyncFoxClient:
             attempt += 1
             try:
                 answer = await self._exchange(method, url, json=json, headers=headers)
-            except TRANSPORT_ERRORS as error:
+            except transport_errors() as error:
                 delay = retry_delay(self.retry, attempt, billed=billed, error=error)
                 if delay is None:
                     raise self._transport_error(method, url, error, billed) from None
@@ -301,7 +304,7 @@ class AsyncFoxClient:
 
     def _transport_error(self, method: str, url: str, error: BaseException, billed: bool) -> FoxAPIError:
         name = type(error).__name__
-        if isinstance(error, NOT_SENT_ERRORS):
+        if isinstance(error, not_sent_errors()):
             # Nothing reached the server: not billed, even for the submit.
             return APIConnectionError(f"Could not connect to {self.base_url}: {name}")
         if billed:
@@ -606,7 +609,7 @@ class AsyncFoxClient:
                         received = await self._save(response, handle, max_bytes)
                     finally:
                         await context.__aexit__(None, None, None)
-                except TRANSPORT_ERRORS as error:
+                except transport_errors() as error:
                     raise DownloadError(
                         f"The transfer was cut off after {received} bytes ({type(error).__name__})."
                     ) from None

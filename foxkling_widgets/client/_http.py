@@ -22,6 +22,7 @@ the base URL, never over a weaker scheme, never after a redirect.
 from __future__ import annotations
 
 import email.utils
+import functools
 import json
 import math
 import os
@@ -29,10 +30,8 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
-
-import httpx
 
 from .._exceptions import (
     AuthenticationError,
@@ -49,14 +48,21 @@ from .._secrets import key_problem, register_secret
 from .._version import __version__
 from ._answers import MAX_ANSWER_BYTES, decode
 
+if TYPE_CHECKING:
+    # httpx (about half of the client's import time) is imported when a client is built, or an
+    # answer read, not when the package is: `foxkling --help` and type hints do not pay for it.
+    import httpx
+
 __all__ = [
     "DEFAULT_BASE_URL",
     "EMULATOR_KEY",
     "USER_AGENT",
     "Answer",
+    "default_timeout",
     "RetryPolicy",
     "error_from_answer",
     "key_configured",
+    "not_sent_errors",
     "parse_retry_after",
     "read_answer",
     "resolve_settings",
@@ -64,6 +70,7 @@ __all__ = [
     "same_origin",
     "should_retry",
     "task_path",
+    "transport_errors",
     "wants_emulator",
     "web_scheme",
 ]
@@ -75,15 +82,38 @@ EMULATOR_KEY = "sk-emulator"
 USER_AGENT = f"foxkling-widgets/{__version__} (+python-httpx)"
 KEY_ENV = "FOXAPI_API_KEY"
 BASE_URL_ENV = "FOXAPI_BASE_URL"
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+#: Seconds to wait for a connection, and for each read of an answer (see :func:`default_timeout`).
+CONNECT_TIMEOUT, READ_TIMEOUT = 10.0, 30.0
 #: The longest wait a server's Retry-After may ask for before we stop believing it.
 MAX_RETRY_AFTER = 120.0
 
-#: Everything a request can fail with short of an answer: transport failures, a body that does not
-#: decode as its Content-Encoding says, a URL httpx refuses (a hostile Location), OS errors.
-TRANSPORT_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, httpx.StreamError, httpx.InvalidURL, OSError)
-#: Exceptions raised before any byte of the request left the machine: safe to retry even a POST.
-NOT_SENT_ERRORS: tuple[type[Exception], ...] = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+def default_timeout() -> httpx.Timeout:
+    """The client's timeouts when none are given: :data:`CONNECT_TIMEOUT`, then :data:`READ_TIMEOUT`."""
+    import httpx
+
+    return httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT)
+
+
+@functools.cache
+def transport_errors() -> tuple[type[Exception], ...]:
+    """Everything a request can fail with short of an answer.
+
+    Transport failures, a body that does not decode as its Content-Encoding says, a URL httpx
+    refuses (a hostile Location), OS errors. A function, not a constant, so that httpx is
+    imported when a request is made rather than with the package.
+    """
+    import httpx
+
+    return (httpx.HTTPError, httpx.StreamError, httpx.InvalidURL, OSError)
+
+
+@functools.cache
+def not_sent_errors() -> tuple[type[Exception], ...]:
+    """Exceptions raised before any byte of the request left the machine: safe to retry even a POST."""
+    import httpx
+
+    return (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def key_configured() -> bool:
@@ -218,7 +248,7 @@ def should_retry(
     if billed and named:
         return False
     if error is not None:
-        return isinstance(error, NOT_SENT_ERRORS) or not billed
+        return isinstance(error, not_sent_errors()) or not billed
     if cut:
         return not billed  # a billed answer cut off may hold the paid task's id: the caller keeps it
     if status == 429:
@@ -302,7 +332,7 @@ async def read_answer(response: httpx.Response, limit: int = MAX_ANSWER_BYTES) -
                 truncated = True
                 del data[limit:]
                 break
-    except TRANSPORT_ERRORS as error:
+    except transport_errors() as error:
         # The status line arrived, then the body stopped (dropped, or not decoding as its
         # Content-Encoding says). The status still decides, and what arrived is kept: a billed
         # submit's answer cut off after its id still names the paid task.

@@ -142,6 +142,9 @@ class AsyncFoxClient:
         journal: where submits are recorded before ``submit`` returns: ``True`` (default) is the
             user's journal (see :mod:`foxkling_widgets._journal`), ``False``/``None`` records nothing.
         retry: backoff for safe requests; poll: the schedule used by :meth:`watch`.
+        mode: what the client talks to, as the studio shows it: ``"emulator"``, ``"live"``, or
+            ``"none"`` (no key and no emulator: nothing can be sent; the studio asks for a key).
+            Default: ``"emulator"`` for a loopback ``base_url``, else ``"live"``.
         journal_host: the name tasks are journaled (and history, voices and credits read) under;
             defaults to ``base_url``. The built-in emulator's is :data:`EMULATOR_HOST`.
     """

@@ -20,7 +20,7 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 from .._exceptions import (
@@ -44,9 +44,11 @@ from .._validation import MODEL_CREATE_VOICE, validate_voice_url
 from ._answers import Decoded, decode
 from ._http import (
     EMULATOR_KEY,
+    KEY_ENV,
     USER_AGENT,
     Answer,
     RetryPolicy,
+    configured_base_url,
     default_timeout,
     error_from_answer,
     not_sent_errors,
@@ -64,12 +66,22 @@ from ._polling import PollPolicy, Snapshot
 if TYPE_CHECKING:
     import httpx  # imported when a client is built (AsyncFoxClient.__init__), not with the package
 
-__all__ = ["EMULATOR_HOST", "AsyncFoxClient", "JournalLike", "ProgressCallback", "failure_of", "looks_like_video"]
+__all__ = [
+    "EMULATOR_HOST",
+    "AsyncFoxClient",
+    "JournalLike",
+    "KeySource",
+    "ProgressCallback",
+    "failure_of",
+    "looks_like_video",
+]
 
 logger = logging.getLogger("foxkling_widgets")
 
 T = TypeVar("T")
 ProgressCallback = Callable[[Task], object]
+#: Where a client's key comes from (:meth:`AsyncFoxClient.key_source`).
+KeySource = Literal["emulator", "env", "given", "none"]
 Sleep = Callable[[float], Awaitable[object]]
 DEFAULT_MAX_DOWNLOAD = 2 * 1024**3  # Kling clips are tens of MB; 2 GB stops a runaway stream.
 SUBMIT_PATH = "/v1/videos/generations"
@@ -208,6 +220,23 @@ class AsyncFoxClient:
     def has_key(self) -> bool:
         """Whether a key is configured (the key itself is never exposed)."""
         return self._api_key is not None
+
+    def key_source(self) -> KeySource:
+        """Where this client's key comes from, told without exposing it (for code that rebuilds the client).
+
+        ``"emulator"``: the emulators' public key; ``"env"``: the key ``FOXAPI_API_KEY`` holds now
+        (so ``FoxClient()`` finds it); ``"given"``: another one (passed in, or pasted into the
+        studio); ``"none"``: no key.
+        """
+        if self._api_key is None:
+            return "none"
+        if self._api_key == EMULATOR_KEY:
+            return "emulator"
+        return "env" if os.environ.get(KEY_ENV, "").strip() == self._api_key else "given"
+
+    def base_url_from_environment(self) -> bool:
+        """Whether a client built without ``base_url`` (``FoxClient()``) reaches this client's base URL."""
+        return configured_base_url(None) == self.base_url
 
     def __repr__(self) -> str:
         key = "set" if self.has_key else "missing"

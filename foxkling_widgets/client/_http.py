@@ -58,6 +58,7 @@ __all__ = [
     "EMULATOR_KEY",
     "USER_AGENT",
     "Answer",
+    "configured_base_url",
     "default_timeout",
     "RetryPolicy",
     "error_from_answer",
@@ -126,6 +127,11 @@ def wants_emulator(emulator: bool | None) -> bool:
     return bool(emulator) or (emulator is None and not key_configured())
 
 
+def configured_base_url(base_url: str | None) -> str:
+    """The base URL a client is asked for, not yet checked: ``base_url``, else ``FOXAPI_BASE_URL``, else the default."""
+    return (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).strip().rstrip("/")
+
+
 def resolve_settings(api_key: str | None, base_url: str | None) -> tuple[str | None, str]:
     """The key and base URL: explicit arguments win over ``FOXAPI_API_KEY`` / ``FOXAPI_BASE_URL``.
 
@@ -142,7 +148,7 @@ def resolve_settings(api_key: str | None, base_url: str | None) -> tuple[str | N
             raise InvalidRequestError(problem, field="api_key", hint="Nothing was sent or recorded.")
         if key != EMULATOR_KEY:
             register_secret(key)
-    url = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).strip().rstrip("/")
+    url = configured_base_url(base_url)
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number

@@ -906,7 +906,8 @@ class Journal:
 
         Same tier: model, resolution, duration, audio on/off and voices used or not. FoxAPI
         publishes no prices, so this is the only estimate there is; it is labelled as one
-        wherever it is shown.
+        wherever it is shown. The studio gives the same answer from memory (``_credits.CreditBook``,
+        whose tests compare it with this method) rather than read the journal per keystroke.
         """
         wanted = price_tier(payload)
         seen = sorted(
@@ -935,7 +936,7 @@ class Journal:
         return statistics.median(seen) if seen else None
 
     def credits_total(self, *, base_url: str | None = None) -> float:
-        """Credits reserved by every recorded task."""
+        """Credits reserved by every recorded task (the studio's ``CreditBook`` counts the same, from memory)."""
         return sum(e.credits_reserved or 0 for e in self.entries(base_url=base_url, limit=100_000))
 
     def close(self) -> None:

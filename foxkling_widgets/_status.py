@@ -106,10 +106,10 @@ PROVIDER = frozenset(
 )
 #: The provider is working on it ("running" to a person): accepted, not finished.
 RUNNING = frozenset({TaskStatus.PENDING, TaskStatus.PROCESSING, TaskStatus.UNKNOWN})
-#: Ended at the provider without a result.
-PROVIDER_FAILURES = frozenset({TaskStatus.FAILED, TaskStatus.CANCELLED})
 #: The provider's task will never change again (the journal never moves a row out of these).
-TERMINAL = frozenset({TaskStatus.COMPLETED}) | PROVIDER_FAILURES
+TERMINAL = PROVIDER - RUNNING
+#: Ended at the provider without a result.
+PROVIDER_FAILURES = TERMINAL - {TaskStatus.COMPLETED}
 #: Work is going on in this kernel: waiting for a slot, submitting, followed, or downloading.
 ACTIVE = frozenset({TaskStatus.QUEUED, TaskStatus.SUBMITTING, TaskStatus.DOWNLOADING}) | RUNNING
 #: Nothing more will happen to it here or at the provider ("clear finished" removes these).

@@ -100,12 +100,12 @@ class VideoRequest:
     Nothing is checked at construction (so a widget can hold a half-typed request); call
     :meth:`validate` or let the client do it before sending.
 
-    ``segments`` accepts :class:`Segment` objects, ``(prompt, duration)`` pairs and
-    ``{"prompt", "duration"}`` mappings; after construction it is a tuple in which every such
-    item is a :class:`Segment`. Anything else (a string, a number, a three-item list) is kept as
-    given, so that :meth:`validate` names it instead of a ``TypeError`` here; :attr:`shots` is
-    the typed view that holds only the :class:`Segment` items. ``voice_ids`` likewise becomes a
-    tuple.
+    ``segments`` takes a list or tuple of :class:`Segment` objects, ``(prompt, duration)`` pairs
+    and ``{"prompt", "duration"}`` mappings; after construction it is a tuple in which every such
+    item is a :class:`Segment`. Anything else (``segments`` that is not a list, an item that is a
+    number or a three-item list) is kept as given, so that :meth:`validate` names it rather than
+    a ``TypeError`` here; :attr:`shots` is the typed view that holds only the :class:`Segment`
+    items. ``voice_ids`` likewise becomes a tuple.
     """
 
     prompt: str = ""

@@ -311,7 +311,7 @@ class AsyncFoxClient:
                     continue
             if 200 <= status < 300 and (decoded.body is not None or billed):
                 return answer, decoded
-            named = billed and bool(decoded.task_id)
+            named = billed and bool(decoded.task_id)  # a paid task exists: never sent again (should_retry)
             retry_after = parse_retry_after(answer.headers.get("retry-after"))
             delay = retry_delay(self.retry, attempt, billed=billed, status=status, named=named, retry_after=retry_after)
             if delay is not None:

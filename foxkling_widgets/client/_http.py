@@ -5,9 +5,9 @@ retries are split by whether the server may have acted on the request. API reque
 downloads both ask these two functions; no call keeps a retry rule of its own.
 
 - Status queries and downloads are safe to repeat: 429, 5xx, answers that are not the API's
-  JSON, answers cut off mid-body and transport errors are retried with
-  capped, jittered exponential backoff that honours ``Retry-After``. Other 4xx answers are not:
-  the next try gets the same answer.
+  JSON, answers cut off mid-body and transport errors are retried with capped, jittered
+  exponential backoff that honours ``Retry-After``. Other 4xx answers are not: the next try
+  gets the same answer.
 - The billed submit is retried only on 429 and on connection errors raised before the request
   was sent (connect failures, pool timeouts). After a 5xx, a read timeout, a dropped connection
   or an unreadable answer the task may exist and be billed, and FoxAPI has no idempotency key,

@@ -124,7 +124,7 @@ def fallback_options(source: str) -> object | None:
 
     The literal may be wrapped in one call (``Object.freeze({...})``, ``deepFreeze({...})``).
     """
-    declared = re.search(r"\bFALLBACK_OPTIONS\s*=\s*", source)
+    declared = re.search(r"\b(?:const|let|var)\s+FALLBACK_OPTIONS\s*=\s*", source)
     if declared is None:
         return None
     brace = source.find("{", declared.end())
@@ -150,7 +150,7 @@ def test_the_literal_reader_reads_what_a_js_file_may_write() -> None:
         "max_prompt": 2500,
         "nested": {"ok": True, "none": None, "text": "a } in a string, and a 'quote'"},
     }
-    assert fallback_options("export const NOTHING = {};") is None
+    assert fallback_options("export const NOTHING = {}; // see FALLBACK_OPTIONS === older") is None
     with pytest.raises(ValueError):
         fallback_options("export const FALLBACK_OPTIONS = {a: SOME_CONSTANT};")
     with pytest.raises(ValueError):

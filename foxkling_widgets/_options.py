@@ -8,9 +8,10 @@ kernel too old to send them; ``tests/test_options.py`` checks that copy equals
 :func:`front_end_options`.
 
 Each value is read from its home: request rules from :mod:`._validation`, grid modes and the
-batch size from :mod:`._variations`, the concurrency default from :mod:`._controller`, the status
-groups from :mod:`._status`. Only the grid modes' button texts are written here: they are the
-one thing the front end shows that no rule in the kernel needs.
+batch size from :mod:`._variations`, the voice name's bound from :mod:`._voice_panel`, the
+concurrency default from :mod:`._controller`, the status groups from :mod:`._status`. Only the
+grid modes' button texts are written here: they are the one thing the front end shows that no
+rule in the kernel needs.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ from ._validation import (
     MAX_NEGATIVE_PROMPT_CHARS,
     MAX_PROMPT_CHARS,
     MAX_SEGMENTS,
-    MAX_VOICE_NAME,
     MAX_VOICES,
     RESOLUTIONS,
     SEGMENT_PROMPT_SOFT_LIMIT,
 )
 from ._variations import MAX_BATCH, VARY_MODES
+from ._voice_panel import MAX_VOICE_NAME
 
 __all__ = ["MAX_CONCURRENCY", "VARY_TEXTS", "front_end_options"]
 

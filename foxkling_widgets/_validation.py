@@ -25,7 +25,6 @@ __all__ = [
     "MAX_PROMPT_CHARS",
     "MAX_SEGMENTS",
     "MAX_VOICES",
-    "MAX_VOICE_NAME",
     "MODEL_CREATE_VOICE",
     "MODEL_IMAGE_TO_VIDEO",
     "MODEL_TEXT_TO_VIDEO",
@@ -52,7 +51,6 @@ MAX_VOICES = 2
 MAX_SEGMENTS = 6  # contract: "guess for FoxAPI", used by other Kling front ends
 SEGMENT_PROMPT_SOFT_LIMIT = 512  # contract: validate <= 2500 hard, warn above 512
 AUDIO_EXTENSIONS = ("mp3", "ogg", "wav", "m4a", "aac")
-MAX_VOICE_NAME = 40  # our own bound (the API takes no name): a voice's name must fit a chip in the studio
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png")
 
 #: How prompts refer to attached voices: ``<<<voice_1>>>``, ``<<<voice_2>>>``.

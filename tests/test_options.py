@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from foxkling_widgets import _controller, _validation, _variations
+from foxkling_widgets import _controller, _validation, _variations, _voice_panel
 from foxkling_widgets._options import MAX_CONCURRENCY, VARY_TEXTS, front_end_options
 from foxkling_widgets._status import TaskStatus
 
@@ -172,7 +172,7 @@ def test_the_options_are_the_constants_where_they_are_defined() -> None:
     assert options["aspect_ratios"] == list(_validation.ASPECT_RATIOS)
     assert options["durations"] == list(_validation.DURATIONS)
     assert options["max_prompt"] == _validation.MAX_PROMPT_CHARS
-    assert options["max_voice_name"] == _validation.MAX_VOICE_NAME
+    assert options["max_voice_name"] == _voice_panel.MAX_VOICE_NAME
     assert options["max_batch"] == _variations.MAX_BATCH
     assert [mode["value"] for mode in options["vary_modes"]] == list(_variations.VARY_MODES)
     assert options["concurrency"]["default"] == _controller.DEFAULT_CONCURRENCY

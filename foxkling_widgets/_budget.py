@@ -25,6 +25,7 @@ from typing import Any
 from ._controller import Generation
 from ._credits import CreditBook
 from ._exceptions import Problem
+from ._status import TaskStatus
 from ._types import VideoRequest
 from ._validation import MODEL_CREATE_VOICE
 
@@ -82,7 +83,7 @@ class BudgetGuard:
         for generation in self._generations():
             if generation.restored or (generation.task is not None and generation.task.credits_reserved is not None):
                 continue
-            if not (generation.watching or generation.status == "uncertain"):
+            if not (generation.watching or generation.status == TaskStatus.UNCERTAIN):
                 continue  # failed before or at its submit, or taken out of the queue: nothing reserved
             if generation.request is not None:
                 pending.append(generation.request.to_payload())

@@ -29,10 +29,10 @@ from ._filenames import download_name
 from ._loop import LoopThread
 from ._messages import CardProgress
 from ._secrets import scrub
-from ._types import Task, TaskStatus, VideoRequest
+from ._status import FINISHED, TaskStatus
+from ._types import Task, VideoRequest
 from ._validation import MODEL_CREATE_VOICE
-from .client import AsyncFoxClient
-from .client._http import EMULATOR_KEY, resolve_settings
+from .client import EMULATOR_KEY, AsyncFoxClient
 
 __all__ = ["Batch", "CodeSession", "Controller", "Generation", "request_code", "request_summary", "voice_code"]
 
@@ -49,8 +49,9 @@ CUT_OFF_NOTE = (
     "and an unanswered one is listed there as possibly billed."
 )
 DEFAULT_CONCURRENCY = 2
-#: Statuses of a generation that is over (nothing more will happen to it): ``clear_finished`` drops these.
-FINISHED_STATUSES = frozenset({"completed", "failed", "cancelled", "expired"})
+#: The front end's concurrency box offers 1 to this. Python callers may set more (a researcher's
+#: batch of 20 on a generous rate limit); the box is the classroom's guard against 429s.
+MAX_CONCURRENCY = 8
 
 
 def request_summary(request: VideoRequest) -> str:
@@ -87,18 +88,8 @@ class CodeSession:
         """The session ``client`` belongs to."""
         if client.mode == "emulator" and client.base_url == _shared_emulator_url():
             return cls(emulator=True)
-        key = getattr(client, "_api_key", None)  # compared only, never copied (see ``key`` above)
-        try:
-            env_key, env_url = resolve_settings(None, None)
-        except FoxAPIError:  # an unusable FOXAPI_API_KEY / FOXAPI_BASE_URL: name both explicitly
-            env_key, env_url = None, ""
-        if key == EMULATOR_KEY:
-            how = "emulator"
-        elif key is not None and key == env_key:
-            how = "env"
-        else:
-            how = "ask"
-        return cls(base_url=None if client.base_url == env_url else client.base_url, key=how)
+        how = {"emulator": "emulator", "env": "env"}.get(client.key_source(), "ask")
+        return cls(base_url=None if client.base_url_from_environment() else client.base_url, key=how)
 
     def opener(self) -> tuple[list[str], str]:
         """The imports the opener needs (besides ``FoxClient``) and the ``with`` line."""
@@ -206,7 +197,7 @@ class Generation:
 
     request: VideoRequest | None
     id: str = ""
-    status: str = "submitting"
+    status: TaskStatus = TaskStatus.SUBMITTING
     progress: float = 0.0
     task: Task | None = None
     submitted_at: float = field(default_factory=lambda: time.time() * 1000)
@@ -237,7 +228,7 @@ class Generation:
 
     def answered(self, task: Task) -> None:
         """The submit was answered: ``task`` is the provider's (the key stays as it was)."""
-        self.task_id, self.id, self.task, self.status = task.id, task.id, task, task.status.value
+        self.task_id, self.id, self.task, self.status = task.id, task.id, task, task.status
 
     def names(self, name: str) -> bool:
         """Whether ``name`` is this generation's key or its provider task id."""
@@ -246,12 +237,17 @@ class Generation:
     @property
     def done(self) -> bool:
         """Finished with a local video file."""
-        return self.status == "completed" and self.path is not None
+        return self.status == TaskStatus.COMPLETED and self.path is not None
 
     @property
     def resumable(self) -> bool:
         """Stopped by the user before it finished, with a provider task to follow again."""
-        return self.status == "stopped" and not self.watching and self.task is not None and self.task_id is not None
+        return (
+            self.status == TaskStatus.STOPPED
+            and not self.watching
+            and self.task is not None
+            and self.task_id is not None
+        )
 
     def direct_url(self, mode: str) -> str | None:
         """The provider's URL the browser may play itself now (see ``_transport.direct_play_url``)."""
@@ -276,12 +272,12 @@ class Generation:
         self.finished_at = time.time() * 1000
         if isinstance(error, FoxAPIError):
             self.error = {"code": error.code, "message": error.message, "hint": error.hint}
-            self.status = "uncertain" if isinstance(error, SubmitUncertainError) else "failed"
+            self.status = TaskStatus.UNCERTAIN if isinstance(error, SubmitUncertainError) else TaskStatus.FAILED
             if isinstance(error, TaskFailedError) and error.task is not None:
-                self.status = error.task.status.value
+                self.status = error.task.status
         else:
             self.error = {"code": type(error).__name__, "message": scrub(str(error)), "hint": ""}
-            self.status = "failed"
+            self.status = TaskStatus.FAILED
 
     def to_card(self, mode: str = "") -> dict[str, Any]:
         """The TaskCard sent to the front end (docs/widget-protocol.md).
@@ -541,11 +537,11 @@ class Controller:
             self._slots = asyncio.Condition()
         async with self._slots:
             if self._running >= self._concurrency:
-                generation.status = "queued"
+                generation.status = TaskStatus.QUEUED
                 self.changed()
                 await self._slots.wait_for(lambda: self._running < self._concurrency)
             self._running += 1
-        generation.status = "submitting"
+        generation.status = TaskStatus.SUBMITTING
         self.changed()
         try:
             yield
@@ -593,10 +589,10 @@ class Controller:
             return await work()
         except asyncio.CancelledError:
             if generation.sending:
-                generation.status, generation.note = "uncertain", CUT_OFF_NOTE
+                generation.status, generation.note = TaskStatus.UNCERTAIN, CUT_OFF_NOTE
                 generation.sending = False
             else:
-                generation.status = "stopped"
+                generation.status = TaskStatus.STOPPED
                 generation.note = STOP_NOTE if generation.task is not None else UNQUEUED_NOTE
             generation.watching = False
             generation.stopped_at = time.time() * 1000
@@ -607,7 +603,7 @@ class Controller:
         finally:
             self._jobs.pop(generation.key, None)
             self.changed()
-            if self.on_finished is not None and generation.status != "stopped":
+            if self.on_finished is not None and generation.status != TaskStatus.STOPPED:
                 try:
                     self.on_finished(generation)
                 except Exception:  # a refresh hook must not replace the task's own outcome
@@ -650,7 +646,7 @@ class Controller:
         assert voice is not None
         last = await self._poll(generation, task, client)
         voice["voice_id"] = client.remember_voice(last, voice["url"], name=voice["name"] or None)
-        generation.progress, generation.status, generation.watching = 100.0, "completed", False
+        generation.progress, generation.status, generation.watching = 100.0, TaskStatus.COMPLETED, False
         generation.finished_at = time.time() * 1000
         if self.on_voice is not None:
             try:
@@ -670,7 +666,7 @@ class Controller:
             last = snapshot
             generation.task = snapshot
             generation.progress = snapshot.progress
-            generation.status = snapshot.status.value if snapshot.status is not TaskStatus.UNKNOWN else "unknown"
+            generation.status = snapshot.status
             self.changed()
         if last.failed:
             error = last.error
@@ -683,7 +679,7 @@ class Controller:
 
     async def _follow(self, generation: Generation, task: Task, client: AsyncFoxClient) -> Task:
         last = await self._poll(generation, task, client)
-        generation.status = "downloading"
+        generation.status = TaskStatus.DOWNLOADING
         self.changed()
         path = await client.download(last, self.cache.path_for(last.id))
         # Shown (so protected from eviction) from the moment it exists: another generation's
@@ -694,7 +690,7 @@ class Controller:
         loop = asyncio.get_running_loop()
         generation.poster = await loop.run_in_executor(None, poster_data_url, path)
         generation.progress = 100.0
-        generation.status = "completed"
+        generation.status = TaskStatus.COMPLETED
         generation.watching = False
         generation.finished_at = time.time() * 1000
         # Keep the cache under budget, never evicting a video this widget shows.
@@ -741,7 +737,7 @@ class Controller:
         task = generation.task
         assert task is not None  # resumable
         generation.watching, generation.stop_requested = True, False
-        generation.status = task.status.value if task.status is not TaskStatus.UNKNOWN else "unknown"
+        generation.status = task.status
         generation.note, generation.stopped_at = "", None
         client = self.client
         follow = self._follow_voice if generation.voice is not None else self._follow
@@ -759,7 +755,7 @@ class Controller:
         They stay in the journal (``FoxClient().history()``). Returns the ones dropped.
         """
         with self._lock:
-            gone = [g for g in self._generations if g.status in FINISHED_STATUSES and not g.watching]
+            gone = [g for g in self._generations if g.status in FINISHED and not g.watching]
             dropped = {id(g) for g in gone}
             self._generations = [g for g in self._generations if id(g) not in dropped]
         if gone:

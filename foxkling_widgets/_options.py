@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _controller
+from ._controller import DEFAULT_CONCURRENCY, MAX_CONCURRENCY
 from ._status import ACTIVE, FAILURES, FINISHED, ordered
 from ._validation import (
     ASPECT_RATIOS,
@@ -34,12 +34,7 @@ from ._validation import (
 from ._variations import MAX_BATCH, VARY_MODES
 from ._voice_panel import MAX_VOICE_NAME
 
-__all__ = ["MAX_CONCURRENCY", "VARY_TEXTS", "front_end_options"]
-
-#: The most generations the studio lets run at once (its concurrency field's upper bound).
-#: It belongs beside ``DEFAULT_CONCURRENCY`` in ``_controller.py``, which enforces the lower
-#: bound; read from there once it is defined, and 8 (the front end's bound so far) until then.
-MAX_CONCURRENCY: int = int(getattr(_controller, "MAX_CONCURRENCY", 8))
+__all__ = ["VARY_TEXTS", "front_end_options"]
 
 #: The grid modes' button texts, by mode (``_variations.VARY_MODES``: every mode has one).
 VARY_TEXTS: dict[str, str] = {
@@ -69,7 +64,7 @@ def front_end_options() -> dict[str, Any]:
         # A mode without a text (a test catches it) shows its own name rather than breaking the view.
         "vary_modes": [{"value": mode, "text": VARY_TEXTS.get(mode, mode)} for mode in VARY_MODES],
         "max_batch": MAX_BATCH,
-        "concurrency": {"default": _controller.DEFAULT_CONCURRENCY, "max": MAX_CONCURRENCY},
+        "concurrency": {"default": DEFAULT_CONCURRENCY, "max": MAX_CONCURRENCY},
         "audio_extensions": list(AUDIO_EXTENSIONS),
         "statuses": {"active": ordered(ACTIVE), "finished": ordered(FINISHED), "failed": ordered(FAILURES)},
     }

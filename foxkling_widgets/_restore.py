@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ._controller import Controller, Generation
+from ._journal import RESULT_LIFETIME
+from ._status import PROVIDER_FAILURES, TERMINAL, TaskStatus
 from ._types import VideoRequest
 from ._validation import MODEL_CREATE_VOICE
 from ._voice_panel import voice_name_from_url
@@ -21,7 +23,6 @@ __all__ = ["RESTORE_LIMIT", "RESTORED_NOTE", "restore_from_journal"]
 logger = logging.getLogger("foxkling_widgets")
 
 RESTORE_LIMIT = 20  # the newest journaled tasks a new studio shows
-MAX_AGE_S = 24 * 3600  # FoxAPI result URLs last 24 hours: older unfinished work cannot be fetched
 RESTORED_NOTE = "Restored from the task journal."
 
 
@@ -37,13 +38,20 @@ def restore_from_journal(controller: Controller, limit: int = RESTORE_LIMIT) -> 
             logger.warning("could not restore task %s from the journal: %s", entry.task_id, error)
 
 
+def _status_of(text: str) -> TaskStatus:
+    """A journaled status as a member: its own word, or the provider word it stands for."""
+    try:
+        return TaskStatus(text)
+    except ValueError:
+        return TaskStatus.parse(text)
+
+
 def _restore_entry(controller: Controller, entry: Any, membership: dict[str, dict[str, Any]]) -> None:
     """Show one journaled task: from its file, as failed or expired, or followed again."""
-    if entry.expired and entry.local_path is None and entry.status not in ("failed", "cancelled"):
-        status = "expired"
-    else:
-        status = entry.status
-    if entry.age > MAX_AGE_S and status != "expired":
+    status = _status_of(entry.status)
+    if entry.expired and entry.local_path is None and status not in PROVIDER_FAILURES:
+        status = TaskStatus.EXPIRED
+    if entry.age > RESULT_LIFETIME and status != TaskStatus.EXPIRED:  # older work cannot be fetched
         return
     if entry.request.get("model") == MODEL_CREATE_VOICE:
         _restore_voice(controller, entry)
@@ -64,18 +72,19 @@ def _restore_entry(controller: Controller, entry: Any, membership: dict[str, dic
     if local is not None and local.exists():
         from ._poster import poster_data_url
 
-        generation.path, generation.status, generation.progress = local, "completed", 100.0
+        generation.path, generation.status, generation.progress = local, TaskStatus.COMPLETED, 100.0
         generation.poster, generation.watching = poster_data_url(local), False
         controller.add_finished(generation)
-    elif status == "expired":
-        generation.watching, generation.status = False, "failed"
+    elif status == TaskStatus.EXPIRED:
+        # Shown as failed, with the reason: nothing more can come of it.
+        generation.watching, generation.status = False, TaskStatus.FAILED
         generation.error = {
             "code": "result_expired",
             "message": "The result URL expired (24 hours) before the video was downloaded.",
             "hint": "Generate the clip again.",
         }
         controller.add_finished(generation)
-    elif status in ("failed", "cancelled"):
+    elif status in PROVIDER_FAILURES:
         generation.watching = False
         controller.add_finished(generation)
     else:
@@ -84,7 +93,7 @@ def _restore_entry(controller: Controller, entry: Any, membership: dict[str, dic
 
 def _restore_voice(controller: Controller, entry: Any) -> None:
     # Only an unfinished voice needs a card: finished ones are chips already (the journal's voices).
-    if entry.status in ("completed", "failed", "cancelled") or entry.expired:
+    if entry.status in TERMINAL or entry.expired:
         return
     url = str(entry.request.get("voice_url", ""))
     recorded = controller.client.journaled("reading a voice name", lambda j: j.voice_name(entry.task_id))
@@ -92,7 +101,7 @@ def _restore_voice(controller: Controller, entry: Any) -> None:
     generation = Generation(
         None,
         id=entry.task_id,
-        status=entry.status,
+        status=_status_of(entry.status),
         progress=entry.progress,
         task=entry.to_task(),
         submitted_at=entry.created * 1000,

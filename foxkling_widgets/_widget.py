@@ -45,6 +45,7 @@ from ._messages import (  # the kinds are defined once there (keep in sync with 
     CardProgress,
     cards_progress,
 )
+from ._options import front_end_options
 from ._paths import video_dir
 from ._restore import restore_from_journal
 from ._types import Segment, Task, VideoRequest
@@ -157,6 +158,9 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         help="The spending guard: {cap (credits, or null: no cap), reserved (this session, in flight "
         "included), left (or null), refused (why the current controls would be refused, or '')}."
     ).tag(sync=True, kernel_owned=True)
+    _options = traitlets.Dict(
+        help="The front end's choices and limits, defined once in Python (_options.front_end_options()); set once."
+    ).tag(sync=True, kernel_owned=True)
     _classroom = traitlets.Bool(
         False, help="Classroom mode: always the emulator; the key field is hidden and set-key is refused."
     ).tag(sync=True, kernel_owned=True)
@@ -205,6 +209,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self._controller.on_settle = self._settle
         self._mode = aclient.mode
         self._classroom = in_classroom
+        self._options = front_end_options()
         restore_from_journal(self._controller)
         self._load_voices()
         self.observe(self._controls_changed, names=list(_CONTROLS))

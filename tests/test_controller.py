@@ -242,6 +242,12 @@ class FakeClient:
         self._holding: set[str] = set()  # task ids of submitted generations still active
         self.posts_running = 0  # POSTs not yet at their end (some may have lost their caller)
 
+    def key_source(self) -> str:
+        return "given"  # copied code asks for the key
+
+    def base_url_from_environment(self) -> bool:
+        return False
+
     def script(self, key: str, **kwargs: Any) -> Script:
         """Script what happens to the request with this prompt (or the voice with this URL)."""
         self.scripts[key] = Script(**kwargs)

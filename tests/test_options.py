@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from foxkling_widgets import _controller, _validation, _variations, _voice_panel
-from foxkling_widgets._options import MAX_CONCURRENCY, VARY_TEXTS, front_end_options
+from foxkling_widgets._controller import MAX_CONCURRENCY
+from foxkling_widgets._options import VARY_TEXTS, front_end_options
 from foxkling_widgets._status import TaskStatus
 
 PROTOCOL_JS = Path(__file__).resolve().parent.parent / "js" / "src" / "protocol.js"

@@ -605,6 +605,7 @@ def test_front_end_writes_to_kernel_owned_traits_are_dropped_and_answered(
         "_has_key",
         "_budget",
         "_classroom",
+        "_options",
     }
 
 

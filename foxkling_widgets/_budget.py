@@ -29,7 +29,7 @@ from ._status import TaskStatus
 from ._types import VideoRequest
 from ._validation import MODEL_CREATE_VOICE
 
-__all__ = ["BudgetGuard", "credits_text", "session_credits"]
+__all__ = ["BudgetGuard", "credits_text"]
 
 Work = VideoRequest | Mapping[str, Any]  # a request, or a wire payload (a voice's)
 
@@ -37,11 +37,6 @@ Work = VideoRequest | Mapping[str, Any]  # a request, or a wire payload (a voice
 def credits_text(value: float) -> str:
     """``5`` or ``2.5``: how the studio prints a number of credits."""
     return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
-
-
-def session_credits(generations: Sequence[Generation]) -> float:
-    """What this kernel session's generations reserved (restored ones are an earlier session's)."""
-    return sum(g.task.credits_reserved or 0 for g in generations if g.task is not None and not g.restored)
 
 
 class BudgetGuard:

@@ -19,11 +19,10 @@ import traitlets
 
 from . import _transport, _variations
 from ._batch_requests import checked_batch
-from ._budget import BudgetGuard, session_credits
+from ._budget import BudgetGuard
 from ._classroom import CLASSROOM_KEY_REFUSED, budget_setting, classroom_setting, emulator_for
 from ._client_choice import default_client
 from ._controller import DEFAULT_CONCURRENCY, Batch, Controller, Generation
-from ._credits import CreditBook
 from ._dispatch import Dispatcher, Handler
 from ._display import VideoDisplay
 from ._exceptions import InvalidRequestError, Problem
@@ -48,6 +47,7 @@ from ._messages import (  # the kinds are defined once there (keep in sync with 
 from ._options import front_end_options
 from ._paths import video_dir
 from ._restore import restore_from_journal
+from ._session_credits import SessionCredits
 from ._types import Segment, Task, VideoRequest
 from ._validation import MAX_VOICES, MODEL_CREATE_VOICE, errors_only, validate_payload, validate_voice_url
 from ._video_requests import VideoTransfers
@@ -191,10 +191,8 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         send = lambda content, buffers: self.send(content, buffers)  # noqa: E731  (self.send looked up per call)
         self._transfers = VideoTransfers(send, self._reply, lambda: self._controller.cache)
         self._dispatcher = Dispatcher(send, self._handlers())
-        self._credit_book = CreditBook()
-        self._budget_guard = BudgetGuard(cap, self._credit_book, lambda: self.tasks, self._session_credits)
-        self._credit_foreign: set[int] = set()  # generations whose credits belong to another API host
-        self._cleared_credits = 0.0  # this session's credits of cards cleared from the list
+        self._spending = SessionCredits(lambda: self.tasks)
+        self._budget_guard = BudgetGuard(cap, self._spending.book, lambda: self.tasks, self._spending.session)
         self._controller = Controller(
             aclient,
             self._runner,
@@ -283,55 +281,16 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self._update_credits()
 
     def _reload_credits(self) -> None:
-        """Read the journal's credits for the client's API host into memory (one read).
-
-        Called when the widget is built and when the client changes (a key pasted or cleared),
-        never per keystroke: the controls' estimate and totals come from the book.
-        """
-        book = self._credit_book
-        book.load(self.client.journal, self.client.journal_host)
-        # Cards already shown that the new host's journal does not know ran elsewhere (e.g. on
-        # the emulator before a key was pasted): their credits must not count for this host.
-        self._credit_foreign = {id(g) for g in self.tasks if g.id not in book}
+        # When the widget is built and when the client changes (a key pasted or cleared).
+        self._spending.reload(self.client.journal, self.client.journal_host)
 
     def _update_credits(self) -> None:
-        book = self._credit_book
-        session = self._session_credits()
-        guess = None
-        if book.readable:
-            batch = [r for _label, r in self.variations()] if self.vary else [self.request()]
-            guesses = [book.estimate(r.to_payload()) for r in batch]
-            # A batch's estimate is the sum of its members', and unknown if any one is unknown.
-            guess = sum(g for g in guesses if g is not None) if batch and None not in guesses else None
-        self._credits = {
-            "estimate": guess,
-            "session": session,
-            "journal": book.total if book.readable else None,
-        }
         batch = [r for _label, r in self.variations()] if self.vary else [self.request()]
-        self._budget = self._budget_guard.state(session, batch)
-
-    def _session_credits(self) -> float:
-        # What _credits["session"] shows, counted from the tasks themselves: the trait is refreshed
-        # with the next publish, a moment after a submit's answer, and a check must not miss that.
-        # A cleared card's credits were still spent in this session.
-        return session_credits(self.tasks) + self._cleared_credits
+        self._credits = self._spending.figures(batch)
+        self._budget = self._budget_guard.state(self._spending.session(), batch)
 
     def _learn_credits(self, cards: list[dict[str, Any]]) -> None:
-        # On the controller's thread, with each publish: a task's credits_reserved arrives with
-        # its submit (or a later poll), and the journal has recorded it by then. Folding it into
-        # the book keeps the figures equal to the journal's without reading it again.
-        requests = {card["id"]: card["request"] for card in cards}
-        changed = False
-        for generation in self.tasks:
-            credits = generation.task.credits_reserved if generation.task is not None else None
-            if credits is None or id(generation) in self._credit_foreign:
-                continue
-            request = requests.get(generation.key)
-            if request is None:
-                request = generation.request.to_payload() if generation.request else {"model": MODEL_CREATE_VOICE}
-            changed = self._credit_book.observe(generation.id, request, credits) or changed
-        if changed:
+        if self._spending.learn(cards):
             self._update_credits()
 
     def _publish(self, cards: list[dict[str, Any]]) -> None:
@@ -537,10 +496,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         count as spent in this session.
         """
         gone = self._controller.clear_finished()
-        self._cleared_credits += sum(
-            g.task.credits_reserved or 0 for g in gone if g.task is not None and not g.restored
-        )
-        self._credit_foreign -= {id(g) for g in gone}
+        self._spending.cleared(gone)
         self._update_credits()
         self._refresh_fallback()
         return len(gone)

@@ -56,6 +56,7 @@ RANKS = {
     "_video_requests": 5,
     "_dispatch": 5,
     "_fallback": 5,
+    "_session_credits": 5,
     "_widget": 6,
     "_magic": 6,
     "cli": 7,

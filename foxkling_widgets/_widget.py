@@ -224,8 +224,13 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         return self._controller.client
 
     @property
+    def generations(self) -> list[Generation]:
+        """Every generation this studio knows, newest first (cleared ones excepted)."""
+        return self._controller.generations
+
+    @property
     def tasks(self) -> list[Generation]:
-        """Every generation this widget knows, newest first."""
+        """The same list as :attr:`generations` (its first name, kept so existing notebooks run)."""
         return self._controller.generations
 
     def request(self) -> VideoRequest:

@@ -3,7 +3,9 @@
 // forwarding of every keydown that reaches the window), and lets the host have the rest.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { guardKeys, isTextField, keepsKey } from "../src/keys.js";
-import { KIND, MAX_PROMPT } from "../src/protocol.js";
+import { FALLBACK_OPTIONS, KIND } from "../src/protocol.js";
+
+const MAX_PROMPT = FALLBACK_OPTIONS.max_prompt;
 import widget from "../src/widget.js";
 import { fakeModel } from "./fake-model.js";
 

@@ -6,6 +6,7 @@ import { guardKeys, isTextField, keepsKey } from "../src/keys.js";
 import { FALLBACK_OPTIONS, KIND } from "../src/protocol.js";
 
 const MAX_PROMPT = FALLBACK_OPTIONS.max_prompt;
+
 import widget from "../src/widget.js";
 import { fakeModel } from "./fake-model.js";
 

@@ -3,6 +3,7 @@ import { charCount, timeoutText } from "../src/format.js";
 import { FALLBACK_OPTIONS, KIND, request, TIMEOUT_MS } from "../src/protocol.js";
 
 const MAX_PROMPT = FALLBACK_OPTIONS.max_prompt;
+
 import { fakeModel } from "./fake-model.js";
 
 describe("request", () => {

@@ -242,7 +242,10 @@ export function renderStudio({ model, el }) {
     const count = (model.get("_variations") ?? []).length;
     generate.textContent = count ? `Generate ${count} variation${count === 1 ? "" : "s"}` : "Generate";
     generate.disabled = starting;
-    const off = Boolean(errors.length) || starting || !kernel.alive;
+    // A budget the controls would pass (teacher.js shows it in the budget line): off too, said
+    // there and in Generate's reason, not a third time.
+    const overBudget = String(model.get("_budget")?.refused ?? "");
+    const off = Boolean(errors.length) || Boolean(overBudget) || starting || !kernel.alive;
     generate.setAttribute("aria-disabled", String(off));
     let why = "";
     if (!kernel.alive) why = kernel.reason;
@@ -250,7 +253,7 @@ export function renderStudio({ model, el }) {
     else if (errors.length) {
       const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : "";
       why = `Fix this first: ${errors[0].message}${more}`;
-    }
+    } else if (overBudget) why = `Over the budget: ${overBudget}`;
     reason.textContent = why;
     generate.title = why || "Generate (Ctrl/⌘+Enter)";
     renderFolded();
@@ -455,6 +458,7 @@ export function renderStudio({ model, el }) {
     ["change:_has_key", renderMode],
     ["change:_tasks", renderTasks],
     ["change:_credits", renderCredits],
+    ["change:_budget", renderProblems],
   ];
   for (const [event, handler] of registry) listen(model, event, handler, signal);
   const ticker = setInterval(() => {

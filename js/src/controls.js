@@ -27,8 +27,9 @@ export function insertAtCursor(area, text) {
  * tried to Generate. A fresh studio (an empty prompt is an error) shows none: a form that opens
  * in red tells people they did something wrong before they did anything.
  *
- * A touched name covers its own field and the fields inside it: "multi_prompt" covers the sum
- * check on "multi_prompt" only, "multi_prompt[1]" covers that shot's prompt and duration.
+ * A touched name covers its own field and the fields inside it: "multi_prompt" (the layout:
+ * a boundary moved, a shot added) covers the sum check on "multi_prompt" only, not the shots'
+ * own prompts; "multi_prompt[1]" covers that shot's prompt and duration.
  * @template {{field: string}} P
  * @param {P[]} problems @param {ReadonlySet<string>} touched @param {boolean} tried
  * @returns {P[]}
@@ -37,7 +38,7 @@ export function problemsToShow(problems, touched, tried) {
   if (tried) return problems;
   return problems.filter((p) => {
     for (const name of touched) {
-      if (p.field === name || p.field.startsWith(`${name}.`) || p.field.startsWith(`${name}[`)) return true;
+      if (p.field === name || p.field.startsWith(`${name}.`)) return true;
     }
     return false;
   });
@@ -374,7 +375,16 @@ export function createControls(model, { onGenerateShortcut, touch, signal }) {
   }
 
   signal.addEventListener("abort", dispose, { once: true });
-  return { el, update, showProblems, flush: () => typing.flush(), dispose, prompt, fields: CONTROL_FIELDS };
+  return {
+    el,
+    update,
+    showProblems,
+    flush: () => typing.flush(),
+    pending: () => typing.pending(),
+    dispose,
+    prompt,
+    fields: CONTROL_FIELDS,
+  };
 }
 
 /** The problem fields the controls show (the rest go to the studio's general message). */

@@ -275,6 +275,7 @@ export function createSegmentEditor(model, { touch, signal }) {
     local.forEach((s, i) => {
       blocks[i].style.flexBasis = `${widths[i].toFixed(2)}%`;
       blocks[i].textContent = `${i + 1} · ${s.duration}s`;
+      blocks[i].classList.toggle("fk-alt", i % 2 === 1);
       const end = start + (Number.isFinite(s.duration) ? s.duration : 0);
       const sep = separators[i];
       if (sep) {
@@ -343,5 +344,12 @@ export function createSegmentEditor(model, { touch, signal }) {
     body,
   );
   signal.addEventListener("abort", () => typing.cancel(), { once: true });
-  return { el, update, showProblems, flush: () => typing.flush(), dispose: () => typing.cancel() };
+  return {
+    el,
+    update,
+    showProblems,
+    flush: () => typing.flush(),
+    pending: () => typing.pending(),
+    dispose: () => typing.cancel(),
+  };
 }

@@ -107,6 +107,9 @@ export function renderStudio({ model, el }) {
     if (touched.size !== before) renderProblems();
   };
   const doGenerate = () => {
+    // Edits still on their way (typed, then Ctrl+Enter at once): the problems shown are the old
+    // text's. The state goes first on the same comm, so the kernel judges the new text: ask it.
+    const edited = controls.pending() || editor.pending();
     controls.flush();
     editor.flush();
     voices.flush();
@@ -119,7 +122,8 @@ export function renderStudio({ model, el }) {
       tried = true;
       renderProblems();
     }
-    if (generate.getAttribute("aria-disabled") === "true") return;
+    const stale = edited && !model.get("_budget")?.refused;
+    if (generate.getAttribute("aria-disabled") === "true" && !stale) return;
     starting = true;
     refusal = "";
     renderProblems();
@@ -129,7 +133,9 @@ export function renderStudio({ model, el }) {
       { kind: KIND.generate },
       (reply) => {
         starting = false;
-        if (!reply.ok) refusal = String(reply.error ?? "Could not start the generation.");
+        // A refusal about a field the form shows is said there (every problem shows now).
+        const field = typeof reply.field === "string" ? reply.field : "";
+        if (!reply.ok && !(field && hasHome(field))) refusal = String(reply.error ?? "Could not start the generation.");
         renderProblems();
       },
       (ms) => {

@@ -40,7 +40,8 @@ describe("problemsToShow", () => {
   it("shows nothing untouched, a field's own once touched, everything once tried", () => {
     expect(problemsToShow(all, new Set(), false)).toEqual([]);
     expect(problemsToShow(all, new Set(["prompt"]), false).map((p) => p.message)).toEqual(["a"]);
-    expect(problemsToShow(all, new Set(["multi_prompt"]), false).map((p) => p.message)).toEqual(["sum", "b", "c"]);
+    expect(problemsToShow(all, new Set(["multi_prompt"]), false).map((p) => p.message)).toEqual(["sum"]);
+    expect(problemsToShow(all, new Set(["multi_prompt[1]"]), false).map((p) => p.message)).toEqual(["b", "c"]);
     expect(problemsToShow(all, new Set(["multi_prompt[1].prompt"]), false).map((p) => p.message)).toEqual(["b"]);
     expect(problemsToShow(all, new Set(), true)).toEqual(all);
   });

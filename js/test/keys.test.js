@@ -200,6 +200,14 @@ describe("keepsKey", () => {
     return event;
   };
 
+  it("a timeline separator keeps the arrows and Home/End, as a slider does; Shift+Enter goes on", () => {
+    const sep = document.createElement("div");
+    sep.setAttribute("role", "separator");
+    for (const key of ["ArrowLeft", "ArrowRight", "Home", "End"]) expect(keepsKey(on(sep, key)), key).toBe(true);
+    expect(keepsKey(on(sep, "Enter", { shiftKey: true }))).toBe(false);
+    expect(keepsKey(on(document.createElement("div"), "ArrowLeft"))).toBe(false);
+  });
+
   it("AltGr (Ctrl+Alt off macOS) types characters: the field keeps it", () => {
     expect(keepsKey(on(textarea(), "@", { ctrlKey: true, altKey: true }), false)).toBe(true);
     expect(keepsKey(on(textarea(), "s", { ctrlKey: true }), false)).toBe(false);

@@ -123,7 +123,7 @@ describe("render", () => {
     expect(generate.title).toBe("Fix this first: The prompt is empty.");
     const reason = document.getElementById(generate.getAttribute("aria-describedby"));
     expect(reason.textContent).toBe("Fix this first: The prompt is empty.");
-    el.querySelector('[data-fk="prompt"]').dispatchEvent(new Event("input"));
+    el.querySelector('[data-fk="prompt"]').dispatchEvent(new Event("blur"));
     expect(el.querySelector('[data-fk-field="prompt"]').textContent).toBe("The prompt is empty.");
     expect(el.querySelector('[data-fk-field="resolution"]').textContent).toBe(""); // not touched
     el.querySelector('[data-fk="resolution"] [data-value="1080p"]').click();
@@ -176,6 +176,28 @@ describe("render", () => {
     );
     expect(el.querySelector('[data-fk-field="prompt"]').textContent).toBe("The prompt is empty.");
     expect(model.sent.filter((m) => m.kind === "generate")).toEqual([]);
+  });
+
+  it("typed, then Ctrl+Enter at once: the kernel judges the new text (the shown problems are stale)", () => {
+    const model = fakeModel({ _problems: [{ field: "prompt", message: "The prompt is empty.", level: "error" }] });
+    widget.render({ model, el });
+    const prompt = el.querySelector('[data-fk="prompt"]');
+    prompt.value = "a fox";
+    prompt.dispatchEvent(new Event("input"));
+    prompt.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", ctrlKey: true, bubbles: true }));
+    expect(model.state.prompt).toBe("a fox"); // the edit went first
+    const ask = model.sent.find((m) => m.kind === "generate");
+    expect(ask).toBeDefined();
+    // Had the new text been refused for a field the form shows, it is said there, not twice.
+    model.deliver({
+      id: ask.id,
+      kind: "generate-response",
+      ok: false,
+      error: "prompt: The prompt is empty.",
+      field: "prompt",
+    });
+    expect(el.querySelector('[data-fk="error"]').hidden).toBe(true);
+    expect(el.querySelector('[data-fk-field="prompt"]').textContent).toBe("The prompt is empty.");
   });
 
   it("a refusal from the kernel is said once, beside Generate, and goes with the next press", () => {

@@ -89,10 +89,9 @@ function markPressed(group, value) {
 /**
  * Build the controls for one view.
  * @param {AnyModel} model
- * @param {{onGenerateShortcut: () => void, touch: (...fields: string[]) => void, signal: AbortSignal}} hooks
- *   `touch` says the user acted on those fields (their problems may show); `signal` ends every listener.
+ * @param {{onGenerateShortcut: () => void} & import("./protocol.js").FormHooks} hooks
  */
-export function createControls(model, { onGenerateShortcut, touch, signal }) {
+export function createControls(model, { onGenerateShortcut, touch, edited, signal }) {
   const save = () => model.save_changes();
   const limits = options(model);
   const on = { signal };
@@ -128,7 +127,7 @@ export function createControls(model, { onGenerateShortcut, touch, signal }) {
     "input",
     () => {
       showCount();
-      touch("prompt");
+      edited("prompt");
       typing.call();
     },
     on,
@@ -136,7 +135,7 @@ export function createControls(model, { onGenerateShortcut, touch, signal }) {
   negative.addEventListener(
     "input",
     () => {
-      touch("negative_prompt");
+      edited("negative_prompt");
       typing.call();
     },
     on,
@@ -158,7 +157,7 @@ export function createControls(model, { onGenerateShortcut, touch, signal }) {
   prompt.addEventListener(
     "blur",
     () => {
-      touch("prompt");
+      (typing.pending() ? edited : touch)("prompt");
       typing.flush();
     },
     on,
@@ -166,7 +165,7 @@ export function createControls(model, { onGenerateShortcut, touch, signal }) {
   negative.addEventListener(
     "blur",
     () => {
-      touch("negative_prompt");
+      (typing.pending() ? edited : touch)("negative_prompt");
       typing.flush();
     },
     on,
@@ -207,7 +206,7 @@ export function createControls(model, { onGenerateShortcut, touch, signal }) {
       () => {
         insertAtCursor(prompt, `<<<voice_${i + 1}>>>`);
         prompt.focus();
-        touch("prompt");
+        edited("prompt");
         showCount();
         typing.call();
         typing.flush();

@@ -113,6 +113,14 @@ export function options(model) {
 }
 
 /**
+ * @typedef {{touch: (...fields: string[]) => void, edited: (...fields: string[]) => void, signal: AbortSignal}} FormHooks
+ * What the form's parts get from the studio: `touch` says the user acted on those fields, so
+ * their problems show now; `edited` says the user changed their text, so their problems show
+ * once the kernel has judged the new text (not the stale verdict on the old one); `signal` ends
+ * every listener with the view.
+ */
+
+/**
  * The request controls (traits the user edits). A change to any of them redraws the form.
  * The kernel's own list of them is `_CONTROLS` in foxkling_widgets/_widget.py (plus the
  * studio-only traits at the end of this one).

@@ -20,9 +20,9 @@ export const PROMPT_RELATION =
 
 /**
  * @param {AnyModel} model
- * @param {{touch: (...fields: string[]) => void, signal: AbortSignal}} hooks
+ * @param {import("./protocol.js").FormHooks} hooks
  */
-export function createSegmentEditor(model, { touch, signal }) {
+export function createSegmentEditor(model, { touch, edited, signal }) {
   const limits = options(model);
   const on = { signal };
   const toggle = h("input", { type: "checkbox", "data-fk": "multishot" });
@@ -97,7 +97,7 @@ export function createSegmentEditor(model, { touch, signal }) {
     prompt.addEventListener(
       "input",
       () => {
-        touch(`multi_prompt[${index}].prompt`);
+        edited(`multi_prompt[${index}].prompt`);
         local = seg.updateSegment(local, index, { prompt: prompt.value });
         typing.call();
       },
@@ -106,7 +106,7 @@ export function createSegmentEditor(model, { touch, signal }) {
     prompt.addEventListener(
       "blur",
       () => {
-        touch(`multi_prompt[${index}].prompt`);
+        (typing.pending() ? edited : touch)(`multi_prompt[${index}].prompt`);
         typing.flush();
       },
       on,
@@ -122,7 +122,7 @@ export function createSegmentEditor(model, { touch, signal }) {
     });
     wheelSafe(seconds, signal);
     const setSeconds = () => {
-      touch(`multi_prompt[${index}].duration`, "multi_prompt");
+      edited(`multi_prompt[${index}].duration`, "multi_prompt");
       const value = seg.parseSeconds(seconds.value);
       local = seg.updateSegment(local, index, { duration: Number.isNaN(value) ? 0 : value });
       typing.call();
@@ -205,7 +205,7 @@ export function createSegmentEditor(model, { touch, signal }) {
 
   /** Move boundary `index` to `next` (a drag's live step, or a key press) and draw it. @param {SegmentState[]} next */
   const moved = (next) => {
-    touch("multi_prompt");
+    edited("multi_prompt");
     local = next;
     typing.call(); // sent after the move settles, not on every pixel
     render();

@@ -31,10 +31,10 @@ const orList = (words) => (words.length < 2 ? words.join("") : `${words.slice(0,
 
 /**
  * @param {AnyModel} model
- * @param {{create: (done: (error: string) => void) => void, touch: (...fields: string[]) => void, signal: AbortSignal}} actions
+ * @param {{create: (done: (error: string) => void) => void} & import("./protocol.js").FormHooks} actions
  */
 export function createVoicesPanel(model, actions) {
-  const { signal, touch } = actions;
+  const { signal, touch, edited } = actions;
   const on = { signal };
   const limits = options(model);
   const url = h("input", {
@@ -91,7 +91,7 @@ export function createVoicesPanel(model, actions) {
     input.addEventListener(
       "input",
       () => {
-        touch(field);
+        edited(field);
         if (input === url) urlError = ""; // a new URL: the old refusal is no longer about it
         typing.call();
       },
@@ -100,7 +100,7 @@ export function createVoicesPanel(model, actions) {
     input.addEventListener(
       "blur",
       () => {
-        touch(field);
+        (typing.pending() ? edited : touch)(field);
         typing.flush();
       },
       on,

@@ -18,6 +18,9 @@ import { createVoicesPanel } from "./voices.js";
 /** @typedef {import("./protocol.js").TaskCard} TaskCard */
 /** @typedef {import("@anywidget/types").AnyModel<Model>} AnyModel */
 
+/** How long an edited field's problems wait for the kernel's verdict on the new text at most. */
+const SETTLE_MS = 1_000;
+
 const MODE_TEXT = /** @type {Record<string, string>} */ ({
   emulator: "emulator · nothing is billed",
   live: "live API · billed",
@@ -104,8 +107,32 @@ export function renderStudio({ model, el }) {
   const touch = (...fields) => {
     const before = touched.size;
     for (const field of fields) touched.add(field);
-    if (touched.size !== before) renderProblems();
+    if (touched.size !== before) {
+      renderProblems();
+      renderVoiceProblems();
+    }
   };
+  // Fields whose text changed: their problems show once the kernel judged the new text (its next
+  // `_problems`), or after SETTLE_MS whatever came. Showing them at once would show the verdict on
+  // the old text: "The prompt is empty" while the first word is being typed.
+  /** @type {Set<string>} */
+  const settling = new Set();
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let settleTimer;
+  const settle = () => {
+    clearTimeout(settleTimer);
+    if (!settling.size) return;
+    const fields = [...settling];
+    settling.clear();
+    touch(...fields);
+  };
+  /** @param {string[]} fields */
+  const edited = (...fields) => {
+    for (const field of fields) if (!touched.has(field)) settling.add(field);
+    clearTimeout(settleTimer);
+    if (settling.size) settleTimer = setTimeout(settle, SETTLE_MS);
+  };
+  signal.addEventListener("abort", () => clearTimeout(settleTimer), { once: true });
   const doGenerate = () => {
     // Edits still on their way (typed, then Ctrl+Enter at once): the problems shown are the old
     // text's. The state goes first on the same comm, so the kernel judges the new text: ask it.
@@ -146,10 +173,11 @@ export function renderStudio({ model, el }) {
       },
     );
   };
-  const controls = createControls(model, { onGenerateShortcut: doGenerate, touch, signal });
-  const editor = createSegmentEditor(model, { touch, signal });
+  const controls = createControls(model, { onGenerateShortcut: doGenerate, touch, edited, signal });
+  const editor = createSegmentEditor(model, { touch, edited, signal });
   const voices = createVoicesPanel(model, {
     touch,
+    edited,
     signal,
     create: (done) => {
       model.save_changes();
@@ -450,16 +478,23 @@ export function renderStudio({ model, el }) {
     voices.update();
     renderFolded();
   };
-  const renderVoiceProblems = () =>
+  function renderVoiceProblems() {
     voices.showProblems(problemsToShow(model.get("_voice_problems") ?? [], touched, false));
+  }
+  /** The kernel's verdict arrived: fields that were being edited are judged now. */
+  const settleAndRender = () => {
+    settle();
+    renderProblems();
+    renderVoiceProblems();
+  };
 
   // Every model listener of this view, in one registry: registered once, removed with `life`.
   /** @type {[string, () => void][]} */
   const registry = [
     ...CONTROL_TRAITS.map((name) => /** @type {[string, () => void]} */ ([`change:${name}`, update])),
-    ["change:_problems", renderProblems],
+    ["change:_problems", settleAndRender],
     ["change:_variations", renderProblems],
-    ["change:_voice_problems", renderVoiceProblems],
+    ["change:_voice_problems", settleAndRender],
     ["change:_mode", renderMode],
     ["change:_has_key", renderMode],
     ["change:_tasks", renderTasks],

@@ -132,10 +132,45 @@ describe("a fresh studio", () => {
     ]);
     expect(el.querySelectorAll(".fk-msg-error:not([hidden])").length).toBe(0);
     const first = el.querySelectorAll('[data-fk="segment-prompt"]')[0];
-    first.value = "x";
+    first.value = " ";
     first.dispatchEvent(new Event("input"));
+    // The verdict shown is the kernel's on the old text: it waits for the one on the new text.
+    expect(q('[data-fk="segment"][data-index="0"]').textContent).not.toContain("Shot 1's prompt is empty.");
+    model.set("_problems", [...model.state._problems]); // the kernel's answer (still empty: a space)
     expect(q('[data-fk="segment"][data-index="0"]').textContent).toContain("Shot 1's prompt is empty.");
     expect(q('[data-fk="segment"][data-index="1"]').textContent).not.toContain("Shot 2's prompt is empty.");
+  });
+});
+
+describe("typing does not flash the verdict on the old text", () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it("a first key in an empty prompt shows no 'empty' error; the kernel's verdict, or a second's quiet, settles it", () => {
+    const model = fakeModel({ _problems: [{ field: "prompt", message: "The prompt is empty.", level: "error" }] });
+    widget.render({ model, el });
+    const prompt = q('[data-fk="prompt"]');
+    prompt.value = "A";
+    prompt.dispatchEvent(new Event("input"));
+    expect(q('[data-fk-field="prompt"]').textContent).toBe("");
+    vi.advanceTimersByTime(300); // the edit is sent; the kernel answers with no problem
+    model.set("_problems", []);
+    expect(q('[data-fk-field="prompt"]').textContent).toBe("");
+    prompt.value = "";
+    prompt.dispatchEvent(new Event("input"));
+    vi.advanceTimersByTime(300);
+    model.set("_problems", [{ field: "prompt", message: "The prompt is empty.", level: "error" }]);
+    expect(q('[data-fk-field="prompt"]').textContent).toBe("The prompt is empty.");
+  });
+
+  it("with no new verdict (the same problem), it shows after a second", () => {
+    const model = fakeModel({ _problems: [{ field: "negative_prompt", message: "Too long.", level: "error" }] });
+    widget.render({ model, el });
+    const negative = q('[data-fk="negative-prompt"]');
+    negative.dispatchEvent(new Event("input"));
+    expect(q('[data-fk-field="negative_prompt"]').textContent).toBe("");
+    vi.advanceTimersByTime(1_000);
+    expect(q('[data-fk-field="negative_prompt"]').textContent).toBe("Too long.");
   });
 });
 

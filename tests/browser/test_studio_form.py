@@ -269,8 +269,8 @@ def test_a_kernel_restart_is_noticed_and_the_cell_run_again_brings_everything_ba
     with _studio(lab, "restart", WIDGET_CELL) as page:
         # A clip and a voice, so the journal has a card, a voice and a price to bring back.
         _type(page, '[data-fk="prompt"]', prompt)
-        page.locator('[data-fk="prompt"]').first.press("Control+Enter")
-        page.locator('[data-fk="task"][data-status="completed"]').first.wait_for(timeout=GENERATION_MS)
+        page.locator('[data-fk="prompt"]').first.press("Control+Enter")  # at once: the kernel judges the new text
+        page.locator('[data-fk="task"][data-status="completed"]', has_text=prompt).first.wait_for(timeout=GENERATION_MS)
         page.click('[data-fk="voices"] > summary')
         _type(page, '[data-fk="voice-url"]', "https://example.com/audio/narrator.mp3")
         _type(page, '[data-fk="voice-name"]', "Narrator")
@@ -378,9 +378,11 @@ def test_copied_code_sends_the_same_request_in_the_same_kernel(lab: JupyterServe
             page.click('[data-fk="aspect"] [data-value="9:16"]')
             kernel.wait_for("(w.prompt, w.aspect_ratio)", ("A kite over the dunes\nwind in the grass", "9:16"))
             page.click('[data-fk="generate"]')
-            page.locator('[data-fk="task"][data-status="completed"]').first.wait_for(timeout=GENERATION_MS)
-            page.click('[data-fk="copy-code"]')
-            shown = page.locator('[data-fk="task"] .fk-code').first
+            # The module's journal has other tests' cards too: this test's card is the kite's.
+            card = page.locator('[data-fk="task"][data-status="completed"]', has_text="A kite over the dunes").first
+            card.wait_for(timeout=GENERATION_MS)
+            card.locator('[data-fk="copy-code"]').click()
+            shown = card.locator(".fk-code")
             shown.wait_for(state="visible")
             code = shown.input_value()
             try:
@@ -391,7 +393,8 @@ def test_copied_code_sends_the_same_request_in_the_same_kernel(lab: JupyterServe
             posts = emulator_process.stats()["posts"]
             kernel.run(code, timeout_s=GENERATION_MS / 1000)
             assert kernel.value("task.status.value") == "completed"
-            assert kernel.value("request.to_payload() == w.tasks[0].request.to_payload()") is True
+            mine = "next(t for t in w.tasks if t.request and t.request.prompt.startswith('A kite'))"
+            assert kernel.value(f"request.to_payload() == {mine}.request.to_payload()") is True
             assert kernel.value("request.to_payload()['aspect_ratio']") == "9:16"
             assert emulator_process.stats()["posts"] == posts + 1
         finally:

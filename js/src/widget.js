@@ -163,6 +163,8 @@ export function renderStudio({ model, el }) {
         // A refusal about a field the form shows is said there (every problem shows now).
         const field = typeof reply.field === "string" ? reply.field : "";
         if (!reply.ok && !(field && hasHome(field))) refusal = String(reply.error ?? "Could not start the generation.");
+        // Started: the next clip's form is judged afresh (new shots show no error until touched).
+        if (reply.ok) tried = false;
         renderProblems();
       },
       (ms) => {

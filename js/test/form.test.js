@@ -188,6 +188,19 @@ describe("a budget the controls would pass", () => {
   });
 });
 
+describe("after a clip started", () => {
+  it("the next form is judged afresh: shots turned on later show no error until touched", () => {
+    const model = fakeModel({ duration: 10 });
+    widget.render({ model, el });
+    q('[data-fk="generate"]').click();
+    const ask = model.sent.find((m) => m.kind === "generate");
+    model.deliver({ id: ask.id, kind: "generate-response", ok: true, task_id: "gen-1" });
+    multishot(model);
+    model.set("_problems", [{ field: "multi_prompt[0].prompt", message: "Shot 1's prompt is empty.", level: "error" }]);
+    expect(el.querySelectorAll(".fk-msg-error:not([hidden])").length).toBe(0);
+  });
+});
+
 describe("words", () => {
   it("the counter turns to the error colour over the limit", () => {
     const model = fakeModel({ _options: { max_prompt: 5 } });

@@ -136,7 +136,7 @@ export function renderStudio({ model, el }) {
   const doGenerate = () => {
     // Edits still on their way (typed, then Ctrl+Enter at once): the problems shown are the old
     // text's. The state goes first on the same comm, so the kernel judges the new text: ask it.
-    const edited = controls.pending() || editor.pending();
+    const unsent = controls.pending() || editor.pending();
     controls.flush();
     editor.flush();
     voices.flush();
@@ -149,7 +149,7 @@ export function renderStudio({ model, el }) {
       tried = true;
       renderProblems();
     }
-    const stale = edited && !model.get("_budget")?.refused;
+    const stale = unsent && !model.get("_budget")?.refused;
     if (generate.getAttribute("aria-disabled") === "true" && !stale) return;
     starting = true;
     refusal = "";

@@ -30,11 +30,11 @@ from ._exceptions import (
 )
 from ._types import Segment, Task, TaskError, TaskStatus, VideoRequest
 from ._version import __version__
-from .client import AsyncFoxClient, FoxClient
 
 if _TYPE_CHECKING:
     from ._controller import Batch, Generation
     from ._widget import KlingWidget
+    from .client import AsyncFoxClient, FoxClient
 
 __all__ = [
     "APIConnectionError",
@@ -78,8 +78,9 @@ def load_ipython_extension(ipython: object) -> None:
 
 
 def __getattr__(name: str) -> object:
-    # The widget pulls in anywidget, ipywidgets and IPython (most of a second): only code that
-    # uses it pays for it, so the client and the CLI start fast.
+    # Imported on first use, so `import foxkling_widgets` and `foxkling --help` start fast: the
+    # widget pulls in anywidget, ipywidgets and IPython (most of a second), the clients asyncio
+    # (and, once one is built, httpx).
     if name == "KlingWidget":
         from ._widget import KlingWidget
 
@@ -88,4 +89,16 @@ def __getattr__(name: str) -> object:
         from . import _controller
 
         return getattr(_controller, name)
+    if name in ("AsyncFoxClient", "FoxClient", "client"):
+        # Also `foxkling_widgets.client`, as when the package imported it itself. Not `from .
+        # import client`: that asks this function for "client" first, and so recurses.
+        from importlib import import_module
+
+        client = import_module(".client", __name__)
+        return client if name == "client" else getattr(client, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # The lazily imported names too (tab completion lists what `from foxkling_widgets import` takes).
+    return sorted(set(globals()) | set(__all__))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import itertools
 import logging
 import threading
 import time
@@ -22,10 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import _transport
 from ._cache import VideoCache
+from ._cards import CARD_LIMIT, FULL_EVERY_S, CardPlanner
 from ._exceptions import FoxAPIError, SubmitUncertainError, TaskFailedError
-from ._filenames import sanitize_filename
+from ._filenames import download_name
 from ._loop import LoopThread
+from ._messages import CardProgress
 from ._secrets import scrub
 from ._types import Task, TaskStatus, VideoRequest
 from ._validation import MODEL_CREATE_VOICE
@@ -47,6 +49,8 @@ CUT_OFF_NOTE = (
     "and an unanswered one is listed there as possibly billed."
 )
 DEFAULT_CONCURRENCY = 2
+#: Statuses of a generation that is over (nothing more will happen to it): ``clear_finished`` drops these.
+FINISHED_STATUSES = frozenset({"completed", "failed", "cancelled", "expired"})
 
 
 def request_summary(request: VideoRequest) -> str:
@@ -177,24 +181,31 @@ def voice_code(url: str, name: str, session: CodeSession | None = None) -> str:
     )
 
 
-_local_ids = itertools.count(1)
+def new_key() -> str:
+    """A new generation's stable key: ``gen-<10 hex>``, unique across sessions."""
+    return f"gen-{uuid.uuid4().hex[:10]}"
 
 
 @dataclass
 class Generation:
     """One generation as this widget knows it (what ``w.tasks`` lists).
 
-    ``id`` is the provider's task id once submitted (``local-N`` before). ``status`` is the
-    task's status, or one of the widget's own: ``submitting``, ``downloading``, ``stopped``,
-    ``uncertain`` (the submit may have been billed without an id), ``queued`` (waiting for
-    one of the controller's ``concurrency`` slots; nothing sent yet).
+    ``key`` names it for its whole life (the card's ``id``): ``gen-<10 hex>`` for a new one, the
+    provider's task id for one restored from the journal. ``task_id`` is the provider's task
+    id, ``None`` until the submit is answered. ``id`` is the provider's id once known and the
+    key before (what ``id`` always meant; prefer ``key`` to hold on to a generation). Passing
+    ``id=`` names a generation that is already submitted: key and task id are both that id.
+
+    ``status`` is the task's status, or one of the widget's own: ``submitting``,
+    ``downloading``, ``stopped``, ``uncertain`` (the submit may have been billed without an
+    id), ``queued`` (waiting for one of the controller's ``concurrency`` slots; nothing sent yet).
 
     A voice job (``voice`` set: ``{url, name, voice_id}``) has no video ``request``. A batch
     member has ``batch``: ``{id, index, count, label}``.
     """
 
     request: VideoRequest | None
-    id: str = field(default_factory=lambda: f"local-{next(_local_ids)}")
+    id: str = ""
     status: str = "submitting"
     progress: float = 0.0
     task: Task | None = None
@@ -202,21 +213,62 @@ class Generation:
     finished_at: float | None = None
     error: dict[str, Any] | None = None
     path: Path | None = None
-    poster: str = ""
+    poster: str = field(default="", repr=False)  # ~10 KB of base64: not in every repr (a cell's output)
     watching: bool = True
     note: str = ""
     restored: bool = False  # from the journal of an earlier session (not this session's spending)
     batch: dict[str, Any] | None = None
     voice: dict[str, Any] | None = None
     code_session: CodeSession | None = None  # where "copy as code" sends (set when the controller adopts it)
+    key: str = ""
+    task_id: str | None = None
+    stopped_at: float | None = None  # ms since epoch when watching was stopped (the card's clock stops there)
     # Set on the controller's loop only: the POST is on the wire / a stop came before the work began.
     sending: bool = field(default=False, repr=False, compare=False)
     stop_requested: bool = field(default=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.id:  # already submitted (restored, or a test's): the provider's id names it for good
+            self.key = self.key or self.id
+            self.task_id = self.task_id or self.id
+        else:
+            self.key = self.key or new_key()
+            self.id = self.task_id or self.key
+
+    def answered(self, task: Task) -> None:
+        """The submit was answered: ``task`` is the provider's (the key stays as it was)."""
+        self.task_id, self.id, self.task, self.status = task.id, task.id, task, task.status.value
+
+    def names(self, name: str) -> bool:
+        """Whether ``name`` is this generation's key or its provider task id."""
+        return bool(name) and name in (self.key, self.task_id)
 
     @property
     def done(self) -> bool:
         """Finished with a local video file."""
         return self.status == "completed" and self.path is not None
+
+    @property
+    def resumable(self) -> bool:
+        """Stopped by the user before it finished, with a provider task to follow again."""
+        return self.status == "stopped" and not self.watching and self.task is not None and self.task_id is not None
+
+    def direct_url(self, mode: str) -> str | None:
+        """The provider's URL the browser may play itself now (see ``_transport.direct_play_url``)."""
+        return _transport.direct_play_url(self.task, mode) if self.request is not None else None
+
+    def download_name(self) -> str:
+        """The name a downloaded video gets (``_filenames.download_name``)."""
+        request = self.request
+        prompt = (request.prompt or " ".join(s.prompt for s in request.shots)) if request else ""
+        created = self.task.created if self.task is not None else None
+        when = float(created) if created is not None else self.submitted_at / 1000
+        return download_name(
+            prompt,
+            resolution=request.resolution if request else "",
+            when=when,
+            short_id=self.task_id or self.key.removeprefix("gen-"),
+        )
 
     def fail(self, error: BaseException) -> None:
         """Record ``error`` on this generation."""
@@ -231,10 +283,16 @@ class Generation:
             self.error = {"code": type(error).__name__, "message": scrub(str(error)), "hint": ""}
             self.status = "failed"
 
-    def to_card(self) -> dict[str, Any]:
-        """The TaskCard sent to the front end (docs/widget-protocol.md)."""
+    def to_card(self, mode: str = "") -> dict[str, Any]:
+        """The TaskCard sent to the front end (docs/widget-protocol.md).
+
+        ``mode`` is the client's (``"live"``, ``"emulator"``): whether a provider URL may be
+        played directly depends on it. The poster is not in the card: it travels once, in
+        the widget's ``_posters``.
+        """
         task = self.task
-        size = self.path.stat().st_size if self.path is not None and self.path.exists() else 0
+        present = self.path is not None and self.path.exists()
+        size = self.path.stat().st_size if self.path is not None and present else 0
         if self.request is None:
             voice = self.voice or {}
             url, name = str(voice.get("url", "")), str(voice.get("name") or "")
@@ -245,7 +303,8 @@ class Generation:
             request, summary = self.request.to_payload(), request_summary(self.request)
             code, audio = request_code(self.request, self.code_session), self.request.generate_audio
         return {
-            "id": self.id,
+            "id": self.key,
+            "task_id": self.task_id,
             "status": self.status,
             "status_text": task.status_text if task else self.status,
             "progress": round(self.progress, 1),
@@ -257,11 +316,12 @@ class Generation:
             "request": request,
             "summary": summary,
             "error": self.error,
-            "video": {"name": sanitize_filename(f"{self.id}.mp4"), "size": size, "mime": "video/mp4"}
-            if self.done
-            else None,
-            "poster": self.poster,
+            "video": {"name": self.download_name(), "size": size, "mime": "video/mp4"} if self.done else None,
+            "poster": "",
             "watching": self.watching,
+            "resumable": self.resumable,
+            "stopped_at": self.stopped_at,
+            "playable": (self.done and present) or self.direct_url(mode) is not None,
             "code": code,
             "audio_requested": audio,
             "note": self.note,
@@ -288,8 +348,13 @@ class Batch:
 
     @property
     def ids(self) -> list[str]:
-        """The generations' ids (provider task ids once submitted)."""
+        """The generations' ids (provider task ids once submitted; see ``keys`` for stable ones)."""
         return [g.id for g in self.generations]
+
+    @property
+    def keys(self) -> list[str]:
+        """The generations' stable keys (their cards' ids), in request order."""
+        return [g.key for g in self.generations]
 
     def wait(self, timeout: float | None = None) -> list[Generation]:
         """Block until every generation has finished; raises ``TimeoutError`` after ``timeout`` s."""
@@ -323,9 +388,13 @@ class Controller:
     Args:
         client: the async client; its coroutines run on ``runner``'s loop.
         runner: the loop thread that owns all of this controller's work.
-        publish: called (on the loop thread) with the cards, newest first.
+        publish: called (on the loop thread) with the cards, newest first (at most ``CARD_LIMIT``;
+            ``total_published`` is how many generations there are).
         video_dir: where finished videos are kept.
         max_rate: the most ``publish`` calls per second.
+        send_progress: when given, called instead of ``publish`` when only the cards' progress
+            moved (``_cards.CardPlanner`` decides), with ``[{id, progress, status_text}]``.
+        full_every: while only progress moves, ``publish`` still runs this often (seconds).
     """
 
     def __init__(
@@ -338,10 +407,16 @@ class Controller:
         max_rate: float = 10.0,
         cache: VideoCache | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
+        send_progress: Callable[[list[CardProgress]], None] | None = None,
+        full_every: float = FULL_EVERY_S,
     ) -> None:
         self.client = client
         self.runner = runner
         self._publish = publish
+        self._send_progress = send_progress
+        self._planner = CardPlanner(full_every=full_every)
+        self._catch_up_armed = False  # a publish is due after deltas (on the loop thread only)
+        self.total_published = 0  # how many generations the last publish knew (``_tasks_total``)
         self.video_dir = video_dir
         self.cache = cache or VideoCache(video_dir)
         self._interval = 1.0 / max_rate
@@ -351,7 +426,6 @@ class Controller:
         self._jobs: dict[str, asyncio.Task[Task]] = {}
         self._next_publish = 0.0
         self._flush_scheduled = False
-        self._last_cards: list[dict[str, Any]] | None = None
         self._concurrency = max(1, int(concurrency))
         self._running = 0
         self._closed = False  # after close(), work not yet begun never begins
@@ -368,10 +442,16 @@ class Controller:
         with self._lock:
             return list(reversed(self._generations))
 
-    def find(self, task_id: str) -> Generation | None:
-        """The generation with this task (or local) id."""
+    def find(self, name: str) -> Generation | None:
+        """The generation with this key (its card's ``id``) or this provider task id."""
         with self._lock:
-            return next((g for g in self._generations if g.id == task_id), None)
+            return next((g for g in self._generations if g.names(name)), None)
+
+    def posters(self, keys: Sequence[str]) -> dict[str, str]:
+        """The posters of the generations with these keys (those that have one), by key."""
+        with self._lock:
+            wanted = set(keys)
+            return {g.key: g.poster for g in self._generations if g.key in wanted and g.poster}
 
     def changed(self) -> None:
         """Note that state changed; publishes at most ``max_rate`` times a second. Thread-safe."""
@@ -389,25 +469,53 @@ class Controller:
         if self.publish_now():
             self._next_publish = time.monotonic() + self._interval
 
-    def publish_now(self) -> bool:
+    def publish_now(self, *, full: bool = False) -> bool:
         """Publish the cards as they are now, on the calling thread; returns whether they changed.
 
         Thread-safe. The coalesced flush runs on the loop thread, up to ``1/max_rate`` s after
-        the last change; whoever waits for a generation calls this to have the final state go
-        out before it returns (from the kernel's thread, within the cell that waited). Cards
-        are computed and published under one lock, so an older set never overwrites a newer.
+        the last change; whoever waits for a generation calls this (``full=True``: the whole
+        cards, never a progress delta) to have the final state go out before it returns (from
+        the kernel's thread, within the cell that waited). Cards are computed and published
+        under one lock, so an older set never overwrites a newer.
         """
         with self._publish_lock:
-            cards = [g.to_card() for g in self.generations]
-            if cards == self._last_cards:
+            generations, mode = self.generations, self.client.mode
+            cards = [g.to_card(mode) for g in generations[:CARD_LIMIT]]
+            plan = self._planner.plan(cards, len(generations), deltas=self._send_progress is not None and not full)
+            if plan is None:
                 return False  # nothing visible changed (a poll that saw the same progress)
-            self._last_cards = cards
             try:
-                self._publish(cards)
+                if plan.progress is not None and self._send_progress is not None:
+                    self._send_progress(plan.progress)
+                    self.runner.loop.call_soon_threadsafe(self._arm_catch_up)
+                else:
+                    self.total_published = plan.total
+                    self._publish(cards)
+                self._planner.sent(plan)
             except Exception:  # a failed publish must not stop the loop; the next change retries
                 logger.exception("publishing task cards failed")
-                self._last_cards = None
+                self._planner.forget()
             return True
+
+    def _arm_catch_up(self) -> None:
+        # On the loop thread. Deltas went out: _tasks must catch up within full_every even if
+        # nothing changes any more (progress that stalls at the provider), for a view rendered
+        # later and for a saved notebook's state.
+        if self._catch_up_armed:
+            return
+
+        def fire() -> None:
+            self._catch_up_armed = False
+            if self._closed:
+                return
+            with self._publish_lock:
+                due = self._planner.catch_up_due()
+            if due:
+                self._schedule_flush()
+                self._arm_catch_up()  # again: a full publish since the deltas may make this one wait
+
+        self._catch_up_armed = True
+        self.runner.loop.call_later(self._planner.full_every, fire)
 
     # -- the concurrency limit ------------------------------------------------------------
     @property
@@ -478,7 +586,7 @@ class Controller:
     async def _track(self, generation: Generation, work: Callable[[], Awaitable[Task]]) -> Task:
         job = asyncio.current_task()
         assert job is not None
-        self._jobs[generation.id] = job
+        self._jobs[generation.key] = job
         try:
             if generation.stop_requested or self._closed:  # stopped before its work began
                 raise asyncio.CancelledError
@@ -491,12 +599,13 @@ class Controller:
                 generation.status = "stopped"
                 generation.note = STOP_NOTE if generation.task is not None else UNQUEUED_NOTE
             generation.watching = False
+            generation.stopped_at = time.time() * 1000
             raise
         except BaseException as error:
             generation.fail(error)
             raise
         finally:
-            self._jobs.pop(generation.id, None)
+            self._jobs.pop(generation.key, None)
             self.changed()
             if self.on_finished is not None and generation.status != "stopped":
                 try:
@@ -514,9 +623,8 @@ class Controller:
             generation.sending = False
             raise
         generation.sending = False
-        with self._lock:
-            self._jobs[task.id] = self._jobs.pop(generation.id)
-            generation.id, generation.task, generation.status = task.id, task, task.status.value
+        with self._lock:  # the key stays: whoever holds it (a caller, a view's card) still finds it
+            generation.answered(task)
         batch = generation.batch
         if batch is not None:
             await asyncio.to_thread(client.journaled, "recording a batch", lambda j: j.record_batch(task.id, batch))
@@ -604,6 +712,60 @@ class Controller:
         follow = self._follow_voice if generation.voice is not None else self._follow
         return self.runner.submit(self._track(generation, lambda: follow(generation, task, client)))
 
+    def resume_watching(self, name: str) -> bool:
+        """Follow a stopped generation again (poll, download), by key or provider id.
+
+        Only a :attr:`Generation.resumable` one: stopped by the user with a provider task to
+        follow. Nothing is submitted again (the provider kept running the task). Returns whether
+        it is being followed again.
+        """
+        try:
+            return self.runner.call(lambda: self._resume(name))
+        except RuntimeError:  # the loop has stopped
+            return False
+
+    def resume_refusal(self, name: str) -> str:
+        """Why the generation ``name`` cannot be resumed now, or ``""`` when it can."""
+        generation = self.find(name) if name else None
+        if generation is None:
+            return "no such generation in this kernel"
+        if not generation.resumable:
+            return f"it is {generation.status}: only a stopped task with a task id can be resumed"
+        return ""
+
+    def _resume(self, name: str) -> bool:
+        # On the loop thread only: checked and relaunched in one step, so no stop comes between.
+        generation = self.find(name)
+        if self._closed or generation is None or not generation.resumable or generation.key in self._jobs:
+            return False  # (still in _jobs: the stop is being processed; resume after it landed)
+        task = generation.task
+        assert task is not None  # resumable
+        generation.watching, generation.stop_requested = True, False
+        generation.status = task.status.value if task.status is not TaskStatus.UNKNOWN else "unknown"
+        generation.note, generation.stopped_at = "", None
+        client = self.client
+        follow = self._follow_voice if generation.voice is not None else self._follow
+        self.changed()
+        # Its own job, like resume(): not through a concurrency slot, since nothing is submitted
+        # (the slots keep POSTs from tripping the rate limit). A stop that comes before the job
+        # begins sets stop_requested, which _track honours. The future holds the outcome (which
+        # is also on the generation), so an error is never reported as unretrieved.
+        self.runner.submit(self._track(generation, lambda: follow(generation, task, client)))
+        return True
+
+    def clear_finished(self) -> list[Generation]:
+        """Drop finished generations (completed, failed, cancelled, expired; not watched) from the list.
+
+        They stay in the journal (``FoxClient().history()``). Returns the ones dropped.
+        """
+        with self._lock:
+            gone = [g for g in self._generations if g.status in FINISHED_STATUSES and not g.watching]
+            dropped = {id(g) for g in gone}
+            self._generations = [g for g in self._generations if id(g) not in dropped]
+        if gone:
+            self.changed()
+        return gone
+
     def add_finished(self, generation: Generation) -> None:
         """Show a generation that needs no work (e.g. a finished task found in the cache)."""
         generation.code_session = generation.code_session or CodeSession.of(self.client)
@@ -628,7 +790,7 @@ class Controller:
             # Mid-submit: abandoning the billed POST could leave a paid task whose id nobody
             # learns (docs/foxapi-contract.md, "Money rule"). Queued items have sent nothing: fine.
             return False
-        job = self._jobs.get(generation.id)
+        job = self._jobs.get(generation.key)
         if job is None:  # launched, but its work has not begun on the loop yet
             generation.stop_requested = True
         else:
@@ -646,7 +808,7 @@ class Controller:
         def stop_all() -> None:
             self._closed = True  # work launched but not yet begun will not begin
             for generation in self.generations:
-                self._stop(generation.id)
+                self._stop(generation.key)
 
         with suppress(RuntimeError):  # the loop has stopped already
             self.runner.call(stop_all)

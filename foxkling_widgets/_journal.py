@@ -74,17 +74,15 @@ from urllib.parse import quote
 from ._exceptions import JournalUnavailableError
 from ._paths import data_dir
 from ._secrets import scrub, scrub_data
-from ._types import Task, TaskStatus
+from ._status import PROVIDER_FAILURES, TERMINAL, TaskStatus, ordered
+from ._types import Task
 from ._validation import MODEL_CREATE_VOICE, price_tier
 
-__all__ = ["FAILURE_STATUSES", "TERMINAL_STATUSES", "Journal", "JournalEntry", "JournalWarning"]
+__all__ = ["Journal", "JournalEntry", "JournalWarning"]
 
 logger = logging.getLogger(__name__)
 
 RESULT_LIFETIME: Final = 24 * 3600  # the provider keeps result files this long (contract)
-#: Statuses after which a task never changes (the one place they are listed).
-FAILURE_STATUSES: Final = (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value)
-TERMINAL_STATUSES: Final = (TaskStatus.COMPLETED.value, *FAILURE_STATUSES)
 #: Longest a call waits for another process's write lock before spooling instead.
 BUSY_TIMEOUT: Final = 0.2
 #: After a busy answer, writes skip the database (straight to the spool) for this long.
@@ -113,12 +111,13 @@ CREATE TABLE IF NOT EXISTS voice_names (
 );
 """
 _TABLES = frozenset({"intents", "tasks", "voices", "batches", "voice_names"})
-_TERMINAL_SQL = ", ".join(f"'{s}'" for s in TERMINAL_STATUSES)
+# The statuses are our own constants (_status.TERMINAL), never user data: safe to write into SQL.
+_TERMINAL_SQL = ", ".join(f"'{s}'" for s in ordered(TERMINAL))
 # A status never goes back: terminal stays (the first terminal status wins), and nothing returns
 # to pending. Replays and merges arrive in any order, so this must not depend on arrival order.
 _MERGE_STATUS = (
     f"CASE WHEN tasks.status IN ({_TERMINAL_SQL}) THEN tasks.status "
-    "WHEN excluded.status = 'pending' THEN tasks.status ELSE excluded.status END"
+    f"WHEN excluded.status = '{TaskStatus.PENDING}' THEN tasks.status ELSE excluded.status END"
 )
 _TASK_COLUMNS = (
     "task_id, base_url, request, created, status, progress, credits, video_url, local_path, error, updated, "
@@ -307,7 +306,8 @@ def _apply(db: sqlite3.Connection, op: Mapping[str, Any]) -> None:
     elif kind == "download":
         # A download implies a completed task; a row missing here is created as one.
         db.execute(
-            f"INSERT INTO tasks ({_TASK_COLUMNS}) VALUES (?, '', ?, ?, 'completed', 100, NULL, NULL, ?, NULL, ?, NULL) "  # noqa: S608
+            f"INSERT INTO tasks ({_TASK_COLUMNS}) "  # noqa: S608
+            f"VALUES (?, '', ?, ?, '{TaskStatus.COMPLETED}', 100, NULL, NULL, ?, NULL, ?, NULL) "
             "ON CONFLICT(task_id) DO UPDATE SET local_path=excluded.local_path, "
             "updated=MAX(tasks.updated, excluded.updated)",
             (op["task_id"], _UNKNOWN_REQUEST, at, op["path"], at),
@@ -673,13 +673,13 @@ class Journal:
         A task the journal has no row for (its submit was never recorded here) gets one.
         """
         # "completed" without its result yet (a seen race) is not finished: store it as processing.
-        status = "processing" if task.status is TaskStatus.COMPLETED and not task.done else task.status.value
+        status = TaskStatus.PROCESSING if task.status is TaskStatus.COMPLETED and not task.done else task.status
         self._write(
             {
                 "op": "update",
                 "task_id": task.id,
                 "created": float(task.created) if task.created else time.time(),
-                "status": status,
+                "status": status.value,
                 "progress": task.progress,
                 "credits": task.credits_reserved,
                 "video_url": _clean(task.video_url),
@@ -805,7 +805,7 @@ class Journal:
                         base_url=_optional_text(r[1]) or "",
                         request=_json_object(r[2]),
                         created=created,
-                        status=_optional_text(r[4]) or "unknown",
+                        status=_optional_text(r[4]) or TaskStatus.UNKNOWN.value,
                         progress=_optional_float(r[5]) or 0.0,
                         credits_reserved=_optional_float(r[6]),
                         video_url=_optional_text(r[7]),
@@ -828,9 +828,9 @@ class Journal:
         return [
             e
             for e in self.entries(base_url=base_url)
-            if e.status not in FAILURE_STATUSES
+            if e.status not in PROVIDER_FAILURES
             and not (e.local_path and Path(e.local_path).exists())
-            and not (e.status == TaskStatus.COMPLETED.value and e.request.get("model") == MODEL_CREATE_VOICE)
+            and not (e.status == TaskStatus.COMPLETED and e.request.get("model") == MODEL_CREATE_VOICE)
             and e.age < max_age
         ]
 
@@ -906,7 +906,8 @@ class Journal:
 
         Same tier: model, resolution, duration, audio on/off and voices used or not. FoxAPI
         publishes no prices, so this is the only estimate there is; it is labelled as one
-        wherever it is shown.
+        wherever it is shown. The studio gives the same answer from memory (``_credits.CreditBook``,
+        whose tests compare it with this method) rather than read the journal per keystroke.
         """
         wanted = price_tier(payload)
         seen = sorted(
@@ -926,7 +927,7 @@ class Journal:
         seen = [
             e.completed_at - e.created
             for e in self.entries(base_url=base_url, limit=500)
-            if e.status == TaskStatus.COMPLETED.value
+            if e.status == TaskStatus.COMPLETED
             and e.completed_at is not None
             and e.completed_at >= e.created
             and e.request  # a row made by a poll before its submit was merged has no tier
@@ -935,7 +936,7 @@ class Journal:
         return statistics.median(seen) if seen else None
 
     def credits_total(self, *, base_url: str | None = None) -> float:
-        """Credits reserved by every recorded task."""
+        """Credits reserved by every recorded task (the studio's ``CreditBook`` counts the same, from memory)."""
         return sum(e.credits_reserved or 0 for e in self.entries(base_url=base_url, limit=100_000))
 
     def close(self) -> None:

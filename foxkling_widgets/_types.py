@@ -8,7 +8,6 @@ accepts both documented response shapes (A: ``results``; B: ``output``).
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -16,6 +15,7 @@ from typing import Any, Union
 
 from ._exceptions import InvalidRequestError, Problem
 from ._secrets import scrub_data
+from ._status import TaskStatus
 from ._validation import MODEL_TEXT_TO_VIDEO, errors_only, validate_payload
 
 __all__ = [
@@ -99,6 +99,13 @@ class VideoRequest:
     silent clip. ``segments`` makes it multi-shot: their durations must add up to ``duration``.
     Nothing is checked at construction (so a widget can hold a half-typed request); call
     :meth:`validate` or let the client do it before sending.
+
+    ``segments`` takes a list or tuple of :class:`Segment` objects, ``(prompt, duration)`` pairs
+    and ``{"prompt", "duration"}`` mappings; after construction it is a tuple in which every such
+    item is a :class:`Segment`. Anything else (``segments`` that is not a list, an item that is a
+    number or a three-item list) is kept as given, so that :meth:`validate` names it rather than
+    a ``TypeError`` here; :attr:`shots` is the typed view that holds only the :class:`Segment`
+    items. ``voice_ids`` likewise becomes a tuple.
     """
 
     prompt: str = ""
@@ -179,45 +186,6 @@ class VideoRequest:
         """A copy with some fields changed."""
         return replace(self, **changes)
 
-
-class TaskStatus(str, enum.Enum):
-    """Task states. ``UNKNOWN`` stands for any status string the contract does not name."""
-
-    PENDING = "pending"
-    PROCESSING = "processing"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    UNKNOWN = "unknown"
-
-    @classmethod
-    def parse(cls, value: object) -> TaskStatus:
-        """Map a server string to a status.
-
-        The contract documents five strings; gateways have been seen to use others. Ones that
-        plainly mean an end (``error``, ``failure``, ``canceled``, ``expired``, ``timeout`` ...)
-        end the task, so it is not polled until a timeout; anything else unknown is ``UNKNOWN``
-        (still running, polled with back-off).
-        """
-        text = str(value).strip().lower().replace("-", "_").replace(" ", "_") if isinstance(value, str) else ""
-        return _STATUS_WORDS.get(text, cls.UNKNOWN)
-
-    @property
-    def is_failure(self) -> bool:
-        """Failed or cancelled: terminal, and no result will come."""
-        return self in (TaskStatus.FAILED, TaskStatus.CANCELLED)
-
-
-_STATUS_WORDS: dict[str, TaskStatus] = {
-    **{word: TaskStatus.PENDING for word in ("pending", "queued", "submitted", "waiting", "created")},
-    **{word: TaskStatus.PROCESSING for word in ("processing", "running", "in_progress", "generating", "started")},
-    **{word: TaskStatus.COMPLETED for word in ("completed", "complete", "succeeded", "success", "successful")},
-    **{
-        word: TaskStatus.FAILED
-        for word in ("failed", "failure", "fail", "error", "errored", "rejected", "expired", "timeout", "timed_out")
-    },
-    **{word: TaskStatus.CANCELLED for word in ("cancelled", "canceled", "aborted")},
-}
 
 #: Longest server text kept on a task (messages, codes, URLs): enough to read, never a flood.
 MAX_TEXT = 2000
@@ -320,7 +288,8 @@ def _urls(first: Mapping[str, Any], output: Mapping[str, Any]) -> list[str]:
 class Task:
     """One snapshot of a task, as the server last reported it.
 
-    ``status`` is the normalised state, ``status_text`` the server's own string. A task is
+    ``status`` is the normalised state (one of the provider's: ``_status.PROVIDER``, never a
+    widget's own such as ``queued``), ``status_text`` the server's own string. A task is
     :attr:`done` only when it is completed *and* carries its result: the provider has been seen
     to report ``completed`` before attaching the URL, which is not terminal.
     """

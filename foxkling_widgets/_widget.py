@@ -9,30 +9,49 @@ messages carry one-shot commands and the video bytes. The API key is never a tra
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
-import math
-import os
 import pathlib
-import threading
-import uuid
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import anywidget
 import traitlets
 
-from . import _remux, _transport, _variations
+from . import _transport, _variations
+from ._batch_requests import checked_batch
+from ._budget import BudgetGuard, session_credits
+from ._classroom import CLASSROOM_KEY_REFUSED, budget_setting, classroom_setting, emulator_for
+from ._client_choice import default_client
 from ._controller import DEFAULT_CONCURRENCY, Batch, Controller, Generation
 from ._credits import CreditBook
+from ._dispatch import Dispatcher, Handler
 from ._display import VideoDisplay
-from ._exceptions import FoxAPIError, InvalidRequestError, Problem, redact
+from ._exceptions import InvalidRequestError, Problem
+from ._fallback import FallbackOutputs, fallback_html, plain_text
 from ._loop import LoopThread
+from ._messages import (  # the kinds are defined once there (keep in sync with js/src/protocol.js)
+    CLEAR_FINISHED,
+    CLEAR_KEY,
+    CREATE_VOICE,
+    GENERATE,
+    LOAD_TASK,
+    RESUME,
+    SET_KEY,
+    STOP_WATCHING,
+    VIDEO_ACK,
+    VIDEO_CANCEL,
+    VIDEO_PROBE,
+    VIDEO_REQUEST,
+    CardProgress,
+    cards_progress,
+)
 from ._paths import video_dir
+from ._restore import restore_from_journal
 from ._types import Segment, Task, VideoRequest
 from ._validation import MAX_VOICES, MODEL_CREATE_VOICE, errors_only, validate_payload, validate_voice_url
-from .client import AsyncFoxClient, FoxClient, wants_emulator
+from ._video_requests import VideoTransfers
+from ._voice_panel import chip_of, merge_chip, voice_name_from_url, voice_problems
+from .client import AsyncFoxClient, FoxClient
 
 __all__ = ["KlingWidget"]
 
@@ -40,35 +59,7 @@ logger = logging.getLogger("foxkling_widgets")
 
 _STATIC = pathlib.Path(__file__).parent / "static"
 
-# Message kinds: keep in sync with js/src/protocol.js and docs/widget-protocol.md.
-GENERATE = "generate"
-STOP_WATCHING = "stop-watching"
-VIDEO_REQUEST = "video-request"
-SET_KEY = "set-key"
-CLEAR_KEY = "clear-key"
-LOAD_TASK = "load-task"
-CREATE_VOICE = "create-voice"
-VIDEO_ACK = "video-ack"  # the front end has chunk `index` of transfer `transfer` (_transport.py)
-VIDEO_CANCEL = "video-cancel"  # stop sending transfer `transfer`
-VIDEO_PROBE = "video-probe"  # answered with a known buffer: does this host deliver binary buffers?
-KINDS = frozenset(
-    {
-        GENERATE,
-        STOP_WATCHING,
-        VIDEO_REQUEST,
-        SET_KEY,
-        CLEAR_KEY,
-        LOAD_TASK,
-        CREATE_VOICE,
-        VIDEO_ACK,
-        VIDEO_CANCEL,
-        VIDEO_PROBE,
-    }
-)
-MAX_TRANSFERS = 16  # videos loading at once per widget (all views): each holds a file and a thread
-ERROR_RESPONSE = "error-response"  # the answer to a message whose kind is unusable
 MAX_ID = 200  # longer ids and kinds are not echoed back: the front end's are short
-MAX_VOICE_NAME = 40
 
 _CONTROLS = (
     "prompt",
@@ -84,109 +75,6 @@ _CONTROLS = (
 )
 
 
-# -- the teacher's controls ---------------------------------------------------------------------
-BUDGET_ENV = "FOXKLING_BUDGET"  # credits each studio may reserve in its kernel session
-CLASSROOM_ENV = "FOXKLING_CLASSROOM"  # "1": every studio stays on the emulator, the key field is hidden
-_TRUE = frozenset({"1", "true", "yes", "on"})
-CLASSROOM_KEY_REFUSED = (
-    "Classroom mode: this studio always uses the emulator, so no key is taken here (nothing is billed). "
-    "Ask the teacher."
-)
-
-
-def _budget_setting(budget: float | None) -> float | None:
-    """The cap in credits: the argument, else ``FOXKLING_BUDGET``, else none. Bad values raise at once.
-
-    Raised rather than ignored: a teacher's typo must not silently leave a class without its cap.
-    """
-    source = "budget"
-    if budget is None:
-        raw = os.environ.get(BUDGET_ENV, "").strip()
-        if not raw:
-            return None
-        source = BUDGET_ENV
-        try:
-            budget = float(raw)
-        except ValueError:
-            raise InvalidRequestError(
-                f"{BUDGET_ENV}={raw[:40]!r} is not a number of credits (e.g. {BUDGET_ENV}=50).", field="budget"
-            ) from None
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not math.isfinite(budget) or budget < 0:
-        raise InvalidRequestError(f"{source} must be a number of credits, 0 or more (got {budget!r}).", field="budget")
-    return float(budget)
-
-
-def _classroom_setting(classroom: bool | None) -> bool:
-    """Classroom mode: the argument, else ``FOXKLING_CLASSROOM`` (1/true/yes/on)."""
-    if classroom is not None:
-        return bool(classroom)
-    return os.environ.get(CLASSROOM_ENV, "").strip().lower() in _TRUE
-
-
-def _credits_text(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
-
-
-def _default_client(emulator: bool | None, *, required: bool = False) -> AsyncFoxClient:
-    """Live when a key is configured, else the built-in emulator (``emulator=True`` forces it).
-
-    ``required`` (classroom mode): the emulator or nothing, never a live client.
-    """
-    if required or wants_emulator(emulator):
-        try:
-            return AsyncFoxClient.emulator()
-        except ImportError:
-            if emulator or required:
-                raise
-            return AsyncFoxClient(mode="none")  # no key, no emulator extra: the widget asks for a key
-    return AsyncFoxClient()
-
-
-def _voice_name_from_url(url: str) -> str:
-    """A voice's default name: its audio file's name without the extension."""
-    return Path(url.split("?", 1)[0].rstrip("/")).stem or "voice"
-
-
-def _as_request(request: VideoRequest | Mapping[str, Any], index: int) -> VideoRequest:
-    if isinstance(request, VideoRequest):
-        return request
-    try:
-        return VideoRequest(**request)
-    except TypeError as error:  # an unknown field: a bad request, so a ValueError like the others
-        raise InvalidRequestError(
-            f"requests[{index}]: {error}", problems=[Problem(f"requests[{index}]", str(error))]
-        ) from None
-
-
-def _message_id(message: Mapping[str, Any]) -> str | None:
-    """The id to echo: the message's own when it is usable, else ``None``."""
-    value = message.get("id")
-    return value if isinstance(value, str) and 0 < len(value) <= MAX_ID else None
-
-
-def _response_kind(message: Mapping[str, Any]) -> str:
-    """``<kind>-response`` (``video-response`` for a video request), or ``error-response``."""
-    kind = message.get("kind")
-    if not isinstance(kind, str) or not 0 < len(kind) <= MAX_ID or not kind.isprintable():
-        return ERROR_RESPONSE
-    return "video-response" if kind == VIDEO_REQUEST else f"{kind}-response"
-
-
-def _shown(kind: Any) -> str:
-    return repr(kind) if isinstance(kind, str) and len(kind) <= MAX_ID else "(unusable)"
-
-
-def _malformed(content: Any) -> str:
-    """Why a front-end message cannot be acted on, or ``""``: nothing billed starts from one."""
-    if not isinstance(content, dict):
-        return f"A message must be an object with an id and a kind, not {type(content).__name__}."
-    if not isinstance(content.get("kind"), str):
-        return "The message has no kind (a string such as 'generate')."
-    if _message_id(content) is None:
-        return f"The message has no usable id (a string of 1 to {MAX_ID} characters); nothing was done."
-    return ""
-
-
 class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     """A Kling V3 video studio for notebooks.
 
@@ -197,7 +85,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     For a class: ``budget=50`` (or ``FOXKLING_BUDGET=50``; the argument wins) caps the credits this
     studio may reserve in its kernel session: work that would pass it is refused with an
     :class:`InvalidRequestError` (field ``budget``) before anything is sent, and the studio shows
-    what is left (the rule for unknown prices is in ``_budget_problems``). ``classroom=True`` (or
+    what is left (the rule for unknown prices is in ``_budget.py``). ``classroom=True`` (or
     ``FOXKLING_CLASSROOM=1``) keeps the studio on the emulator whatever keys are set, hides the
     key field and refuses a pasted key.
     """
@@ -243,6 +131,13 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     _tasks = traitlets.List(traitlets.Dict(), help="Task cards, newest first (docs/widget-protocol.md).").tag(
         sync=True, kernel_owned=True
     )
+    # Posters once, and the card cap (docs/widget-protocol.md).
+    _posters = traitlets.Dict(
+        help="Posters by card id ('data:image/jpeg;base64,...'): sent once each, not with every card update."
+    ).tag(sync=True, kernel_owned=True)
+    _tasks_total = traitlets.Int(0, help="How many generations the studio knows (_tasks holds the newest 50).").tag(
+        sync=True, kernel_owned=True
+    )
     _credits = traitlets.Dict(
         help="Credits: {estimate (median of past same-tier tasks, or null), session, journal} for this API host."
     ).tag(sync=True, kernel_owned=True)
@@ -277,34 +172,32 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         **kwargs: Any,
     ) -> None:
         # Settings first: a bad budget or a live client in classroom mode fails before any thread starts.
-        cap, in_classroom = _budget_setting(budget), _classroom_setting(classroom)
-        if in_classroom:
-            if emulator is False:
-                raise ValueError("classroom mode always uses the emulator: drop emulator=False or classroom=True")
-            given = client.mode if client is not None else "emulator"
-            if given != "emulator":
-                raise ValueError(
-                    f"classroom mode keeps every student on the emulator; the client given is {given!r}. "
-                    "Build the studio without client=, or with FoxClient.emulator()."
-                )
-            emulator = True  # whatever keys are set: FOXAPI_API_KEY is not even looked at
+        cap, in_classroom = budget_setting(budget), classroom_setting(classroom)
+        emulator = emulator_for(in_classroom, emulator, client.mode if client is not None else None)
         super().__init__(concurrency=max(1, int(concurrency)), **kwargs)  # the observer below comes later
-        self._budget_cap = cap
         if isinstance(client, FoxClient):
             self._runner = client.runner
             aclient = client.aio
         else:
             self._runner = LoopThread("foxkling-widget")
-            aclient = client if client is not None else _default_client(emulator, required=in_classroom)
+            aclient = client if client is not None else default_client(emulator, required=in_classroom)
         self._emulator_choice = emulator
-        self._display_ids: list[str] = []
-        # Video transfers in flight, by request id; senders remove themselves when they end.
-        self._transfers: dict[str, _transport.ChunkSender] = {}
-        self._transfers_lock = threading.Lock()
+        self._fallbacks = FallbackOutputs()
+        # self.send is looked up per call, not bound now: tests and hosts may wrap it later.
+        send = lambda content, buffers: self.send(content, buffers)  # noqa: E731  (self.send looked up per call)
+        self._transfers = VideoTransfers(send, self._reply, lambda: self._controller.cache)
+        self._dispatcher = Dispatcher(send, self._handlers())
         self._credit_book = CreditBook()
+        self._budget_guard = BudgetGuard(cap, self._credit_book, lambda: self.tasks, self._session_credits)
         self._credit_foreign: set[int] = set()  # generations whose credits belong to another API host
+        self._cleared_credits = 0.0  # this session's credits of cards cleared from the list
         self._controller = Controller(
-            aclient, self._runner, self._publish, video_dir=video_dir(), concurrency=self.concurrency
+            aclient,
+            self._runner,
+            self._publish,
+            video_dir=video_dir(),
+            concurrency=self.concurrency,
+            send_progress=self._send_progress,
         )
         self._reload_credits()  # before any card is published: the cards' credits update the book
         self._controller.on_finished = self._generation_finished
@@ -312,7 +205,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self._controller.on_settle = self._settle
         self._mode = aclient.mode
         self._classroom = in_classroom
-        self._restore_from_journal()
+        restore_from_journal(self._controller)
         self._load_voices()
         self.observe(self._controls_changed, names=list(_CONTROLS))
         self.observe(self._voice_controls_changed, names=["voice_url", "voice_name"])
@@ -320,85 +213,6 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self._controls_changed()
         self._voice_controls_changed()
         self.on_msg(self._on_custom_message)
-
-    def _restore_from_journal(self, limit: int = 20) -> None:
-        """Pick up where an earlier kernel left off (this API host, the last 24 hours).
-
-        Unfinished tasks are polled again and downloaded; finished ones show from their local file;
-        ones whose result URL expired before download say so.
-        """
-        client = self.client
-        entries = client.history(limit)
-        membership = client.journaled("reading batches", lambda j: j.batches()) or {}
-        for entry in reversed(entries):
-            try:
-                self._restore_entry(entry, membership)
-            except Exception as error:  # noqa: BLE001 - one odd journal row must never stop the widget
-                logger.warning("could not restore task %s from the journal: %s", entry.task_id, error)
-
-    def _restore_entry(self, entry: Any, membership: dict[str, dict[str, Any]]) -> None:
-        """Show one journaled task: from its file, as failed or expired, or followed again."""
-        if entry.expired and entry.local_path is None and entry.status not in ("failed", "cancelled"):
-            status = "expired"
-        else:
-            status = entry.status
-        if entry.age > 24 * 3600 and status != "expired":
-            return
-        if entry.request.get("model") == MODEL_CREATE_VOICE:
-            self._restore_voice(entry)
-            return
-        generation = Generation(
-            VideoRequest.from_payload(entry.request),
-            id=entry.task_id,
-            status=status,
-            progress=entry.progress,
-            task=entry.to_task(),
-            submitted_at=entry.created * 1000,
-            error=entry.error,
-            note="Restored from the task journal.",
-            restored=True,
-            batch=membership.get(entry.task_id),
-        )
-        local = Path(entry.local_path) if entry.local_path else None
-        if local is not None and local.exists():
-            from ._poster import poster_data_url
-
-            generation.path, generation.status, generation.progress = local, "completed", 100.0
-            generation.poster, generation.watching = poster_data_url(local), False
-            self._controller.add_finished(generation)
-        elif status == "expired":
-            generation.watching, generation.status = False, "failed"
-            generation.error = {
-                "code": "result_expired",
-                "message": "The result URL expired (24 hours) before the video was downloaded.",
-                "hint": "Generate the clip again.",
-            }
-            self._controller.add_finished(generation)
-        elif status in ("failed", "cancelled"):
-            generation.watching = False
-            self._controller.add_finished(generation)
-        else:
-            self._controller.resume(generation)
-
-    def _restore_voice(self, entry: Any) -> None:
-        # Only an unfinished voice needs a card: finished ones are chips already (the journal's voices).
-        if entry.status in ("completed", "failed", "cancelled") or entry.expired:
-            return
-        url = str(entry.request.get("voice_url", ""))
-        recorded = self.client.journaled("reading a voice name", lambda j: j.voice_name(entry.task_id))
-        name = recorded or _voice_name_from_url(url)
-        generation = Generation(
-            None,
-            id=entry.task_id,
-            status=entry.status,
-            progress=entry.progress,
-            task=entry.to_task(),
-            submitted_at=entry.created * 1000,
-            note="Restored from the task journal.",
-            restored=True,
-            voice={"url": url, "name": name, "voice_id": None},
-        )
-        self._controller.resume(generation)
 
     # -- state ----------------------------------------------------------------------------
     @property
@@ -477,7 +291,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
 
     def _update_credits(self) -> None:
         book = self._credit_book
-        session = sum(g.task.credits_reserved or 0 for g in self.tasks if g.task is not None and not g.restored)
+        session = self._session_credits()
         guess = None
         if book.readable:
             batch = [r for _label, r in self.variations()] if self.vary else [self.request()]
@@ -489,108 +303,14 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             "session": session,
             "journal": book.total if book.readable else None,
         }
-        self._update_budget(session)
-
-    # -- the spending guard ------------------------------------------------------------------
-    # The rule, for KlingWidget(budget=...) / FOXKLING_BUDGET (docs: README "Teaching"):
-    # * Counted against the cap: the credits this studio's tasks reserved in this kernel session
-    #   (the ``session`` figure of ``_credits``; tasks restored from the journal are not this
-    #   session's), plus, for its work still on its way (queued, submitting, or sent without a
-    #   known price yet, or "uncertain"), the price it is expected to reserve.
-    # * A request's expected price is the CreditBook's estimate for its tier (the median of past
-    #   same-tier tasks). With no history for the tier, the highest price any task in the book
-    #   reserved stands in: the cautious guess, since a tier never seen may be the dearest.
-    # * With no price known at all (a fresh journal: the first clip of a class), one generation of
-    #   unknown price may run at a time, and only while some budget is left: it can pass the cap
-    #   by its own price, once; its price is known as soon as its POST is answered. A batch (or a
-    #   second clip while the first is unpriced) is refused until then.
-    # * Work that would pass the cap is refused before anything is sent: a batch is checked as a
-    #   whole, so it starts entirely or not at all. Creating a voice is checked the same way.
-    def _budget_costs(self, payloads: Sequence[Mapping[str, Any]]) -> tuple[float, int]:
-        """Expected credits of ``payloads`` (known part) and how many have no price to go on."""
-        book = self._credit_book
-        highest = book.highest()
-        known, unknown = 0.0, 0
-        for payload in payloads:
-            estimate = book.estimate(payload)
-            price = estimate if estimate is not None else highest
-            if price is None:
-                unknown += 1
-            else:
-                known += price
-        return known, unknown
-
-    def _budget_pending(self) -> list[dict[str, Any]]:
-        # This session's work whose reserved credits are not known yet but may be (or be billed).
-        pending = []
-        for generation in self.tasks:
-            if generation.restored or (generation.task is not None and generation.task.credits_reserved is not None):
-                continue
-            if not (generation.watching or generation.status == "uncertain"):
-                continue  # failed before or at its submit, or taken out of the queue: nothing reserved
-            if generation.request is not None:
-                pending.append(generation.request.to_payload())
-            else:
-                pending.append({"model": MODEL_CREATE_VOICE})
-        return pending
+        batch = [r for _label, r in self.variations()] if self.vary else [self.request()]
+        self._budget = self._budget_guard.state(session, batch)
 
     def _session_credits(self) -> float:
         # What _credits["session"] shows, counted from the tasks themselves: the trait is refreshed
         # with the next publish, a moment after a submit's answer, and a check must not miss that.
-        return sum(g.task.credits_reserved or 0 for g in self.tasks if g.task is not None and not g.restored)
-
-    def _budget_problems(
-        self, requests: Sequence[VideoRequest | Mapping[str, Any]], session: float | None = None
-    ) -> list[Problem]:
-        """Why starting ``requests`` (or wire payloads) now would pass the budget, or ``[]`` (none without a cap)."""
-        cap = self._budget_cap
-        if cap is None or not requests:
-            return []
-        if session is None:
-            session = self._session_credits()
-        held, held_unknown = self._budget_costs(self._budget_pending())
-        payloads = [r.to_payload() if isinstance(r, VideoRequest) else r for r in requests]
-        new, new_unknown = self._budget_costs(payloads)
-        committed = session + held
-        left = cap - committed
-        if any(p.get("model") == MODEL_CREATE_VOICE for p in payloads):
-            what = "this voice"
-        else:
-            what = "this clip" if len(requests) == 1 else f"these {len(requests)} clips"
-        unknown = held_unknown + new_unknown
-        if unknown == 0:
-            if committed + new <= cap:
-                return []
-            message = (
-                f"would pass the budget: {what} ≈ {_credits_text(new)} credits, "
-                f"{_credits_text(max(left, 0))} of {_credits_text(cap)} left. Nothing was sent."
-            )
-        elif unknown == 1 and new_unknown <= 1 and left > 0 and committed + new <= cap:
-            return []  # the one clip of unknown price (see the rule above)
-        elif left <= 0:
-            message = f"the budget of {_credits_text(cap)} credits is used up. Nothing was sent."
-        else:
-            message = (
-                f"the price of {what} is not known yet (no past task to go on), so the budget "
-                f"({_credits_text(left)} of {_credits_text(cap)} credits left) cannot be checked: "
-                "generate one clip first, or wait for the one on its way. Nothing was sent."
-            )
-        return [Problem("budget", message)]
-
-    def _update_budget(self, session: float) -> None:
-        cap = self._budget_cap
-        if cap is None:
-            self._budget = {"cap": None, "reserved": session, "left": None, "refused": ""}
-            return
-        held, _unknown = self._budget_costs(self._budget_pending())
-        batch = [r for _label, r in self.variations()] if self.vary else [self.request()]
-        refused = self._budget_problems(batch, session)
-        self._budget = {
-            "cap": cap,
-            "reserved": session + held,
-            "left": max(cap - session - held, 0.0),
-            "refused": refused[0].message if refused else "",
-        }
+        # A cleared card's credits were still spent in this session.
+        return session_credits(self.tasks) + self._cleared_credits
 
     def _learn_credits(self, cards: list[dict[str, Any]]) -> None:
         # On the controller's thread, with each publish: a task's credits_reserved arrives with
@@ -602,7 +322,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             credits = generation.task.credits_reserved if generation.task is not None else None
             if credits is None or id(generation) in self._credit_foreign:
                 continue
-            request = requests.get(generation.id)
+            request = requests.get(generation.key)
             if request is None:
                 request = generation.request.to_payload() if generation.request else {"model": MODEL_CREATE_VOICE}
             changed = self._credit_book.observe(generation.id, request, credits) or changed
@@ -611,8 +331,16 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
 
     def _publish(self, cards: list[dict[str, Any]]) -> None:
         # Runs on the controller's loop thread; ipykernel sends IOPub messages from any thread.
+        # Posters first (a Dict trait re-sends only when one is added or removed), so a
+        # card never arrives before its poster; then the cards and their count.
+        self._posters = self._controller.posters([card["id"] for card in cards])
+        self._tasks_total = self._controller.total_published
         self._tasks = cards
         self._learn_credits(cards)
+
+    def _send_progress(self, cards: list[CardProgress]) -> None:
+        # Only progress moved (the controller's CardPlanner decides): every view gets it.
+        self.send(cards_progress(cards))
 
     # -- generation -----------------------------------------------------------------------
     def generate_nowait(self) -> str:
@@ -630,10 +358,10 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self._check_budget([request])
         generation, _future = self._controller.start(request)
         self._update_credits()  # its expected price is held against the budget from now on
-        return generation.id
+        return generation.key  # stable for the generation's life
 
     def _check_budget(self, requests: Sequence[VideoRequest | Mapping[str, Any]]) -> None:
-        problems = self._budget_problems(requests)
+        problems = self._budget_guard.problems(requests)
         if problems:
             raise InvalidRequestError.from_problems(problems)
 
@@ -662,25 +390,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             batch = self._controller.start_batch([r for _l, r in pairs], [label for label, _r in pairs])
             self._update_credits()
             return batch
-        built = [_as_request(r, i) for i, r in enumerate(requests)]
-        if not built:
-            raise InvalidRequestError("requests: the batch is empty", problems=[Problem("requests", "is empty")])
-        if len(built) > _variations.MAX_BATCH:
-            raise InvalidRequestError(
-                f"requests: {len(built)} requests; a batch takes at most {_variations.MAX_BATCH}",
-                problems=[Problem("requests", f"at most {_variations.MAX_BATCH}")],
-            )
-        errors = [
-            Problem(f"requests[{i}].{p.field}", p.message)
-            for i, r in enumerate(built)
-            for p in errors_only(validate_payload(r.to_payload()))
-        ]
-        errors += self._key_problems()
-        if errors:
-            raise InvalidRequestError.from_problems(errors)
-        names = list(labels) if labels is not None else _variations.labels(built)
-        if len(names) != len(built):
-            raise ValueError(f"{len(names)} labels for {len(built)} requests")
+        built, names = checked_batch(requests, labels, self._key_problems())
         self._check_budget(built)  # the whole batch, before its first POST
         batch = self._controller.start_batch(built, names)
         self._update_credits()
@@ -689,12 +399,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     # -- voices ---------------------------------------------------------------------------
     def voice_problems(self) -> list[Problem]:
         """What is wrong with the voices panel's URL and name (nothing is sent while any exist)."""
-        problems = validate_voice_url(self.voice_url.strip()) if self.voice_url.strip() else []
-        if len(self.voice_name.strip()) > MAX_VOICE_NAME:
-            problems.append(
-                Problem("voice_name", f"is {len(self.voice_name.strip())} characters; keep it under {MAX_VOICE_NAME}.")
-            )
-        return problems
+        return voice_problems(self.voice_url, self.voice_name)
 
     def _voice_controls_changed(self, change: Any = None) -> None:
         self._voice_problems = [p.to_dict() for p in self.voice_problems()]
@@ -708,15 +413,12 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         """
         url = (self.voice_url if url is None else url).strip()
         name = (self.voice_name if name is None else name).strip()
-        problems = validate_voice_url(url)
-        if len(name) > MAX_VOICE_NAME:
-            problems.append(Problem("voice_name", f"keep it under {MAX_VOICE_NAME} characters"))
-        problems += self._key_problems()
+        problems = validate_voice_url(url) + voice_problems("", name) + self._key_problems()
         if problems:
             raise InvalidRequestError.from_problems(problems)
         self._check_budget([{"model": MODEL_CREATE_VOICE, "voice_url": url}])  # a voice is billed too
         if not name:
-            name = _voice_name_from_url(url)
+            name = voice_name_from_url(url)
         generation, _future = self._controller.start_voice(url, name)
         self._update_credits()
         return generation
@@ -740,15 +442,11 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
 
     def _load_voices(self) -> None:
         known = self.client.voices()  # the journal's reads warn and return [] on a bad journal
-        self._voices = [
-            {"voice_id": v["voice_id"], "name": v.get("name") or _voice_name_from_url(v.get("source_url") or "")}
-            for v in known
-        ]
+        self._voices = [chip_of(v) for v in known]
 
     def _voice_created(self, voice: dict[str, Any]) -> None:
         # On the controller's thread, after the journal recorded the voice.
-        entry = {"voice_id": voice["voice_id"], "name": voice.get("name") or voice["voice_id"]}
-        self._voices = [entry, *(v for v in self._voices if v["voice_id"] != entry["voice_id"])]
+        self._voices = merge_chip(self._voices, voice)
 
     async def generate(self) -> Task:
         """Generate from the current controls and return the finished :class:`Task`.
@@ -802,8 +500,8 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         instead of one stuck at "downloading". Sent even when unchanged: the thread's copy of
         the same value may be the one that was not recorded.
         """
-        self._controller.publish_now()
-        self.send_state(key=["_tasks", "_credits", "_voices"])
+        self._controller.publish_now(full=True)
+        self.send_state(key=["_posters", "_tasks_total", "_tasks", "_credits", "_voices"])
         self._refresh_fallback()
 
     def _find(self, task: str | Task | Generation) -> Generation | None:
@@ -813,7 +511,34 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     def stop_watching(self, task: str | Task | Generation) -> bool:
         """Stop polling a task. FoxAPI has no cancel: the provider may keep running and billing it."""
         generation = self._find(task)
-        return bool(generation and self._controller.stop_watching(generation.id))
+        return bool(generation and self._controller.stop_watching(generation.key))
+
+    # -- resume, clear finished ---------------------------------------------------------
+    def resume(self, task: str | Task | Generation) -> bool:
+        """Follow a stopped generation again (by card id, provider id, task or generation).
+
+        Only one stopped by ``stop_watching`` that has a provider task (card ``resumable``):
+        it is polled and downloaded as before; nothing is submitted again. Returns whether it is
+        being followed again.
+        """
+        generation = self._find(task)
+        return bool(generation and self._controller.resume_watching(generation.key))
+
+    def clear_finished(self) -> int:
+        """Drop finished generations (and their posters) from the studio; returns how many.
+
+        Completed, failed, cancelled and expired ones that are not being watched. They stay in
+        the task journal (``FoxClient().history()``, ``foxkling tasks``); their credits still
+        count as spent in this session.
+        """
+        gone = self._controller.clear_finished()
+        self._cleared_credits += sum(
+            g.task.credits_reserved or 0 for g in gone if g.task is not None and not g.restored
+        )
+        self._credit_foreign -= {id(g) for g in gone}
+        self._update_credits()
+        self._refresh_fallback()
+        return len(gone)
 
     def video(self, task: str | Task | Generation | None = None) -> VideoDisplay:
         """The finished video as an inline output that stays in the saved notebook."""
@@ -845,175 +570,56 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             self.send_state(key=owned)
 
     def _reply(self, message: dict[str, Any], buffers: list[bytes] | None = None, **fields: Any) -> None:
-        self.send({"id": _message_id(message), "kind": _response_kind(message), **fields}, buffers)
-
-    def _answer_failure(self, content: Any, error: str) -> None:
-        # The last resort: an answer must go out even when building or sending the first failed.
-        message = content if isinstance(content, dict) else {}
-        try:
-            self.send({"id": _message_id(message), "kind": _response_kind(message), "ok": False, "error": error})
-        except Exception as failure:  # noqa: BLE001  (a closed comm: nobody is listening any more)
-            logger.error("answering a message failed: %s", type(failure).__name__)
+        self._dispatcher.reply(message, buffers, **fields)
 
     def _on_custom_message(self, _widget: Any, content: Any, buffers: list[bytes]) -> None:
         # Never name this _handle_msg: that would replace ipywidgets' own comm handler.
-        # Every message gets exactly one answer, even a malformed one: the front end waits for
-        # it (Generate stays disabled until then), and an unanswered request only ends in its
-        # timeout, with a vaguer message.
-        kind = content.get("kind") if isinstance(content, dict) else None
-        try:
-            problem = _malformed(content)
-            if problem:
-                self._reply(content if isinstance(content, dict) else {}, ok=False, error=problem)
-            elif kind == GENERATE:
-                self._reply(content, ok=True, task_id=self.generate_nowait())
-            elif kind == STOP_WATCHING:
-                self._reply(content, ok=self.stop_watching(str(content.get("task_id", ""))))
-            elif kind == VIDEO_REQUEST:
-                self._send_video(content)
-            elif kind == VIDEO_ACK:
-                self._video_ack(content)
-            elif kind == VIDEO_CANCEL:
-                self._reply(content, ok=self._cancel_transfer(content.get("transfer")))
-            elif kind == VIDEO_PROBE:
-                # A known buffer: a host that drops binary buffers (Colab's widget manager,
-                # googlecolab/colab-cdn-widget-manager#33) delivers this answer without it, and
-                # the view then asks for base64 chunks instead.
-                self._reply(content, [_transport.PROBE_BYTES], ok=True, size=len(_transport.PROBE_BYTES))
-            elif kind == SET_KEY:
-                self._set_key(content)
-            elif kind == CLEAR_KEY:
-                self._clear_key()
-                self._reply(content, ok=True, mode=self._mode)
-            elif kind == LOAD_TASK:
-                self._reply(content, ok=self.load(str(content.get("task_id", ""))))
-            elif kind == CREATE_VOICE:
-                generation = self.create_voice()
-                self.voice_url, self.voice_name = "", ""
-                self._reply(content, ok=True, task_id=generation.id)
-            else:
-                self._reply(
-                    content,
-                    ok=False,
-                    error=f"Unknown message kind {_shown(kind)}: the front end and the "
-                    "kernel are different versions. Restart the kernel and reload the page.",
-                )
-        except FoxAPIError as error:
-            self._answer(content, error.message, field=getattr(error, "field", None))
-        except Exception as error:  # noqa: BLE001  (the front end waits for an answer: always give one)
-            # No traceback in the log: frames of a set-key message would be near the key.
-            shown = kind if isinstance(kind, str) and kind in KINDS else "malformed"
-            logger.error("handling a %r message failed: %s: %s", shown, type(error).__name__, redact(str(error)))
-            self._answer_failure(content, f"The kernel could not do that ({type(error).__name__}); see its log.")
+        self._dispatcher(content)
 
-    def _answer(self, content: Any, error: str, **fields: Any) -> None:
-        try:
-            self._reply(content, ok=False, error=error, **fields)
-        except Exception as failure:  # noqa: BLE001  (see _on_custom_message: never escape, never a traceback)
-            logger.error("answering a message failed: %s", type(failure).__name__)
-            self._answer_failure(content, f"The kernel could not do that ({type(failure).__name__}); see its log.")
+    def _handlers(self) -> dict[str, Handler]:
+        """One small handler per message kind; each answers its message (docs/widget-protocol.md).
 
-    def _send_video(self, message: dict[str, Any]) -> None:
-        """Answer a ``video-request``: a direct URL, or a header and then the chunks.
-
-        The answer (``video-response``) says how many bytes and chunks follow; the chunks come
-        from a :class:`~._transport.ChunkSender` on its own thread, at most ``WINDOW`` ahead of
-        the view's acks. The file is opened here and read one chunk at a time, never whole.
+        Methods are looked up when a message comes, not bound here, so a wrapped method is used.
         """
-        task_id = message.get("task_id")
-        generation = self._find(str(task_id or ""))
-        if generation is None or generation.path is None or not generation.path.exists():
-            self._reply(message, ok=False, task_id=task_id, error="no video for this task in this kernel")
-            return
-        name = generation.to_card()["video"]["name"]
-        path = generation.path
-        if message.get("audio") == "mp3":
-            # The view's player cannot decode AAC (VS Code: microsoft/vscode#162062): send a copy
-            # with MP3 audio. Made on this thread, once per clip (~0.4 s for a 10 s clip, 100 MB
-            # or 180 KB alike: the video is copied, only the audio is transcoded), then reused.
-            path = _remux.mp3_copy(path)
-        if message.get("direct") is True and path == generation.path:
-            # Not when a copy is sent: the provider's file has the AAC audio this view cannot play.
-            url = _transport.direct_play_url(generation.task, self._mode)
-            if url is not None:
-                self._controller.cache.touch(generation.path)
-                self._reply(message, ok=True, task_id=generation.id, mime="video/mp4", name=name, url=url)
-                return
-        encoding: _transport.Encoding = _transport.BASE64 if message.get("encoding") == _transport.BASE64 else "binary"
-        transfer_id = str(message["id"])  # _malformed() has checked it
-        with self._transfers_lock:
-            old = self._transfers.pop(transfer_id, None)
-            busy = len(self._transfers) >= MAX_TRANSFERS
-        if old is not None:
-            old.cancel()  # the same id again: the view started over
-        if busy:
-            self._reply(
-                message,
-                ok=False,
-                task_id=generation.id,
-                error=f"{MAX_TRANSFERS} other videos are loading already",
-            )
-            return
-        file = path.open("rb", buffering=0)  # unbuffered: each read is one chunk, no copy
-        try:
-            total = os.fstat(file.fileno()).st_size
-            self._controller.cache.touch(generation.path)  # recently shown: last to be evicted
-            if path != generation.path:
-                self._controller.cache.touch(path)  # after the original: mp3_copy reuses a copy no older
 
-            def done(_outcome: str) -> None:
-                with self._transfers_lock:
-                    if self._transfers.get(transfer_id) is sender:
-                        del self._transfers[transfer_id]
+        def task_of(message: dict[str, Any]) -> str:
+            return str(message.get("task_id") or "")
 
-            sender = _transport.ChunkSender(
-                transfer_id=transfer_id,
-                task_id=generation.id,
-                file=file,
-                total=total,
-                send=self.send,
-                encoding=encoding,
-                chunk_size=_transport.chunk_size_for(encoding),
-                on_done=done,
-            )
-            with self._transfers_lock:
-                self._transfers[transfer_id] = sender
-            # The header first: it goes out before the sender's first chunk (IOPub keeps order).
-            self._reply(
-                message,
-                ok=True,
-                task_id=generation.id,
-                mime="video/mp4",
-                name=name,
-                total=total,
-                chunks=sender.chunks,
-                chunk_size=sender.chunk_size,
-                window=sender.window,
-                encoding=encoding,
-            )
-        except BaseException:
-            file.close()
-            with self._transfers_lock:
-                self._transfers.pop(transfer_id, None)
-            raise
-        sender.start()
+        def resume(message: dict[str, Any]) -> None:
+            refusal = self._controller.resume_refusal(task_of(message))  # a refusal says why
+            if not refusal and not self.resume(task_of(message)):
+                refusal = "try again"
+            self._reply(message, **({"ok": False, "error": refusal} if refusal else {"ok": True}))
 
-    def _video_ack(self, message: dict[str, Any]) -> None:
-        transfer, index = message.get("transfer"), message.get("index")
-        with self._transfers_lock:
-            sender = self._transfers.get(transfer) if isinstance(transfer, str) else None
-        if sender is None or not isinstance(index, int) or isinstance(index, bool):
-            # Late acks after a transfer ended are normal (the last ones, or after a cancel).
-            self._reply(message, ok=False, error="no such video transfer (it ended or was cancelled)")
-            return
-        self._reply(message, ok=sender.ack(index))
+        def clear_key(message: dict[str, Any]) -> None:
+            self._clear_key()
+            self._reply(message, ok=True, mode=self._mode)
 
-    def _cancel_transfer(self, transfer: Any) -> bool:
-        with self._transfers_lock:
-            sender = self._transfers.pop(transfer, None) if isinstance(transfer, str) else None
-        if sender is not None:
-            sender.cancel()
-        return sender is not None
+        def create_voice(message: dict[str, Any]) -> None:
+            generation = self.create_voice()
+            self.voice_url, self.voice_name = "", ""
+            self._reply(message, ok=True, task_id=generation.key)
+
+        def probe(message: dict[str, Any]) -> None:
+            # A known buffer: a host that drops binary buffers (Colab's widget manager,
+            # googlecolab/colab-cdn-widget-manager#33) delivers this answer without it, and
+            # the view then asks for base64 chunks instead.
+            self._reply(message, [_transport.PROBE_BYTES], ok=True, size=len(_transport.PROBE_BYTES))
+
+        return {
+            GENERATE: lambda m: self._reply(m, ok=True, task_id=self.generate_nowait()),
+            STOP_WATCHING: lambda m: self._reply(m, ok=self.stop_watching(task_of(m))),
+            RESUME: resume,
+            CLEAR_FINISHED: lambda m: self._reply(m, ok=True, cleared=self.clear_finished()),
+            VIDEO_REQUEST: lambda m: self._transfers.request(m, self._find(task_of(m)), self._mode),
+            VIDEO_ACK: lambda m: self._transfers.ack(m),
+            VIDEO_CANCEL: lambda m: self._reply(m, ok=self._transfers.cancel(m.get("transfer"))),
+            VIDEO_PROBE: probe,
+            SET_KEY: lambda m: self._set_key(m),
+            CLEAR_KEY: clear_key,
+            LOAD_TASK: lambda m: self._reply(m, ok=self.load(task_of(m))),
+            CREATE_VOICE: create_voice,
+        }
 
     def _set_key(self, message: dict[str, Any]) -> None:
         if self._classroom:
@@ -1033,7 +639,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self._reply(message, ok=True, mode=self._mode)
 
     def _clear_key(self) -> None:
-        self._controller.client = _default_client(self._emulator_choice if self._emulator_choice else None)
+        self._controller.client = default_client(self._emulator_choice if self._emulator_choice else None)
         self._mode, self._has_key = self._controller.client.mode, False
         self._reload_credits()
         self._controls_changed()
@@ -1059,22 +665,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
 
     # -- display --------------------------------------------------------------------------
     def _fallback_html(self) -> str:
-        """What a saved notebook shows without a kernel: the task list with posters, all text escaped."""
-        rows = []
-        for generation in self.tasks:
-            card = generation.to_card()
-            poster = (
-                f'<img src="{html.escape(card["poster"])}" alt="" style="width:120px;vertical-align:middle">'
-                if card["poster"].startswith("data:image/jpeg;base64,")
-                else ""
-            )
-            error = f" — {html.escape(str(card['error']['message']))}" if card["error"] else ""
-            rows.append(
-                f"<li>{poster} <b>{html.escape(card['status'])}</b> {html.escape(card['summary'])}{error}"
-                f" <code>{html.escape(card['id'])}</code></li>"
-            )
-        items = "".join(rows) or "<li>No generations yet.</li>"
-        return f"<div><b>Kling video studio</b> ({html.escape(self._mode)})<ul>{items}</ul></div>"
+        return fallback_html(self.tasks, self._mode)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         # anywidget returns (data, metadata); add the kernel-less HTML fallback to the data.
@@ -1087,46 +678,26 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         return bundle
 
     def _plain_text(self) -> str:
-        """The one line a text-only view shows (and nbconvert's export above the fallback)."""
-        count = len(self.tasks)
-        done = f"{count} generation{'s' if count != 1 else ''}" if count else "no generations yet"
-        return f"Kling video studio ({self._mode}) — {done}"
+        return plain_text(len(self.tasks), self._mode)
 
     def _ipython_display_(self) -> None:
-        # The kernel-less fallback (GitHub, nbconvert, a notebook opened without its kernel) is a
-        # second output of its own, refreshed by display id as tasks finish. Refreshing the
-        # widget's own output instead would make the front end build a new view each time: an
-        # open panel would close and a playing video would stop. The widget's stylesheet hides
-        # the fallback wherever the live widget renders.
+        # The widget itself (text/plain and the widget view), then the kernel-less fallback as
+        # an output of its own (see _fallback.py for why).
         from IPython.display import display
 
         data, metadata = self._repr_mimebundle_()
         display({k: v for k, v in data.items() if k != "text/html"}, metadata=metadata, raw=True)
-        display_id = uuid.uuid4().hex
-        self._display_ids.append(display_id)
-        display({"text/html": self._fallback_output()}, raw=True, display_id=display_id)
-
-    def _fallback_output(self) -> str:
-        return f'<div class="fk-fallback">{self._fallback_html()}</div>'
+        self._fallbacks.show(self._fallback_html())
 
     def _refresh_fallback(self) -> None:
-        if not self._display_ids:
-            return
-        from IPython.display import update_display
-
-        html = self._fallback_output()
-        for display_id in self._display_ids:
-            update_display({"text/html": html}, raw=True, display_id=display_id)
+        self._fallbacks.refresh(self._fallback_html)
 
     def close(self) -> None:
         """Stop watching all tasks (they keep running at the provider) and close the widget."""
         # Either may be missing: the constructor refused a budget/classroom setting before making them.
-        lock = getattr(self, "_transfers_lock", None)
-        if lock is not None:
-            with lock:
-                transfers, self._transfers = list(self._transfers.values()), {}
-            for sender in transfers:
-                sender.cancel()
+        transfers = getattr(self, "_transfers", None)
+        if transfers is not None:
+            transfers.close()
         controller = getattr(self, "_controller", None)
         if controller is not None:
             controller.close()

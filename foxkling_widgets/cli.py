@@ -42,6 +42,7 @@ from ._exceptions import (
 from ._filenames import sanitize_filename
 from ._request_flags import add_request_arguments, request_from_args
 from ._secrets import scrub
+from ._status import TERMINAL
 from ._terminal import terminal_safe, truncate
 from ._types import Task
 
@@ -219,7 +220,7 @@ def _prompt_of(request: dict[str, Any]) -> str:
 
 
 def _status_of(entry: JournalEntry) -> str:
-    if entry.status in ("completed", "failed", "cancelled"):
+    if entry.status in TERMINAL:
         return entry.status
     return f"{entry.status} {entry.progress:.0f}%"
 

@@ -1,9 +1,10 @@
 """The widget's controller on its own: a scripted fake client, a virtual clock, no server and no widget.
 
 ``Controller`` is driven through its public surface only (``start``, ``start_batch``,
-``start_voice``, ``resume``, ``add_finished``, ``stop_watching``, ``close``, ``concurrency``,
-``generations``, ``find``, ``in_flight``, the ``on_finished``/``on_voice`` hooks and the
-``publish`` callback). The fake client has exactly the methods the controller calls on
+``start_voice``, ``resume``, ``resume_watching``, ``clear_finished``, ``add_finished``,
+``stop_watching``, ``close``, ``concurrency``, ``generations``, ``find``, ``in_flight``,
+``total_published``, the ``on_finished``/``on_voice`` hooks and the ``publish`` and
+``send_progress`` callbacks). The fake client has exactly the methods the controller calls on
 ``AsyncFoxClient`` (two tests keep it so), counts every call ("exactly one submit per
 generation" is an assertion), can hold any call at a :class:`Gate` until the test opens it, and
 can fail in each phase. Its ``watch`` sleeps on a :class:`VirtualClock`, so hours of polling
@@ -58,6 +59,7 @@ from foxkling_widgets._controller import (
 )
 from foxkling_widgets._exceptions import WaitTimeoutError
 from foxkling_widgets._loop import LoopThread
+from foxkling_widgets._messages import CardProgress
 from foxkling_widgets._secrets import register_secret
 from foxkling_widgets._types import TaskError
 from foxkling_widgets._validation import MODEL_CREATE_VOICE
@@ -429,6 +431,7 @@ class Harness:
     runner: LoopThread
     finished: list[Generation]
     voices: list[dict[str, Any]]
+    progress: list[list[CardProgress]] = field(default_factory=list)  # cards-progress sends (with deltas)
 
     def request(self, prompt: str, **fields: Any) -> VideoRequest:
         """A valid request (the controller expects one)."""
@@ -436,7 +439,7 @@ class Harness:
 
     def card(self, generation: Generation) -> dict[str, Any] | None:
         """The generation's card in the last publish."""
-        return next((c for c in self.published.last if c["id"] == generation.id), None)
+        return next((c for c in self.published.last if c["id"] == generation.key), None)
 
     def wait_published(self, generation: Generation, **expected: Any) -> dict[str, Any]:
         """Block until a published card of ``generation`` has these values; return it."""
@@ -476,10 +479,11 @@ def make(tmp_path: Path, tiny_mp4: bytes) -> Iterator[Callable[..., Harness]]:
     """Build a controller (``concurrency``, ``max_rate``) around a fresh fake client."""
     made: list[Harness] = []
 
-    def build(*, concurrency: int = 2, max_rate: float = 50.0) -> Harness:
+    def build(*, concurrency: int = 2, max_rate: float = 50.0, deltas: bool = False) -> Harness:
         runner = LoopThread("controller-test")
         fake = FakeClient(tiny_mp4)
         published = Published()
+        progress: list[list[CardProgress]] = []
         controller = Controller(
             cast(AsyncFoxClient, fake),
             runner,
@@ -488,8 +492,9 @@ def make(tmp_path: Path, tiny_mp4: bytes) -> Iterator[Callable[..., Harness]]:
             max_rate=max_rate,
             cache=VideoCache(tmp_path / "videos", budget_bytes=10**9),
             concurrency=concurrency,
+            send_progress=progress.append if deltas else None,
         )
-        harness = Harness(controller, fake, published, runner, [], [])
+        harness = Harness(controller, fake, published, runner, [], [], progress)
         controller.on_finished = harness.finished.append
         controller.on_voice = harness.voices.append
         made.append(harness)
@@ -561,8 +566,9 @@ def test_a_generation_is_submitted_once_followed_downloaded_and_shown(make: Call
     assert on_the_wire is not None
     generation, future = h.controller.start(request)
     on_the_wire.wait_reached()
-    local_id = generation.id  # until the provider answers, the card has a local id
-    assert local_id.startswith("local-") and h.controller.find(local_id) is generation
+    key = generation.key  # the card's id, given before the provider answers, for good
+    assert re.fullmatch(r"gen-[0-9a-f]{10}", key) and h.controller.find(key) is generation
+    assert generation.task_id is None and generation.id == key
     on_the_wire.open()
 
     task = outcome(future)
@@ -571,7 +577,8 @@ def test_a_generation_is_submitted_once_followed_downloaded_and_shown(make: Call
     assert h.fake.watches == [(task.id, None, 90.0)]  # polling paced by the tier's past, no timeout
     assert h.fake.downloads == [(task.id, h.controller.cache.path_for(task.id))]
     assert generation.id == task.id and h.controller.find(task.id) is generation
-    assert h.controller.find(local_id) is None  # one id per thing: the provider's, once known
+    assert generation.key == key and generation.task_id == task.id
+    assert h.controller.find(key) is generation  # the first id still names it: one thing, one key
     assert generation.status == "completed" and generation.progress == 100.0 and not generation.watching
     assert generation.done and generation.path is not None and generation.path.read_bytes() == h.fake.clip
     assert generation.poster.startswith("data:image/jpeg;base64,")  # a real frame of the tiny MP4
@@ -655,7 +662,7 @@ def test_a_stream_of_changes_is_published_at_most_max_rate_times_a_second(make: 
     gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(stream)]
     assert len(stream) >= 2 and all(gap >= 0.5 / max_rate for gap in gaps), gaps
     assert len(stream) <= 2 + elapsed * max_rate, (len(stream), elapsed)
-    progress = [next(c["progress"] for c in cards if c["id"] == generation.id) for _, cards in stream]
+    progress = [next(c["progress"] for c in cards if c["id"] == generation.key) for _, cards in stream]
     assert progress == sorted(progress)  # never an older state after a newer one
 
 
@@ -1244,12 +1251,15 @@ def test_to_card_has_the_documented_shape(make: Callable[..., Harness]) -> None:
     (generation,) = batch.wait(timeout=HANG_GUARD)
     card = generation.to_card()
     _check_card(card)
-    assert card["id"] == generation.id and card["status"] == "completed" and card["status_text"] == "succeeded"
+    assert card["id"] == generation.key and card["task_id"] == generation.id
+    assert card["status"] == "completed" and card["status_text"] == "succeeded"
     assert card["progress"] == 100.0 and card["created"] == 1_700_000_000
     assert card["estimated_time"] == 60.0 and card["credits_reserved"] == 12.5
     assert card["request"] == request.to_payload() and card["summary"] == request_summary(request)
-    assert card["video"] == {"name": f"{generation.id}.mp4", "size": len(h.fake.clip), "mime": "video/mp4"}
-    assert card["poster"].startswith("data:image/jpeg;base64,") and card["audio_requested"] is True
+    assert card["video"] == {"name": generation.download_name(), "size": len(h.fake.clip), "mime": "video/mp4"}
+    assert card["video"]["name"].startswith("a-fox-1080p-") and card["video"]["name"].endswith(".mp4")
+    assert card["poster"] == "" and generation.poster.startswith("data:image/jpeg;base64,")  # posters: _posters
+    assert card["audio_requested"] is True and card["playable"] is True and card["resumable"] is False
     assert card["kind"] == "video" and card["voice"] is None and card["error"] is None
     assert card["batch"] == {"id": batch.id, "index": 0, "count": 1, "label": "wide"}
     assert "VideoRequest(" in card["code"] and card["watching"] is False
@@ -1289,3 +1299,153 @@ def test_any_snapshot_makes_a_card_of_the_documented_shape(
     if error is not None:
         generation.fail(RuntimeError(error))
     _check_card(generation.to_card())
+
+
+# -- stable keys, resume, clear, cap, progress deltas (docs/widget-protocol.md) ----------------
+def test_the_key_names_the_generation_before_and_after_its_submit_is_answered(make: Callable[..., Harness]) -> None:
+    h = make()
+    polling = Gate("polling")
+    on_the_wire = Gate("POST")
+    h.fake.script("held", task_id="task-held", hold_submit=on_the_wire, steps=[at(10), polling, finished()])
+    generation, future = h.controller.start(h.request("held"))
+    key = generation.key
+    on_the_wire.wait_reached()
+    assert h.wait_published(generation, task_id=None)["id"] == key  # the card, before the answer
+    on_the_wire.open()
+    polling.wait_reached()
+    card = h.wait_published(generation, task_id="task-held")
+    assert card["id"] == key and h.controller.find("task-held") is h.controller.find(key) is generation
+    assert h.controller.stop_watching(key) is True  # the first id still stops it
+    assert outcome(future) is None and generation.key == key
+
+
+def test_a_stopped_generation_resumes_and_completes(make: Callable[..., Harness]) -> None:
+    h = make()
+    polling = Gate("polling")
+    h.fake.script("long", task_id="task-long", steps=[at(10), polling, finished()])
+    generation, future = h.controller.start(h.request("long"))
+    polling.wait_reached()
+    assert h.controller.stop_watching(generation.key) is True and outcome(future) is None
+    card = h.wait_published(generation, status="stopped", resumable=True)
+    assert isinstance(card["stopped_at"], float) and card["stopped_at"] >= card["submitted_at"]
+    assert h.finished == []
+    polling.open()
+    assert h.controller.resume_watching("task-long") is True  # by provider id; the key works too
+    assert h.controller.resume_watching(generation.key) is False  # followed already
+    wait_until(lambda: not generation.watching, "the resumed generation finished")
+    assert generation.status == "completed" and generation.done and generation.note == ""
+    assert len(h.fake.submits) == 1 and [w[0] for w in h.fake.watches] == ["task-long", "task-long"]
+    card = h.wait_published(generation, status="completed", resumable=False, stopped_at=None, playable=True)
+    assert h.finished == [generation] and h.controller.resume_watching(generation.key) is False
+
+
+def test_what_cannot_be_resumed_is_refused(make: Callable[..., Harness]) -> None:
+    h = make(concurrency=1)
+    first_download = Gate("first download")
+    h.fake.script("first", hold_download=first_download)
+    first, _first_future = h.controller.start(h.request("first"))
+    queued, queued_future = h.controller.start(h.request("queued"))
+    first_download.wait_reached()
+    assert h.controller.stop_watching(queued.key) is True and outcome(queued_future) is None
+    assert queued.status == "stopped" and queued.task_id is None and not queued.resumable  # nothing was sent
+    assert h.controller.resume_watching(queued.key) is False
+    assert h.controller.resume_watching(first.key) is False  # being watched
+    assert h.controller.resume_watching("no-such-id") is False
+    first_download.open()
+    wait_until(lambda: first.done, "the first finished")
+    assert h.controller.resume_watching(first.key) is False and h.fake.submits[1:] == []
+
+
+def test_clear_finished_drops_only_what_is_over(make: Callable[..., Harness]) -> None:
+    h = make()
+    polling = Gate("polling")
+    h.fake.script("running", steps=[at(10), polling, finished()])
+    done, done_future = h.controller.start(h.request("done"))
+    assert isinstance(outcome(done_future), Task)
+    h.fake.script("refused", steps=[failed_at_provider()])
+    refused, refused_future = h.controller.start(h.request("refused"))
+    assert isinstance(outcome(refused_future), TaskFailedError)
+    running, _running_future = h.controller.start(h.request("running"))
+    polling.wait_reached()
+    assert [g.key for g in h.controller.clear_finished()] == [done.key, refused.key]
+    assert h.controller.generations == [running] and h.controller.find(done.key) is None
+    wait_until(lambda: [c["id"] for c in h.published.last] == [running.key], "the cleared cards left")
+    assert h.controller.clear_finished() == []
+    polling.open()
+
+
+def test_cards_are_capped_at_the_newest_fifty(make: Callable[..., Harness]) -> None:
+    from foxkling_widgets._cards import CARD_LIMIT
+
+    h = make()
+    made = [Generation(h.request(f"clip {i}"), id=f"task-{i}", status="completed", watching=False) for i in range(60)]
+    for generation in made:
+        h.controller.add_finished(generation)
+    wait_until(lambda: h.controller.total_published == 60, "all sixty counted")
+    cards = h.published.last
+    assert CARD_LIMIT == 50 and len(cards) == CARD_LIMIT and len(h.controller.generations) == 60
+    assert [c["id"] for c in cards] == [f"task-{i}" for i in range(59, 9, -1)]  # newest first
+
+
+def test_progress_alone_goes_as_deltas_and_the_final_state_as_cards(make: Callable[..., Harness]) -> None:
+    h = make(deltas=True)
+    start_line = Gate("before the stream")
+    h.fake.script("a stream", steps=[start_line, *(at(p) for p in range(1, 41)), finished()], real_pause=0.005)
+    generation, future = h.controller.start(h.request("a stream"))
+    start_line.wait_reached()
+    h.wait_published(generation, status="pending")
+    start_line.open()
+    assert isinstance(outcome(future), Task)
+    h.wait_published(generation, status="completed", progress=100.0)
+    deltas = [entry for sent in h.progress for entry in sent]
+    assert deltas, "no progress went as a delta"  # 40 ticks over more than a publish window
+    assert {entry["id"] for entry in deltas} == {generation.key}
+    assert all(set(entry) == {"id", "progress", "status_text"} for entry in deltas)
+    moved = [entry["progress"] for entry in deltas]
+    assert moved == sorted(moved) and moved[-1] < 100  # the end came as full cards, not as a delta
+    # Every full publish in between shows a status change (submitting, pending, processing,
+    # downloading, completed) or the periodic refresh: far fewer than the ticks.
+    assert h.published.count() < 40
+
+
+def test_a_new_card_goes_as_full_cards_even_while_another_ticks(make: Callable[..., Harness]) -> None:
+    h = make(deltas=True)
+    polling = Gate("polling")
+    h.fake.script("first", steps=[at(10), polling, finished()])
+    first, _future = h.controller.start(h.request("first"))
+    h.wait_published(first, progress=10.0)
+    second = Generation(h.request("second"), id="task-second", status="completed", watching=False)
+    h.controller.add_finished(second)
+    wait_until(lambda: [c["id"] for c in h.published.last] == ["task-second", first.key], "the new card")
+    polling.open()
+
+
+def test_a_stalled_progress_reaches_the_cards_after_the_refresh_interval(tmp_path: Path, tiny_mp4: bytes) -> None:
+    # Deltas went out, then the provider's progress stood still: _tasks still catches up.
+    runner = LoopThread("controller-test")
+    fake, published, progress = FakeClient(tiny_mp4), Published(), []
+    controller = Controller(
+        cast(AsyncFoxClient, fake),
+        runner,
+        published,
+        video_dir=tmp_path / "videos",
+        max_rate=50.0,
+        send_progress=progress.append,
+        full_every=0.2,
+    )
+    stalled, real_pause = Gate("stalled"), 0.05
+    fake.script("stalls", steps=[at(10), at(20), at(30), stalled, finished()], real_pause=real_pause)
+    try:
+        generation, _future = controller.start(VideoRequest(prompt="stalls"))
+        stalled.wait_reached()
+
+        def shows_thirty() -> bool:
+            card = next((c for c in published.last if c["id"] == generation.key), None)
+            return card is not None and card["progress"] == 30.0
+
+        wait_until(shows_thirty, "the cards caught up with the last delta")
+    finally:
+        controller.close()
+        stalled.open()
+        wait_until(lambda: controller.in_flight == 0, "the job ended")
+        runner.close()

@@ -65,6 +65,12 @@ def test_saved_state_has_the_finished_card(tmp_path: Path, wait: str) -> None:
     assert cards, "no task cards in the saved widget state"
     assert [c["status"] for c in cards] == ["completed"] * len(cards)
     assert all(c["video"] is not None and c["progress"] == 100 for c in cards)
+    # Each poster is saved once in the whole notebook: in _posters, not in the cards nor the fallback.
+    posters = _studio_state(nb)["_posters"]
+    assert set(posters) == {c["id"] for c in cards} and all(c["poster"] == "" for c in cards)
+    saved = nbformat.writes(nb)
+    for poster in posters.values():
+        assert saved.count(poster.removeprefix("data:image/jpeg;base64,")) == 1
     # The kernel-less fallback (a display of its own) was refreshed from the waiting cell too.
     fallback = "".join(o.get("data", {}).get("text/html", "") for o in nb.cells[0].outputs)
     assert "completed" in fallback and "downloading" not in fallback

@@ -100,6 +100,13 @@ def tasks_in(msg: dict[str, Any]) -> list[dict[str, Any]] | None:
     return None
 
 
+def _state_has(msg: dict[str, Any], name: str) -> bool:
+    if msg["msg_type"] != "comm_msg":
+        return False
+    data = msg["content"]["data"]
+    return data.get("method") == "update" and name in data.get("state", {})
+
+
 def test_generation_runs_while_the_kernel_is_idle(
     kernel: tuple[KernelManager, BlockingKernelClient], emulator: EmulatorServer
 ) -> None:
@@ -138,6 +145,23 @@ def test_generation_runs_while_the_kernel_is_idle(
     progress = [t[0]["progress"] for m in session.seen if (t := tasks_in(m))]
     assert progress == sorted(progress) and card["progress"] == 100 and card["video"]
     assert emulator.emulator.stats["posts"] == posts + 1
+    # The card's id is the key generate answered with, for good; the provider's id is beside it.
+    key = reply["content"]["data"]["content"]["task_id"]
+    assert card["id"] == key and key.startswith("gen-") and card["task_id"].startswith("task-")
+    # Progress went as full cards and as cards-progress messages, in one order, only forwards.
+    moved = []
+    for m in session.seen:
+        if (t := tasks_in(m)) is not None and t:
+            moved.append(t[0]["progress"])
+        content = m["content"].get("data", {}).get("content", {}) if m["msg_type"] == "comm_msg" else {}
+        if content.get("kind") == "cards-progress":
+            assert "id" not in content and all(e["id"] == key for e in content["cards"])
+            moved.extend(e["progress"] for e in content["cards"])
+    assert moved == sorted(moved)
+    # The poster came once, in _posters, before the card that shows it; the card has none.
+    posters = [m["content"]["data"]["state"]["_posters"] for m in session.seen if _state_has(m, "_posters")]
+    assert posters and key in posters[-1] and posters[-1][key].startswith("data:image/jpeg;base64,")
+    assert card["poster"] == ""
 
     session.custom(id="v1", kind="video-request", task_id=card["id"])
     video = session.wait_for(lambda m: m["content"]["data"].get("content", {}).get("id") == "v1")

@@ -108,3 +108,36 @@ def test_wheel_contains_the_bundle(tmp_path: Path) -> None:
     assert {"foxkling_widgets/static/widget.js", "foxkling_widgets/static/widget.css"} <= names
     assert "foxkling_widgets/py.typed" in names
     assert not any("node_modules" in n or n.startswith("tests/") for n in names)
+
+
+def _modules_loaded_by(code: str) -> set[str]:
+    """The top-level modules a fresh interpreter has loaded after running ``code``."""
+    probe = f"{code}\nimport sys, json\nprint(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout
+    return set(json.loads(out.splitlines()[-1]))
+
+
+#: What the package and the CLI's --help must not pay for: the HTTP stack, the event loop, the
+#: journal's database, the widget's stack.
+STARTUP_HEAVY = {"httpx", "httpcore", "ssl", "asyncio", "sqlite3", "anywidget", "ipywidgets", "IPython", "traitlets"}
+
+
+def test_import_and_help_start_without_the_http_stack_or_the_widget() -> None:
+    assert _modules_loaded_by("import foxkling_widgets") & STARTUP_HEAVY == set()
+    help_run = "import contextlib, io\nfrom foxkling_widgets.cli import main\n"
+    help_run += "with contextlib.redirect_stdout(io.StringIO()): main(['--help'])"
+    assert _modules_loaded_by(help_run) & STARTUP_HEAVY == set()
+
+
+def test_the_client_imports_httpx_only_when_one_is_built() -> None:
+    assert "httpx" not in _modules_loaded_by("from foxkling_widgets import AsyncFoxClient, FoxClient")
+    built = "from foxkling_widgets import AsyncFoxClient\nAsyncFoxClient(api_key='sk-test-0123456789', journal=False)"
+    assert "httpx" in _modules_loaded_by(built)
+
+
+def test_lazy_names_are_the_same_objects_as_their_modules() -> None:
+    from foxkling_widgets import client
+
+    assert foxkling_widgets.FoxClient is client.FoxClient and foxkling_widgets.AsyncFoxClient is client.AsyncFoxClient
+    assert foxkling_widgets.client is client
+    assert set(foxkling_widgets.__all__) <= set(dir(foxkling_widgets))

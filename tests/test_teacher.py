@@ -168,9 +168,9 @@ def test_work_starts_exactly_when_it_fits(
     # At the boundary: reserving exactly the cap is allowed, a credit more is not.
     w, client = _priced(server, tmp_path_factory.mktemp("priced"), price)
     try:
-        w._budget_cap = cap
+        w._budget_guard.cap = cap
         requests = [VideoRequest(prompt=f"fox {i}") for i in range(count)]
-        refused = w._budget_problems(requests)
+        refused = w._budget_guard.problems(requests)
         assert bool(refused) == (price * count > cap)
         assert all(p.field == "budget" for p in refused)
     finally:

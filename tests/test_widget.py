@@ -87,13 +87,14 @@ def test_generate_streams_cards_and_sends_video_bytes(widget: KlingWidget, serve
     widget.prompt = "a red fox"
     widget.aspect_ratio = "9:16"
     reply = message(widget, kind="generate")
-    assert reply["ok"] and reply["task_id"].startswith("local-")
+    assert reply["ok"] and reply["task_id"].startswith("gen-")
     generation = _wait_done(widget)
     assert generation.status == "completed" and generation.path.exists()
     time.sleep(0.3)  # the coalesced publish
     card = widget._tasks[0]
     assert card["status"] == "completed" and card["progress"] == 100 and card["video"]["name"].endswith(".mp4")
-    assert card["poster"].startswith("data:image/jpeg;base64,") and len(card["poster"]) < 40_000
+    poster = widget._posters[card["id"]]  # posters travel once, beside the cards
+    assert card["poster"] == "" and poster.startswith("data:image/jpeg;base64,") and len(poster) < 40_000
     assert "VideoRequest(" in card["code"] and card["credits_reserved"]
     message(widget, kind="video-request", task_id=generation.id)
     reply = next(c for c, _b in widget.sent if c["kind"] == "video-response")  # type: ignore[attr-defined]
@@ -106,7 +107,7 @@ def test_generate_streams_cards_and_sends_video_bytes(widget: KlingWidget, serve
     message(widget, kind="video-cancel", transfer="m1")
     assert widget.video(generation.id)._repr_html_().startswith("<figure")
     html = widget._repr_mimebundle_()[0]["text/html"]
-    assert generation.id in html and "data:image/jpeg" in html
+    assert generation.id in html and "data:image/jpeg" not in html  # the posters are in the widget state once
 
 
 def test_await_generate_returns_the_finished_task(widget: KlingWidget) -> None:
@@ -595,6 +596,8 @@ def test_front_end_writes_to_kernel_owned_traits_are_dropped_and_answered(
         "_mode",
         "_problems",
         "_tasks",
+        "_posters",
+        "_tasks_total",
         "_credits",
         "_variations",
         "_voices",

@@ -14,7 +14,7 @@ from typing import Any
 
 from .._types import MAX_ID, task_id_of
 
-__all__ = ["MAX_ANSWER_BYTES", "MAX_DEPTH", "Decoded", "decode", "raw_task_id"]
+__all__ = ["MAX_ANSWER_BYTES", "MAX_DEPTH", "Decoded", "decode"]
 
 #: The longest JSON answer read. FoxAPI's answers are under a few KB; an error page is under 100 KB.
 MAX_ANSWER_BYTES = 1024 * 1024
@@ -93,11 +93,6 @@ def _unescape(raw: str) -> str:
     except ValueError:
         return raw
     return value if isinstance(value, str) else raw
-
-
-def raw_task_id(data: bytes) -> str:
-    """The top-level task id in ``data`` (possibly truncated or malformed JSON), or ``""``."""
-    return _scan(data.decode("utf-8", errors="replace"))[1]
 
 
 def decode(data: bytes, *, truncated: bool = False) -> Decoded:

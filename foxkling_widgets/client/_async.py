@@ -20,10 +20,8 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol, TypeVar
 from urllib.parse import urljoin, urlsplit
-
-import httpx
 
 from .._exceptions import (
     APIConnectionError,
@@ -33,6 +31,7 @@ from .._exceptions import (
     JournalUnavailableError,
     MissingAPIKeyError,
     ProtocolError,
+    RateLimitError,
     ResultExpiredError,
     SubmitUncertainError,
     TaskFailedError,
@@ -44,30 +43,45 @@ from .._types import Task, TaskStatus, VideoRequest
 from .._validation import MODEL_CREATE_VOICE, validate_voice_url
 from ._answers import Decoded, decode
 from ._http import (
-    DEFAULT_TIMEOUT,
     EMULATOR_KEY,
-    NOT_SENT_ERRORS,
-    TRANSPORT_ERRORS,
+    KEY_ENV,
     USER_AGENT,
     Answer,
     RetryPolicy,
+    configured_base_url,
+    default_timeout,
     error_from_answer,
+    not_sent_errors,
     parse_retry_after,
     read_answer,
     resolve_settings,
+    retry_delay,
     same_origin,
-    should_retry,
     task_path,
+    transport_errors,
     web_scheme,
 )
 from ._polling import PollPolicy, Snapshot
 
-__all__ = ["EMULATOR_HOST", "AsyncFoxClient", "JournalLike", "ProgressCallback", "failure_of", "looks_like_video"]
+if TYPE_CHECKING:
+    import httpx  # imported when a client is built (AsyncFoxClient.__init__), not with the package
+
+__all__ = [
+    "EMULATOR_HOST",
+    "AsyncFoxClient",
+    "JournalLike",
+    "KeySource",
+    "ProgressCallback",
+    "failure_of",
+    "looks_like_video",
+]
 
 logger = logging.getLogger("foxkling_widgets")
 
 T = TypeVar("T")
 ProgressCallback = Callable[[Task], object]
+#: Where a client's key comes from (:meth:`AsyncFoxClient.key_source`).
+KeySource = Literal["emulator", "env", "given", "none"]
 Sleep = Callable[[float], Awaitable[object]]
 DEFAULT_MAX_DOWNLOAD = 2 * 1024**3  # Kling clips are tens of MB; 2 GB stops a runaway stream.
 SUBMIT_PATH = "/v1/videos/generations"
@@ -108,8 +122,6 @@ class JournalLike(Protocol):
     def unfinished(self, *, base_url: str | None = None) -> list[Any]: ...
     def uncertain_submits(self, *, base_url: str | None = None) -> list[dict[str, Any]]: ...
     def voices(self, *, base_url: str | None = None) -> list[dict[str, Any]]: ...
-    def credit_estimate(self, payload: dict[str, Any], *, base_url: str | None = None) -> float | None: ...
-    def credits_total(self, *, base_url: str | None = None) -> float: ...
     def typical_duration(self, payload: dict[str, Any], *, base_url: str | None = None) -> float | None: ...
 
 
@@ -140,6 +152,9 @@ class AsyncFoxClient:
         journal: where submits are recorded before ``submit`` returns: ``True`` (default) is the
             user's journal (see :mod:`foxkling_widgets._journal`), ``False``/``None`` records nothing.
         retry: backoff for safe requests; poll: the schedule used by :meth:`watch`.
+        mode: what the client talks to, as the studio shows it: ``"emulator"``, ``"live"``, or
+            ``"none"`` (no key and no emulator: nothing can be sent; the studio asks for a key).
+            Default: ``"emulator"`` for a loopback ``base_url``, else ``"live"``.
         journal_host: the name tasks are journaled (and history, voices and credits read) under;
             defaults to ``base_url``. The built-in emulator's is :data:`EMULATOR_HOST`.
     """
@@ -159,11 +174,13 @@ class AsyncFoxClient:
         mode: str | None = None,
         journal_host: str | None = None,
     ) -> None:
+        import httpx
+
         self._api_key, self.base_url = resolve_settings(api_key, base_url)
         self.journal_host = journal_host or self.base_url
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
-            timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
+            timeout=timeout if timeout is not None else default_timeout(),
             transport=transport,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             follow_redirects=False,
@@ -201,6 +218,23 @@ class AsyncFoxClient:
     def has_key(self) -> bool:
         """Whether a key is configured (the key itself is never exposed)."""
         return self._api_key is not None
+
+    def key_source(self) -> KeySource:
+        """Where this client's key comes from, told without exposing it (for code that rebuilds the client).
+
+        ``"emulator"``: the emulators' public key; ``"env"``: the key ``FOXAPI_API_KEY`` holds now
+        (so ``FoxClient()`` finds it); ``"given"``: another one (passed in, or pasted into the
+        studio); ``"none"``: no key.
+        """
+        if self._api_key is None:
+            return "none"
+        if self._api_key == EMULATOR_KEY:
+            return "emulator"
+        return "env" if os.environ.get(KEY_ENV, "").strip() == self._api_key else "given"
+
+    def base_url_from_environment(self) -> bool:
+        """Whether a client built without ``base_url`` (``FoxClient()``) reaches this client's base URL."""
+        return configured_base_url(None) == self.base_url
 
     def __repr__(self) -> str:
         key = "set" if self.has_key else "missing"
@@ -260,23 +294,29 @@ class AsyncFoxClient:
             attempt += 1
             try:
                 answer = await self._exchange(method, url, json=json, headers=headers)
-            except TRANSPORT_ERRORS as error:
-                if attempt < self.retry.attempts and should_retry(billed=billed, error=error):
-                    await self._sleep(self.retry.backoff(attempt))
-                    continue
-                raise self._transport_error(method, url, error, billed) from None
+            except transport_errors() as error:
+                delay = retry_delay(self.retry, attempt, billed=billed, error=error)
+                if delay is None:
+                    raise self._transport_error(method, url, error, billed) from None
+                await self._sleep(delay)
+                continue
             status = answer.status
             decoded = decode(answer.data, truncated=answer.truncated or answer.cut is not None)
-            if answer.cut is not None and not billed and attempt < self.retry.attempts:
-                await self._sleep(self.retry.backoff(attempt))  # a cut-off answer to a safe request
-                continue
+            if answer.cut is not None:
+                # Cut off mid-body: a safe request is asked again; a billed one's answer is kept
+                # below (what arrived may name the paid task).
+                delay = retry_delay(self.retry, attempt, billed=billed, cut=True)
+                if delay is not None:
+                    await self._sleep(delay)
+                    continue
             if 200 <= status < 300 and (decoded.body is not None or billed):
                 return answer, decoded
-            # A 429 that names a task did create one, whatever the contract says: never again.
-            named = billed and bool(decoded.task_id)
-            if attempt < self.retry.attempts and not named and should_retry(billed=billed, status=status):
+            named = billed and bool(decoded.task_id)  # a paid task exists: never sent again (should_retry)
+            retry_after = parse_retry_after(answer.headers.get("retry-after"))
+            delay = retry_delay(self.retry, attempt, billed=billed, status=status, named=named, retry_after=retry_after)
+            if delay is not None:
                 logger.info("%s %s answered %s; retrying", method, url, status)
-                await self._sleep(self.retry.backoff(attempt, parse_retry_after(answer.headers.get("retry-after"))))
+                await self._sleep(delay)
                 continue
             if 200 <= status < 300:
                 raise ProtocolError(f"{method} {url} answered with a body that is not FoxAPI JSON.", status=status)
@@ -294,7 +334,7 @@ class AsyncFoxClient:
 
     def _transport_error(self, method: str, url: str, error: BaseException, billed: bool) -> FoxAPIError:
         name = type(error).__name__
-        if isinstance(error, NOT_SENT_ERRORS):
+        if isinstance(error, not_sent_errors()):
             # Nothing reached the server: not billed, even for the submit.
             return APIConnectionError(f"Could not connect to {self.base_url}: {name}")
         if billed:
@@ -530,8 +570,8 @@ class AsyncFoxClient:
                 await self._download_once(url, destination, max_bytes)
                 break
             except FoxAPIError as error:
-                final = isinstance(error, ResultExpiredError) or error.code in FINAL_DOWNLOAD_CODES
-                if final or attempt >= self.retry.attempts:
+                delay = self._download_retry_delay(attempt, error)
+                if delay is None:
                     if isinstance(error, DownloadError):
                         error.task_id = error.task_id or task_id
                         raise
@@ -540,10 +580,26 @@ class AsyncFoxClient:
                         if isinstance(error, ResultExpiredError)
                         else DownloadError(f"Download failed: {error.message}", status=error.status, task_id=task_id)
                     ) from None
-                await self._sleep(self.retry.backoff(attempt, getattr(error, "retry_after", None)))
+                await self._sleep(delay)
         if task_id:
             await self._record("recording a download", lambda j: j.record_download(task_id, destination))
         return destination
+
+    def _download_retry_delay(self, attempt: int, error: FoxAPIError) -> float | None:
+        """How long to wait before fetching the result again after ``error``, or ``None``: give up.
+
+        The request rules (:func:`retry_delay`, never billed) decide, once the download's own
+        verdicts are set aside: a file that is too large, is not a video, redirects badly or
+        cannot be written is the same on the next try. A failure with an HTTP status is that
+        answer (403/404/410, the expired URL, are not retried like any other 4xx); one without
+        was a transfer cut off on its way (dropped, short of its length, or not decoding).
+        """
+        if error.code in FINAL_DOWNLOAD_CODES:
+            return None
+        if error.status is None:
+            return retry_delay(self.retry, attempt, billed=False, cut=True)
+        retry_after = error.retry_after if isinstance(error, RateLimitError) else None
+        return retry_delay(self.retry, attempt, billed=False, status=error.status, retry_after=retry_after)
 
     async def _open_result(self, url: str) -> tuple[httpx.Response, AbstractAsyncContextManager[httpx.Response]]:
         """Open the result URL, following redirects by hand: the key goes to the API's origin only, first hop only."""
@@ -583,7 +639,7 @@ class AsyncFoxClient:
                         received = await self._save(response, handle, max_bytes)
                     finally:
                         await context.__aexit__(None, None, None)
-                except TRANSPORT_ERRORS as error:
+                except transport_errors() as error:
                     raise DownloadError(
                         f"The transfer was cut off after {received} bytes ({type(error).__name__})."
                     ) from None

@@ -1,11 +1,13 @@
 """HTTP plumbing shared by every client call: settings, error mapping and the retry decisions.
 
-**The money rule, stated once** (:func:`should_retry`): retries are split by whether the server
-may have acted on the request.
+**The money rule, stated once** (:func:`should_retry`, with the wait in :func:`retry_delay`):
+retries are split by whether the server may have acted on the request. API requests and result
+downloads both ask these two functions; no call keeps a retry rule of its own.
 
 - Status queries and downloads are safe to repeat: 429, 5xx, answers that are not the API's
-  JSON and transport errors are retried with capped, jittered exponential backoff that honours
-  ``Retry-After``.
+  JSON, answers cut off mid-body and transport errors are retried with capped, jittered
+  exponential backoff that honours ``Retry-After``. Other 4xx answers are not: the next try
+  gets the same answer.
 - The billed submit is retried only on 429 and on connection errors raised before the request
   was sent (connect failures, pool timeouts). After a 5xx, a read timeout, a dropped connection
   or an unreadable answer the task may exist and be billed, and FoxAPI has no idempotency key,
@@ -20,6 +22,7 @@ the base URL, never over a weaker scheme, never after a redirect.
 from __future__ import annotations
 
 import email.utils
+import functools
 import json
 import math
 import os
@@ -27,10 +30,8 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
-
-import httpx
 
 from .._exceptions import (
     AuthenticationError,
@@ -47,20 +48,30 @@ from .._secrets import key_problem, register_secret
 from .._version import __version__
 from ._answers import MAX_ANSWER_BYTES, decode
 
+if TYPE_CHECKING:
+    # httpx (about half of the client's import time) is imported when a client is built, or an
+    # answer read, not when the package is: `foxkling --help` and type hints do not pay for it.
+    import httpx
+
 __all__ = [
     "DEFAULT_BASE_URL",
     "EMULATOR_KEY",
     "USER_AGENT",
     "Answer",
+    "configured_base_url",
+    "default_timeout",
     "RetryPolicy",
     "error_from_answer",
     "key_configured",
+    "not_sent_errors",
     "parse_retry_after",
     "read_answer",
     "resolve_settings",
+    "retry_delay",
     "same_origin",
     "should_retry",
     "task_path",
+    "transport_errors",
     "wants_emulator",
     "web_scheme",
 ]
@@ -72,15 +83,38 @@ EMULATOR_KEY = "sk-emulator"
 USER_AGENT = f"foxkling-widgets/{__version__} (+python-httpx)"
 KEY_ENV = "FOXAPI_API_KEY"
 BASE_URL_ENV = "FOXAPI_BASE_URL"
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+#: Seconds to wait for a connection, and for each read of an answer (see :func:`default_timeout`).
+CONNECT_TIMEOUT, READ_TIMEOUT = 10.0, 30.0
 #: The longest wait a server's Retry-After may ask for before we stop believing it.
 MAX_RETRY_AFTER = 120.0
 
-#: Everything a request can fail with short of an answer: transport failures, a body that does not
-#: decode as its Content-Encoding says, a URL httpx refuses (a hostile Location), OS errors.
-TRANSPORT_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, httpx.StreamError, httpx.InvalidURL, OSError)
-#: Exceptions raised before any byte of the request left the machine: safe to retry even a POST.
-NOT_SENT_ERRORS: tuple[type[Exception], ...] = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+def default_timeout() -> httpx.Timeout:
+    """The client's timeouts when none are given: :data:`CONNECT_TIMEOUT`, then :data:`READ_TIMEOUT`."""
+    import httpx
+
+    return httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT)
+
+
+@functools.cache
+def transport_errors() -> tuple[type[Exception], ...]:
+    """Everything a request can fail with short of an answer.
+
+    Transport failures, a body that does not decode as its Content-Encoding says, a URL httpx
+    refuses (a hostile Location), OS errors. A function, not a constant, so that httpx is
+    imported when a request is made rather than with the package.
+    """
+    import httpx
+
+    return (httpx.HTTPError, httpx.StreamError, httpx.InvalidURL, OSError)
+
+
+@functools.cache
+def not_sent_errors() -> tuple[type[Exception], ...]:
+    """Exceptions raised before any byte of the request left the machine: safe to retry even a POST."""
+    import httpx
+
+    return (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def key_configured() -> bool:
@@ -91,6 +125,11 @@ def key_configured() -> bool:
 def wants_emulator(emulator: bool | None) -> bool:
     """The default choice of the widget and ``%%kling``: the emulator when forced, or when no key is configured."""
     return bool(emulator) or (emulator is None and not key_configured())
+
+
+def configured_base_url(base_url: str | None) -> str:
+    """The base URL a client is asked for, not yet checked: ``base_url``, else ``FOXAPI_BASE_URL``, else the default."""
+    return (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).strip().rstrip("/")
 
 
 def resolve_settings(api_key: str | None, base_url: str | None) -> tuple[str | None, str]:
@@ -109,7 +148,7 @@ def resolve_settings(api_key: str | None, base_url: str | None) -> tuple[str | N
             raise InvalidRequestError(problem, field="api_key", hint="Nothing was sent or recorded.")
         if key != EMULATOR_KEY:
             register_secret(key)
-    url = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).strip().rstrip("/")
+    url = configured_base_url(base_url)
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
@@ -191,21 +230,63 @@ class RetryPolicy:
         return random.uniform(ceiling / 2, ceiling)
 
 
-def should_retry(*, billed: bool, status: int | None = None, error: BaseException | None = None) -> bool:
+def should_retry(
+    *,
+    billed: bool,
+    status: int | None = None,
+    error: BaseException | None = None,
+    cut: bool = False,
+    named: bool = False,
+) -> bool:
     """The money rule: may a request that ended this way be sent again?
 
-    ``error`` is a transport failure (no answer); ``status`` an answer's HTTP status, where
-    ``status=200`` with ``error=None`` stands for an answer that was not the API's JSON. A billed
-    submit may be re-sent only when the server cannot have acted on it: nothing left the machine,
-    or it answered 429 (refused before doing anything, per the contract).
+    Exactly one way of ending is described: ``error``, a transport failure (no answer);
+    ``cut``, an answer whose body stopped early (the connection dropped, or it stopped decoding);
+    or ``status``, an answer's HTTP status, where ``status=200`` stands for an answer that was
+    not the API's JSON. ``named``: the answer named a task.
+
+    A billed submit may be re-sent only when the server cannot have acted on it: nothing left the
+    machine, or it answered 429 (refused before doing anything, per the contract) without naming
+    a task (a 429 that names one did create it, whatever the contract says). Everything else may
+    be repeated after a transport failure, a cut-off answer, a 429, a 5xx or an unusable 2xx; a
+    3xx or a 4xx (other than 429) is the same answer the next time.
     """
+    if billed and named:
+        return False
     if error is not None:
-        return isinstance(error, NOT_SENT_ERRORS) or not billed
+        return isinstance(error, not_sent_errors()) or not billed
+    if cut:
+        return not billed  # a billed answer cut off may hold the paid task's id: the caller keeps it
     if status == 429:
         return True
     if status is not None and (status >= 500 or status < 300):
         return not billed
     return False
+
+
+def retry_delay(
+    policy: RetryPolicy,
+    attempt: int,
+    *,
+    billed: bool,
+    status: int | None = None,
+    error: BaseException | None = None,
+    cut: bool = False,
+    named: bool = False,
+    retry_after: float | None = None,
+) -> float | None:
+    """Seconds to wait before sending again after try number ``attempt`` (from 1), or ``None``: do not.
+
+    ``None`` when :func:`should_retry` says no (the money rule; the arguments are its own) or
+    when ``policy.attempts`` are spent; otherwise ``policy``'s backoff, honouring the server's
+    ``retry_after`` (seconds, from :func:`parse_retry_after`). API requests and result downloads
+    both decide here, so no call has a retry loop with rules of its own.
+    """
+    if attempt >= policy.attempts:
+        return None
+    if not should_retry(billed=billed, status=status, error=error, cut=cut, named=named):
+        return None
+    return policy.backoff(attempt, retry_after)
 
 
 def parse_retry_after(value: object) -> float | None:
@@ -257,7 +338,7 @@ async def read_answer(response: httpx.Response, limit: int = MAX_ANSWER_BYTES) -
                 truncated = True
                 del data[limit:]
                 break
-    except TRANSPORT_ERRORS as error:
+    except transport_errors() as error:
         # The status line arrived, then the body stopped (dropped, or not decoding as its
         # Content-Encoding says). The status still decides, and what arrived is kept: a billed
         # submit's answer cut off after its id still names the paid task.

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from .._exceptions import FoxAPIError, GenerationInterrupted, SubmitUncertainError
 from .._loop import LoopThread
 from .._types import Task, VideoRequest
-from ._async import EMULATOR_HOST, AsyncFoxClient, JournalLike, ProgressCallback
+from ._async import EMULATOR_HOST, AsyncFoxClient, JournalLike, KeySource, ProgressCallback
 from ._http import EMULATOR_KEY
 
 __all__ = ["SUBMIT_GRACE", "FoxClient"]
@@ -84,6 +84,14 @@ class FoxClient:
     def mode(self) -> str:
         """``"emulator"``, ``"live"``, or ``"none"`` (no key and no emulator: nothing can be sent)."""
         return self._async.mode
+
+    def key_source(self) -> KeySource:
+        """See :meth:`AsyncFoxClient.key_source`."""
+        return self._async.key_source()
+
+    def base_url_from_environment(self) -> bool:
+        """See :meth:`AsyncFoxClient.base_url_from_environment`."""
+        return self._async.base_url_from_environment()
 
     @property
     def journal(self) -> JournalLike | None:

@@ -1,15 +1,21 @@
-// Wire names shared with the kernel. Keep in sync with foxkling_widgets/_widget.py and
+// Wire names shared with the kernel. Keep in sync with foxkling_widgets/_messages.py (kinds and message
+// shapes), foxkling_widgets/_widget.py (traits) and
 // docs/widget-protocol.md: traits carry state, messages carry one-shot commands and video bytes.
 
 /** @typedef {{prompt: string, duration: number}} SegmentState */
 /** @typedef {{field: string, message: string, level: "error" | "warning"}} ProblemState */
 /**
+ * A task card. `id` is the generation's stable key for its whole life; `task_id` the provider's id
+ * (null until the submit is answered; absent from an older kernel: use `card.task_id ?? card.id`).
+ * `poster` is "" from a current kernel: posters are in the `_posters` trait, by card id.
+ * `resumable`, `stopped_at` and `playable` are absent from an older kernel.
  * @typedef {{
- *   id: string, status: string, status_text: string, progress: number, created: number | null,
- *   submitted_at: number, finished_at: number | null, estimated_time: number | null,
+ *   id: string, task_id?: string | null, status: string, status_text: string, progress: number,
+ *   created: number | null, submitted_at: number, finished_at: number | null, estimated_time: number | null,
  *   credits_reserved: number | null, request: Record<string, unknown>, summary: string,
  *   error: {code: string | null, message: string, hint: string} | null,
  *   video: {name: string, size: number, mime: string} | null, poster: string, watching: boolean,
+ *   resumable?: boolean, stopped_at?: number | null, playable?: boolean,
  *   code: string, audio_requested: boolean, note: string, kind?: "video" | "voice",
  *   batch?: {id: string, index: number, count: number, label: string} | null,
  *   voice?: {url: string, name: string, voice_id: string | null} | null
@@ -23,13 +29,48 @@
  *   _has_key: boolean, _credits: {estimate?: number | null, session?: number, journal?: number | null},
  *   vary: string, concurrency: number, voice_url: string, voice_name: string, _variations: string[],
  *   _voices: {voice_id: string, name: string}[], _voice_problems: ProblemState[],
- *   _budget?: {cap: number | null, reserved: number, left: number | null, refused: string}, _classroom?: boolean
+ *   _budget?: {cap: number | null, reserved: number, left: number | null, refused: string}, _classroom?: boolean,
+ *   _posters?: Record<string, string>, _tasks_total?: number
  * }} Model
  */
+
+// Message shapes (the kernel's TypedDicts in foxkling_widgets/_messages.py). Requests carry the
+// card `id` in `task_id`; the kernel accepts the provider id too.
+/** @typedef {{id: string, kind: "generate"}} GenerateRequest */
+/** @typedef {{id: string | null, kind: "generate-response", ok: boolean, task_id?: string, error?: string, field?: string | null}} GenerateResponse */
+/** @typedef {{id: string, kind: "create-voice"}} CreateVoiceRequest */
+/** @typedef {{id: string | null, kind: "create-voice-response", ok: boolean, task_id?: string, error?: string, field?: string | null}} CreateVoiceResponse */
+/** @typedef {{id: string, kind: "set-key", key: string}} SetKeyRequest */
+/** @typedef {{id: string, kind: "clear-key"}} ClearKeyRequest */
+/** @typedef {{id: string | null, kind: "set-key-response" | "clear-key-response", ok: boolean, mode: string, error?: string, field?: string}} KeyResponse */
+/** @typedef {{id: string, kind: "stop-watching", task_id: string}} StopWatchingRequest */
+/** @typedef {{id: string, kind: "resume", task_id: string}} ResumeRequest */
+/** @typedef {{id: string | null, kind: "resume-response", ok: boolean, error?: string}} ResumeResponse */
+/** @typedef {{id: string, kind: "load-task", task_id: string}} LoadTaskRequest */
+/** @typedef {{id: string, kind: "clear-finished"}} ClearFinishedRequest */
+/** @typedef {{id: string | null, kind: "clear-finished-response", ok: boolean, cleared: number}} ClearFinishedResponse */
+/** @typedef {{id: string, kind: "video-request", task_id: string, encoding?: "binary" | "base64", direct?: boolean, audio?: "mp3"}} VideoRequestMessage */
+/**
+ * @typedef {{
+ *   id: string | null, kind: "video-response", ok: boolean, task_id?: string, mime?: string, name?: string,
+ *   url?: string, total?: number, chunks?: number, chunk_size?: number, window?: number,
+ *   encoding?: "binary" | "base64", error?: string
+ * }} VideoResponse
+ */
+/** @typedef {{id: string, kind: "video-ack", transfer: string, index: number}} VideoAckRequest */
+/** @typedef {{id: string, kind: "video-cancel", transfer: string}} VideoCancelRequest */
+/** @typedef {{id: string, kind: "video-probe"}} VideoProbeRequest */
+/** @typedef {{id: string | null, kind: "video-probe-response", ok: boolean, size: number}} VideoProbeResponse */
+/** @typedef {{id: string | null, kind: string, ok: boolean, error?: string}} OkResponse */
+/** @typedef {{id: string, progress: number, status_text: string}} CardProgress */
+/** Unsolicited, to every view, with no request id: apply to the cards shown without rebuilding them. */
+/** @typedef {{kind: "cards-progress", cards: CardProgress[]}} CardsProgress */
 
 export const KIND = Object.freeze({
   generate: "generate",
   stopWatching: "stop-watching",
+  resume: "resume",
+  clearFinished: "clear-finished",
   videoRequest: "video-request",
   setKey: "set-key",
   clearKey: "clear-key",
@@ -41,10 +82,14 @@ export const KIND = Object.freeze({
   videoProbe: "video-probe",
 });
 
-/** Kernel -> front end messages that are not answers to a request of their own kind: they carry a video-request's id. */
+/**
+ * Kernel -> front end messages that are not answers to a request of their own kind: the video ones
+ * carry a video-request's id; `cards-progress` carries none (it goes to every view, see CardsProgress).
+ */
 export const INCOMING = Object.freeze({
   videoChunk: "video-chunk",
   videoError: "video-error",
+  cardsProgress: "cards-progress",
 });
 
 /**
@@ -86,9 +131,9 @@ export const FALLBACK_OPTIONS = deepFreeze({
   "concurrency": {"default": 2, "max": 8},
   "audio_extensions": ["mp3", "ogg", "wav", "m4a", "aac"],
   "statuses": {
-    "active": ["queued", "submitting", "running", "downloading"],
-    "finished": ["completed"],
-    "failed": ["failed", "cancelled", "expired", "uncertain"]
+    "active": ["queued", "submitting", "pending", "processing", "unknown", "downloading"],
+    "finished": ["completed", "failed", "cancelled", "expired"],
+    "failed": ["failed", "cancelled", "uncertain", "expired"]
   }
 });
 
@@ -167,6 +212,8 @@ export const TIMEOUT_MS = Object.freeze({
   [KIND.setKey]: 30_000,
   [KIND.clearKey]: 30_000,
   [KIND.stopWatching]: 30_000,
+  [KIND.resume]: 30_000,
+  [KIND.clearFinished]: 30_000,
   [KIND.loadTask]: 30_000,
   // The header of a video: chunks follow, each within VIDEO_IDLE_MS of the one before.
   [KIND.videoRequest]: 120_000,

@@ -11,7 +11,8 @@ handler serves the page.
 One scenario runs once per wire protocol (a person's path: render ``KlingWidget(emulator=True)`` from
 a cell, type a multi-line prompt with real keys, press Generate, watch progress, play the video)
 and several tests check what it saw. A benchmark (``FOXKLING_BENCH_VSCODE=1``) prints
-Generate-to-first-frame and the JS heap in the stand-in against JupyterLab from the same run.
+Generate-to-first-frame and the JS heap in the stand-in against JupyterLab from the same run;
+``benchmarks/bench_hosts_first_frame.py`` measures 5/30/100 MB clips there, with server and kernel memory.
 """
 
 from __future__ import annotations

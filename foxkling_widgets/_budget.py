@@ -1,0 +1,141 @@
+"""The spending guard: what ``KlingWidget(budget=…)`` counts, and why work is refused.
+
+The rule (README, "Teaching"):
+
+* Counted against the cap: the credits this studio's tasks reserved in this kernel session
+  (tasks restored from the journal are not this session's), plus, for its work still on its way
+  (queued, submitting, or sent without a known price yet, or "uncertain"), the price it is
+  expected to reserve.
+* A request's expected price is the :class:`~._credits.CreditBook`'s estimate for its tier (the
+  median of past same-tier tasks). With no history for the tier, the highest price any task in
+  the book reserved stands in: the cautious guess, since a tier never seen may be the dearest.
+* With no price known at all (a fresh journal: the first clip of a class), one generation of
+  unknown price may run at a time, and only while some budget is left: it can pass the cap by its
+  own price, once; its price is known as soon as its POST is answered. A batch (or a second clip
+  while the first is unpriced) is refused until then.
+* Work that would pass the cap is refused before anything is sent: a batch is checked as a whole,
+  so it starts entirely or not at all. Creating a voice is checked the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ._controller import Generation
+from ._credits import CreditBook
+from ._exceptions import Problem
+from ._types import VideoRequest
+from ._validation import MODEL_CREATE_VOICE
+
+__all__ = ["BudgetGuard", "credits_text", "session_credits"]
+
+Work = VideoRequest | Mapping[str, Any]  # a request, or a wire payload (a voice's)
+
+
+def credits_text(value: float) -> str:
+    """``5`` or ``2.5``: how the studio prints a number of credits."""
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+
+
+def session_credits(generations: Sequence[Generation]) -> float:
+    """What this kernel session's generations reserved (restored ones are an earlier session's)."""
+    return sum(g.task.credits_reserved or 0 for g in generations if g.task is not None and not g.restored)
+
+
+class BudgetGuard:
+    """Checks work against a cap in credits (``cap=None``: no cap, nothing is ever refused).
+
+    ``generations`` gives the studio's generations and ``session`` what this session reserved
+    (cleared cards included), both read on every check: the figures come from the tasks
+    themselves, not from a trait that is refreshed a moment after a submit's answer.
+    """
+
+    def __init__(
+        self,
+        cap: float | None,
+        book: CreditBook,
+        generations: Callable[[], Sequence[Generation]],
+        session: Callable[[], float],
+    ) -> None:
+        self.cap = cap
+        self._book = book
+        self._generations = generations
+        self._session = session
+
+    def _costs(self, payloads: Sequence[Mapping[str, Any]]) -> tuple[float, int]:
+        """Expected credits of ``payloads`` (known part) and how many have no price to go on."""
+        highest = self._book.highest()
+        known, unknown = 0.0, 0
+        for payload in payloads:
+            estimate = self._book.estimate(payload)
+            price = estimate if estimate is not None else highest
+            if price is None:
+                unknown += 1
+            else:
+                known += price
+        return known, unknown
+
+    def _pending(self) -> list[dict[str, Any]]:
+        # This session's work whose reserved credits are not known yet but may be (or be billed).
+        pending = []
+        for generation in self._generations():
+            if generation.restored or (generation.task is not None and generation.task.credits_reserved is not None):
+                continue
+            if not (generation.watching or generation.status == "uncertain"):
+                continue  # failed before or at its submit, or taken out of the queue: nothing reserved
+            if generation.request is not None:
+                pending.append(generation.request.to_payload())
+            else:
+                pending.append({"model": MODEL_CREATE_VOICE})
+        return pending
+
+    def problems(self, requests: Sequence[Work], session: float | None = None) -> list[Problem]:
+        """Why starting ``requests`` now would pass the budget, or ``[]`` (always ``[]`` without a cap)."""
+        cap = self.cap
+        if cap is None or not requests:
+            return []
+        if session is None:
+            session = self._session()
+        held, held_unknown = self._costs(self._pending())
+        payloads = [r.to_payload() if isinstance(r, VideoRequest) else r for r in requests]
+        new, new_unknown = self._costs(payloads)
+        committed = session + held
+        left = cap - committed
+        if any(p.get("model") == MODEL_CREATE_VOICE for p in payloads):
+            what = "this voice"
+        else:
+            what = "this clip" if len(requests) == 1 else f"these {len(requests)} clips"
+        unknown = held_unknown + new_unknown
+        if unknown == 0:
+            if committed + new <= cap:
+                return []
+            message = (
+                f"would pass the budget: {what} ≈ {credits_text(new)} credits, "
+                f"{credits_text(max(left, 0))} of {credits_text(cap)} left. Nothing was sent."
+            )
+        elif unknown == 1 and new_unknown <= 1 and left > 0 and committed + new <= cap:
+            return []  # the one clip of unknown price (see the rule above)
+        elif left <= 0:
+            message = f"the budget of {credits_text(cap)} credits is used up. Nothing was sent."
+        else:
+            message = (
+                f"the price of {what} is not known yet (no past task to go on), so the budget "
+                f"({credits_text(left)} of {credits_text(cap)} credits left) cannot be checked: "
+                "generate one clip first, or wait for the one on its way. Nothing was sent."
+            )
+        return [Problem("budget", message)]
+
+    def state(self, session: float, batch: Sequence[Work]) -> dict[str, Any]:
+        """The ``_budget`` trait: ``{cap, reserved, left, refused}`` for the controls' ``batch``."""
+        cap = self.cap
+        if cap is None:
+            return {"cap": None, "reserved": session, "left": None, "refused": ""}
+        held, _unknown = self._costs(self._pending())
+        refused = self.problems(batch, session)
+        return {
+            "cap": cap,
+            "reserved": session + held,
+            "left": max(cap - session - held, 0.0),
+            "refused": refused[0].message if refused else "",
+        }

@@ -76,21 +76,35 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+#: What each URL field is called in a message (its subject).
+_URL_NAMES = {"voice_url": "The voice's audio URL", "image_url": "The image URL", "image_tail_url": "The end image URL"}
+
+
+def _article(word: str) -> str:
+    """``word`` with its indefinite article: "an audio file", "a JPG or PNG image file"."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
+def _one_of(words: tuple[str, ...] | list[str], last: str = "or") -> str:
+    """'a, b or c': a list as a sentence says it."""
+    return words[0] if len(words) < 2 else f"{', '.join(words[:-1])} {last} {words[-1]}"
+
+
 def _http_url_problem(field: str, url: object, extensions: tuple[str, ...], kind: str) -> Problem | None:
+    name = _URL_NAMES.get(field, f"The {field}")
+    allowed = _one_of([f".{e}" for e in extensions])  # the allowed types, listed once per message
     if not isinstance(url, str) or not url.strip():
-        return Problem(field, f"give the http(s) URL of a {kind} file")
+        return Problem(field, f"{name} is empty: give the http(s) address of {_article(kind)} file ({allowed}).")
     try:
         parts = urlsplit(url.strip())
     except ValueError:  # e.g. "http://[x/": an unreadable host
-        return Problem(field, "is not a URL that can be read (check the host part)")
+        return Problem(field, f"{name} cannot be read as a URL: check the host part.")
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        return Problem(field, f"must be an http:// or https:// URL (got {parts.scheme or 'no'} scheme)")
+        got = f"it starts with {parts.scheme}:" if parts.scheme else "it has no scheme"
+        return Problem(field, f"{name} must start with http:// or https:// ({got}).")
     extension = parts.path.rsplit(".", 1)[-1].lower() if "." in parts.path.rsplit("/", 1)[-1] else ""
     if extension not in extensions:
-        allowed = "/".join(extensions)
-        return Problem(
-            field, f"must point to a {kind} file ending in .{allowed.replace('/', ', .')} (allowed: {allowed})"
-        )
+        return Problem(field, f"{name} must point to {_article(kind)} file ending in {allowed}.")
     return None
 
 
@@ -101,15 +115,22 @@ def validate_voice_url(url: object, field: str = "voice_url") -> list[Problem]:
 
 
 def _check_text(field: str, value: object, limit: int, *, required: bool, what: str) -> list[Problem]:
+    """``what`` names the text as a sentence's subject ("the prompt", "shot 2's prompt")."""
+    subject = what[:1].upper() + what[1:]
     if value is None:
-        return [Problem(field, f"{what} is required")] if required else []
+        return [Problem(field, f"{subject} is required.")] if required else []
     if not isinstance(value, str):
-        return [Problem(field, f"must be text, not {type(value).__name__}")]
+        return [Problem(field, f"{subject} must be text, not {type(value).__name__}.")]
     if required and not value.strip():
-        return [Problem(field, f"{what} is empty: describe what should happen")]
+        return [Problem(field, f"{subject} is empty: describe what should happen.")]
     if len(value) > limit:
+        over = len(value) - limit
         return [
-            Problem(field, f"is {len(value)} characters; the limit is {limit}. Shorten it by {len(value) - limit}.")
+            Problem(
+                field,
+                f"{subject} is {len(value)} characters long; the limit is {limit}. "
+                f"Shorten it by {over} character{'s' if over != 1 else ''}.",
+            )
         ]
     return []
 
@@ -121,14 +142,14 @@ def _voice_refs(text: object) -> set[int]:
 def _validate_segments(payload: Mapping[str, Any], duration: object) -> list[Problem]:
     segments = payload["multi_prompt"]
     if not isinstance(segments, list):
-        return [Problem("multi_prompt", "must be a list of {prompt, duration} segments")]
+        return [Problem("multi_prompt", "The shots (multi_prompt) must be a list of {prompt, duration} objects.")]
     problems: list[Problem] = []
     if not segments:
-        problems.append(Problem("multi_prompt", "has no segments: add one, or turn multi-shot off"))
+        problems.append(Problem("multi_prompt", "The shot list is empty: add a shot, or turn multi-shot off."))
     if len(segments) > MAX_SEGMENTS:
         problems.append(
             Problem(
-                "multi_prompt", f"has {len(segments)} segments; at most {MAX_SEGMENTS} are allowed. Merge some shots."
+                "multi_prompt", f"The clip has {len(segments)} shots; at most {MAX_SEGMENTS} are allowed. Merge some."
             )
         )
     total = 0
@@ -136,7 +157,7 @@ def _validate_segments(payload: Mapping[str, Any], duration: object) -> list[Pro
     for index, segment in enumerate(segments):
         name = f"multi_prompt[{index}]"
         if not isinstance(segment, Mapping):
-            problems.append(Problem(name, "must be an object with prompt and duration"))
+            problems.append(Problem(name, f"Shot {index + 1} must be an object with a prompt and a duration."))
             sums_checkable = False
             continue
         problems += _check_text(
@@ -147,17 +168,21 @@ def _validate_segments(payload: Mapping[str, Any], duration: object) -> list[Pro
             problems.append(
                 Problem(
                     f"{name}.prompt",
-                    f"shot {index + 1}'s prompt is {len(text)} characters; Kling front ends keep shot prompts "
-                    f"under {SEGMENT_PROMPT_SOFT_LIMIT}, so it may be truncated or refused",
+                    f"Shot {index + 1}'s prompt is {len(text)} characters long; Kling front ends keep shot prompts "
+                    f"under {SEGMENT_PROMPT_SOFT_LIMIT}, so it may be truncated or refused.",
                     "warning",
                 )
             )
         seconds = segment.get("duration")
         if not isinstance(seconds, int) or isinstance(seconds, bool):
-            problems.append(Problem(f"{name}.duration", "must be a whole number of seconds"))
+            problems.append(
+                Problem(f"{name}.duration", f"Shot {index + 1}'s length must be a whole number of seconds.")
+            )
             sums_checkable = False
         elif seconds < 1:
-            problems.append(Problem(f"{name}.duration", f"is {seconds} s; each shot lasts at least 1 s"))
+            problems.append(
+                Problem(f"{name}.duration", f"Shot {index + 1} lasts {seconds} s; each shot lasts at least 1 s.")
+            )
             sums_checkable = False
         else:
             total += seconds
@@ -179,7 +204,7 @@ def _validate_segments(payload: Mapping[str, Any], duration: object) -> list[Pro
             Problem(
                 "multi_prompt",
                 f"shot durations add up to {total} s but the clip is {duration} s: {fix} a shot by "
-                f"{abs(total - duration)} s{share}",
+                f"{abs(total - duration)} s{share}.",
             )
         )
     return problems
@@ -196,13 +221,13 @@ def validate_payload(payload: Mapping[str, Any]) -> list[Problem]:
         return validate_voice_url(payload.get("voice_url"))
     if model not in VIDEO_MODELS:
         known = ", ".join((*VIDEO_MODELS, MODEL_CREATE_VOICE))
-        return [Problem("model", f"unknown model {model!r}; use one of {known}")]
+        return [Problem("model", f"The model {model!r} is unknown; use one of {known}.")]
 
     problems: list[Problem] = []
     for key, value in payload.items():
         if value is None and key in _VIDEO_FIELDS:
             # The contract: "never send nulls"; omit the field instead.
-            problems.append(Problem(key, "must be omitted rather than null"))
+            problems.append(Problem(key, f"The field {key} must be left out rather than sent as null."))
     present = {k: v for k, v in payload.items() if v is not None}
     has_segments = "multi_prompt" in present
 
@@ -215,24 +240,28 @@ def validate_payload(payload: Mapping[str, Any]) -> list[Problem]:
         present.get("negative_prompt"),
         MAX_NEGATIVE_PROMPT_CHARS,
         required=False,
-        what="negative prompt",
+        what="the negative prompt",
     )
 
     resolution = present.get("resolution", "720p")
     if resolution not in RESOLUTIONS:
-        problems.append(Problem("resolution", f"{resolution!r} is not offered; choose {', '.join(RESOLUTIONS)}"))
+        problems.append(
+            Problem("resolution", f"The resolution {resolution!r} is not offered; choose {_one_of(RESOLUTIONS)}.")
+        )
     elif resolution == "4k":
         problems.append(
             Problem(
                 "resolution",
-                "4k is billed at its own, higher price tier (audio and voices do not change it)",
+                "4k is billed at its own, higher price tier (audio and voices do not change it).",
                 "warning",
             )
         )
 
     if model == MODEL_IMAGE_TO_VIDEO:
         if "aspect_ratio" in present:
-            problems.append(Problem("aspect_ratio", "image-to-video takes the image's shape; omit aspect_ratio"))
+            problems.append(
+                Problem("aspect_ratio", "Image-to-video takes the image's shape: leave the aspect ratio out.")
+            )
         for field, required in (("image_url", True), ("image_tail_url", False)):
             if field in present or required:
                 problem = _http_url_problem(field, present.get(field), IMAGE_EXTENSIONS, "JPG or PNG image")
@@ -240,29 +269,36 @@ def validate_payload(payload: Mapping[str, Any]) -> list[Problem]:
     else:
         aspect = present.get("aspect_ratio", "16:9")
         if aspect not in ASPECT_RATIOS:
-            problems.append(Problem("aspect_ratio", f"{aspect!r} is not offered; choose {', '.join(ASPECT_RATIOS)}"))
+            problems.append(
+                Problem("aspect_ratio", f"The aspect ratio {aspect!r} is not offered; choose {_one_of(ASPECT_RATIOS)}.")
+            )
 
     duration = present.get("duration", 5)
     if not _is_int(duration) or duration not in DURATIONS:
-        problems.append(Problem("duration", f"must be 5 or 10 seconds (got {duration!r})"))
+        seconds = _one_of([str(d) for d in DURATIONS])
+        problems.append(Problem("duration", f"The clip's length must be {seconds} seconds (it is {duration!r})."))
 
     audio = present.get("generate_audio", False)
     if not isinstance(audio, bool):
-        problems.append(Problem("generate_audio", "must be true or false"))
+        problems.append(Problem("generate_audio", "The audio switch (generate_audio) must be true or false."))
         audio = False
 
     voices = present.get("voice_ids", [])
     voice_count = 0
     if not isinstance(voices, list) or not all(isinstance(v, str) and v.strip() for v in voices):
-        problems.append(Problem("voice_ids", "must be a list of voice id strings"))
+        problems.append(Problem("voice_ids", "The voices (voice_ids) must be a list of voice id strings."))
     else:
         voice_count = len(voices)
         if voice_count > MAX_VOICES:
-            problems.append(Problem("voice_ids", f"has {voice_count} voices; at most {MAX_VOICES} can be used"))
+            problems.append(
+                Problem("voice_ids", f"The clip has {voice_count} voices; at most {MAX_VOICES} can be used.")
+            )
         if len(set(voices)) != voice_count:
-            problems.append(Problem("voice_ids", "lists the same voice twice"))
+            problems.append(Problem("voice_ids", "The same voice is attached twice."))
         if voice_count and not audio:
-            problems.append(Problem("voice_ids", "voices need audio: turn generate_audio on, or remove the voices"))
+            problems.append(
+                Problem("voice_ids", "Voices need audio: turn audio (generate_audio) on, or remove the voices.")
+            )
 
     if has_segments:
         problems += _validate_segments(present, duration)
@@ -275,17 +311,18 @@ def validate_payload(payload: Mapping[str, Any]) -> list[Problem]:
             if isinstance(s, Mapping)
         ]
     for field, text in texts:
+        shot = re.match(r"multi_prompt\[(\d+)\]", field)
+        subject = f"Shot {int(shot.group(1)) + 1}'s prompt" if shot else "The prompt"
         for n in sorted(_voice_refs(text)):
             if n < 1 or n > voice_count:
-                have = (
-                    f"only {voice_count} voice{'s' if voice_count != 1 else ''} attached"
-                    if voice_count
-                    else "no voices attached"
-                )
+                if not voice_count:
+                    have = "no voice is attached"
+                elif voice_count == 1:
+                    have = "only 1 voice is attached"
+                else:
+                    have = f"only {voice_count} voices are attached"
                 problems.append(
-                    Problem(
-                        field, f"refers to <<<voice_{n}>>> but there are {have}; attach a voice or remove the reference"
-                    )
+                    Problem(field, f"{subject} names <<<voice_{n}>>> but {have}: attach a voice, or remove the name.")
                 )
     return problems
 

@@ -43,7 +43,11 @@ def expand(base: VideoRequest, vary: str) -> list[tuple[str, VideoRequest]]:
 def problems(base: VideoRequest, vary: str) -> list[Problem]:
     """Everything wrong with the batch ``vary`` makes of ``base`` (empty: it can be sent)."""
     if vary not in VARY_MODES:
-        return [Problem("vary", f"unknown variation {vary!r}; use one of {', '.join(repr(m) for m in VARY_MODES)}")]
+        return [
+            Problem(
+                "vary", f"The variation mode {vary!r} is unknown; use one of {', '.join(repr(m) for m in VARY_MODES)}."
+            )
+        ]
     if vary == "duration" and base.segments:
         return [Problem("vary", "Durations cannot vary with a shot timeline, whose shots add up to one length.")]
     if vary == "prompts":
@@ -54,7 +58,11 @@ def problems(base: VideoRequest, vary: str) -> list[Problem]:
             return [Problem("prompt", "Put one prompt per line, at least two, to compare them.")]
         if count > MAX_BATCH:
             return [
-                Problem("prompt", f"{count} prompts; a batch takes at most {MAX_BATCH}. Remove {count - MAX_BATCH}.")
+                Problem(
+                    "prompt",
+                    f"The prompt box has {count} prompts; a batch takes at most {MAX_BATCH}. "
+                    f"Remove {count - MAX_BATCH}.",
+                )
             ]
     found: list[Problem] = []
     for label, request in expand(base, vary):

@@ -1,11 +1,12 @@
 // The request controls: prompt, negative prompt, resolution, aspect ratio, duration, audio,
 // voice tokens, and the variations (grid) mode.
-// Each control shows the kernel's validation messages for its field right below it.
+// Each control shows the kernel's validation messages for its field right below it, once the
+// user has touched that field or tried to Generate (see problemsToShow).
 
 import { debounce, h, wheelSafe } from "./dom.js";
 import { charCount } from "./format.js";
 import { guardKeys } from "./keys.js";
-import { ASPECTS, DURATIONS, MAX_PROMPT, MAX_VOICES, RESOLUTIONS, VARY } from "./protocol.js";
+import { options } from "./protocol.js";
 
 /** @typedef {import("@anywidget/types").AnyModel<import("./protocol.js").Model>} AnyModel */
 
@@ -22,11 +23,34 @@ export function insertAtCursor(area, text) {
 }
 
 /**
+ * The problems to show now: those of the fields the user touched, all of them once the user
+ * tried to Generate. A fresh studio (an empty prompt is an error) shows none: a form that opens
+ * in red tells people they did something wrong before they did anything.
+ *
+ * A touched name covers its own field and the fields inside it: "multi_prompt" (the layout:
+ * a boundary moved, a shot added) covers the sum check on "multi_prompt" only, not the shots'
+ * own prompts; "multi_prompt[1]" covers that shot's prompt and duration.
+ * @template {{field: string}} P
+ * @param {P[]} problems @param {ReadonlySet<string>} touched @param {boolean} tried
+ * @returns {P[]}
+ */
+export function problemsToShow(problems, touched, tried) {
+  if (tried) return problems;
+  return problems.filter((p) => {
+    for (const name of touched) {
+      if (p.field === name || p.field.startsWith(`${name}.`)) return true;
+    }
+    return false;
+  });
+}
+
+/**
  * An option group: buttons with aria-pressed, one per value.
  * @param {string} hook @param {string} label @param {(string | number)[]} values
  * @param {(value: string) => void} pick @param {(value: string | number) => string} [text]
+ * @param {AbortSignal} [signal]
  */
-function optionGroup(hook, label, values, pick, text = String) {
+function optionGroup(hook, label, values, pick, text = String, signal = undefined) {
   const group = h("div", { class: "fk-options", role: "group", "aria-label": label, "data-fk": hook });
   for (const value of values) {
     const button = h("button", {
@@ -47,7 +71,7 @@ function optionGroup(hook, label, values, pick, text = String) {
       );
     }
     button.append(document.createTextNode(text(value)));
-    button.addEventListener("click", () => pick(String(value)));
+    button.addEventListener("click", () => pick(String(value)), { signal });
     group.append(button);
   }
   return group;
@@ -65,10 +89,12 @@ function markPressed(group, value) {
 /**
  * Build the controls for one view.
  * @param {AnyModel} model
- * @param {{onGenerateShortcut: () => void}} hooks
+ * @param {{onGenerateShortcut: () => void} & import("./protocol.js").FormHooks} hooks
  */
-export function createControls(model, { onGenerateShortcut }) {
+export function createControls(model, { onGenerateShortcut, touch, edited, signal }) {
   const save = () => model.save_changes();
+  const limits = options(model);
+  const on = { signal };
   const prompt = h("textarea", {
     class: "fk-textarea",
     rows: 3,
@@ -76,7 +102,12 @@ export function createControls(model, { onGenerateShortcut }) {
     placeholder: "Describe the clip: who, does what, where, how it looks",
   });
   const promptLabel = h("label", { class: "fk-label", text: "Prompt" });
-  const count = h("span", { class: "fk-count", "aria-live": "off" });
+  const count = h("span", { class: "fk-count", "data-fk": "prompt-count", "aria-live": "off" });
+  const showCount = () => {
+    const n = charCount(prompt.value); // code points, as the kernel counts
+    count.textContent = `${n} / ${limits.max_prompt}`;
+    count.classList.toggle("fk-over", n > limits.max_prompt);
+  };
   const negative = h("input", {
     class: "fk-input",
     type: "text",
@@ -92,89 +123,131 @@ export function createControls(model, { onGenerateShortcut }) {
     model.set("negative_prompt", negative.value);
     save();
   }, 250);
-  prompt.addEventListener("input", () => {
-    count.textContent = `${charCount(prompt.value)} / ${MAX_PROMPT}`; // code points, as the kernel counts
-    typing.call();
-  });
-  negative.addEventListener("input", () => typing.call());
-  prompt.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
-      // Ours, not the notebook's: the studio root's key guard (keys.js) keeps it from the host,
-      // which would also re-run the cell. No newline for the shortcut.
-      event.preventDefault();
-      if (!event.repeat) onGenerateShortcut(); // a held-down key repeats: one press, one (billed) start
-    }
-  });
+  prompt.addEventListener(
+    "input",
+    () => {
+      showCount();
+      edited("prompt");
+      typing.call();
+    },
+    on,
+  );
+  negative.addEventListener(
+    "input",
+    () => {
+      edited("negative_prompt");
+      typing.call();
+    },
+    on,
+  );
+  prompt.addEventListener(
+    "keydown",
+    (event) => {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        // Ours, not the notebook's: the studio root's key guard (keys.js) keeps it from the host,
+        // which would also re-run the cell. No newline for the shortcut.
+        event.preventDefault();
+        if (!event.repeat) onGenerateShortcut(); // a held-down key repeats: one press, one (billed) start
+      }
+    },
+    on,
+  );
   // Leaving a field saves it at once, so a click on another control cannot race the debounce.
-  prompt.addEventListener("blur", () => typing.flush());
-  negative.addEventListener("blur", () => typing.flush());
+  // Leaving it also counts as having touched it (tabbing through an empty prompt shows why).
+  prompt.addEventListener(
+    "blur",
+    () => {
+      (typing.pending() ? edited : touch)("prompt");
+      typing.flush();
+    },
+    on,
+  );
+  negative.addEventListener(
+    "blur",
+    () => {
+      (typing.pending() ? edited : touch)("negative_prompt");
+      typing.flush();
+    },
+    on,
+  );
 
-  const resolution = optionGroup("resolution", "Resolution", RESOLUTIONS, (v) => {
-    model.set("resolution", v);
+  /** @param {"resolution" | "aspect_ratio" | "duration"} field @returns {(value: string) => void} */
+  const picker = (field) => (v) => {
+    // A new length changes the shots' sum check too: show it when it fails.
+    touch(field, ...(field === "duration" && model.get("multishot") ? ["multi_prompt"] : []));
+    if (field === "duration") model.set(field, Number(v));
+    else model.set(field, v);
     save();
-  });
+  };
+  const resolution = optionGroup("resolution", "Resolution", limits.resolutions, picker("resolution"), String, signal);
   const tierNote = h("div", {
     class: "fk-note",
     "data-fk": "tier-note",
     text: "4k is billed at its own, higher price tier.",
   });
-  const aspect = optionGroup("aspect", "Aspect ratio", ASPECTS, (v) => {
-    model.set("aspect_ratio", v);
-    save();
-  });
-  const duration = optionGroup(
-    "duration",
-    "Duration",
-    DURATIONS,
-    (v) => {
-      model.set("duration", Number(v));
+  const aspect = optionGroup("aspect", "Aspect ratio", limits.aspect_ratios, picker("aspect_ratio"), String, signal);
+  const duration = optionGroup("duration", "Duration", limits.durations, picker("duration"), (v) => `${v} s`, signal);
+  const audio = h("input", { type: "checkbox", "data-fk": "audio" });
+  audio.addEventListener(
+    "change",
+    () => {
+      touch("generate_audio", "voice_ids");
+      model.set("generate_audio", audio.checked);
       save();
     },
-    (v) => `${v} s`,
+    on,
   );
-  const audio = h("input", { type: "checkbox", "data-fk": "audio" });
-  audio.addEventListener("change", () => {
-    model.set("generate_audio", audio.checked);
-    save();
-  });
 
   // One insert button per attached voice, labelled with its name: <<<voice_N>>> is positional.
-  const tokenButtons = Array.from({ length: MAX_VOICES }, (_, i) => {
+  const tokenButtons = Array.from({ length: limits.max_voices }, (_, i) => {
     const button = h("button", { type: "button", class: "fk-link", "data-fk": `insert-voice-${i + 1}` });
-    button.addEventListener("click", () => {
-      insertAtCursor(prompt, `<<<voice_${i + 1}>>>`);
-      prompt.focus();
-      typing.call();
-      typing.flush();
-    });
+    button.addEventListener(
+      "click",
+      () => {
+        insertAtCursor(prompt, `<<<voice_${i + 1}>>>`);
+        prompt.focus();
+        edited("prompt");
+        showCount();
+        typing.call();
+        typing.flush();
+      },
+      on,
+    );
     return button;
   });
 
+  const modes = limits.vary_modes;
   const vary = optionGroup(
     "vary",
     "Variations",
-    VARY.map((v) => v.value),
+    modes.map((v) => v.value),
     (v) => {
+      touch("vary", "prompt"); // a prompt list is checked on the prompt box
       model.set("vary", v);
       save();
     },
-    (v) => VARY.find((option) => option.value === v)?.text ?? String(v),
+    (v) => modes.find((option) => option.value === v)?.text ?? String(v),
+    signal,
   );
+  const most = limits.concurrency.max;
   const concurrency = h("input", {
     class: "fk-input fk-seconds",
     type: "number",
     min: 1,
-    max: 8,
+    max: most,
     "data-fk": "concurrency",
-    "aria-label": "Generations at a time",
   });
-  wheelSafe(concurrency);
-  concurrency.addEventListener("change", () => {
-    const n = Math.max(1, Math.min(8, Math.round(Number(concurrency.value) || 1)));
-    concurrency.value = String(n);
-    model.set("concurrency", n);
-    save();
-  });
+  wheelSafe(concurrency, signal);
+  concurrency.addEventListener(
+    "change",
+    () => {
+      const n = Math.max(1, Math.min(most, Math.round(Number(concurrency.value) || 1)));
+      concurrency.value = String(n);
+      model.set("concurrency", n);
+      save();
+    },
+    on,
+  );
   const varyNote = h("div", { class: "fk-note", "data-fk": "vary-note" });
 
   /** @type {Record<string, HTMLElement>} */
@@ -233,7 +306,14 @@ export function createControls(model, { onGenerateShortcut }) {
         "div",
         { class: "fk-row" },
         vary,
-        h("label", { class: "fk-row fk-note" }, concurrency, h("span", { text: "at a time" })),
+        // One label around the words and the box: its name reads "Run at most 2 at a time".
+        h(
+          "label",
+          { class: "fk-row fk-note", "data-fk": "concurrency-label", title: "How many of a batch's clips run at once" },
+          h("span", { text: "Run at most" }),
+          concurrency,
+          h("span", { text: "at a time" }),
+        ),
       ),
       varyNote,
       slots.vary,
@@ -254,7 +334,7 @@ export function createControls(model, { onGenerateShortcut }) {
     if (!editing && document.activeElement !== negative && negative.value !== model.get("negative_prompt")) {
       negative.value = model.get("negative_prompt");
     }
-    count.textContent = `${charCount(prompt.value)} / ${MAX_PROMPT}`; // code points, as the kernel counts
+    showCount();
     markPressed(resolution, model.get("resolution"));
     markPressed(aspect, model.get("aspect_ratio"));
     markPressed(duration, String(model.get("duration")));
@@ -269,14 +349,15 @@ export function createControls(model, { onGenerateShortcut }) {
     });
     const mode = model.get("vary") ?? "";
     markPressed(vary, mode);
-    if (document.activeElement !== concurrency) concurrency.value = String(model.get("concurrency") ?? 2);
+    if (document.activeElement !== concurrency)
+      concurrency.value = String(model.get("concurrency") ?? limits.concurrency.default);
     const labels = model.get("_variations") ?? [];
     varyNote.textContent = mode === "prompts" ? "One clip per line of the prompt box." : "";
     if (labels.length)
       varyNote.textContent += `${varyNote.textContent ? " " : ""}Generate starts ${labels.length}: ${labels.join(" · ")}.`;
   }
 
-  /** @param {import("./protocol.js").ProblemState[]} problems */
+  /** @param {import("./protocol.js").ProblemState[]} problems the ones to show (see problemsToShow) */
   function showProblems(problems) {
     for (const [field, slot] of Object.entries(slots)) {
       const mine = problems.filter((p) => p.field === field || (field === "voice_ids" && p.field === "generate_audio"));
@@ -292,5 +373,27 @@ export function createControls(model, { onGenerateShortcut }) {
     unguard = null;
   }
 
-  return { el, update, showProblems, flush: () => typing.flush(), dispose };
+  signal.addEventListener("abort", dispose, { once: true });
+  return {
+    el,
+    update,
+    showProblems,
+    flush: () => typing.flush(),
+    pending: () => typing.pending(),
+    dispose,
+    prompt,
+    fields: CONTROL_FIELDS,
+  };
 }
+
+/** The problem fields the controls show (the rest go to the studio's general message). */
+export const CONTROL_FIELDS = Object.freeze([
+  "prompt",
+  "negative_prompt",
+  "resolution",
+  "aspect_ratio",
+  "duration",
+  "voice_ids",
+  "generate_audio",
+  "vary",
+]);

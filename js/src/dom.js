@@ -57,13 +57,25 @@ export function messageEl(message, level = "error") {
  * A number field the mouse wheel cannot change by accident: scrolling the page over a focused
  * field would otherwise step its value (Chromium) while the page scrolls. The wheel leaves the
  * field instead; arrow keys still step it.
- * @param {HTMLInputElement} input
+ * @param {HTMLInputElement} input @param {AbortSignal} [signal] removes the listener
  * @returns {HTMLInputElement}
  */
-export function wheelSafe(input) {
+export function wheelSafe(input, signal) {
   const leave = () => {
     if (document.activeElement === input) input.blur();
   };
-  input.addEventListener("wheel", leave, { passive: true });
+  input.addEventListener("wheel", leave, { passive: true, signal });
   return input;
+}
+
+/**
+ * `model.on(event, fn)` until `signal` aborts (then `model.off`): anywidget's
+ * `observe(model, name, {signal})` pattern, so a view's listeners all end with the view.
+ * @param {{on: (event: any, fn: any) => void, off: (event: any, fn: any) => void}} model
+ * @param {string} event @param {(...args: any[]) => void} fn @param {AbortSignal} signal
+ */
+export function listen(model, event, fn, signal) {
+  if (signal.aborted) return;
+  model.on(event, fn);
+  signal.addEventListener("abort", () => model.off(event, fn), { once: true });
 }

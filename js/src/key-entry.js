@@ -5,8 +5,11 @@ import { h } from "./dom.js";
 
 /** @typedef {import("@anywidget/types").AnyModel<import("./protocol.js").Model>} AnyModel */
 
-/** @param {AnyModel} model @param {(key: string) => void} sendKey @param {() => void} clearKey */
-export function createKeyEntry(model, sendKey, clearKey) {
+/**
+ * @param {AnyModel} model @param {(key: string) => void} sendKey @param {() => void} clearKey
+ * @param {AbortSignal} [signal] removes the listeners (the view went away)
+ */
+export function createKeyEntry(model, sendKey, clearKey, signal) {
   const input = h("input", {
     class: "fk-input",
     type: "password",
@@ -37,11 +40,15 @@ export function createKeyEntry(model, sendKey, clearKey) {
     input.value = "";
     if (key) sendKey(key);
   };
-  use.addEventListener("click", submit);
-  input.addEventListener("keydown", (event) => {
-    if (event.key === "Enter") submit();
-  });
-  forget.addEventListener("click", clearKey);
+  use.addEventListener("click", submit, { signal });
+  input.addEventListener(
+    "keydown",
+    (event) => {
+      if (event.key === "Enter") submit();
+    },
+    { signal },
+  );
+  forget.addEventListener("click", clearKey, { signal });
 
   function update() {
     // Classroom mode: no key field at all, so nobody pastes a key on a projector (the kernel

@@ -23,7 +23,7 @@
 //   Keys typed while an IME composes text always stay with the field.
 // - On other controls (buttons, checkboxes, the disclosure summaries, sliders, videos) only the
 //   keys the control itself acts on are stopped: Enter and Space (activation; Lab would
-//   otherwise take Enter and cancel the click) and, on sliders, selects and media, the arrows,
+//   otherwise take Enter and cancel the click) and, on sliders, timeline separators and media, the arrows,
 //   Home/End and Page Up/Down. Everything else goes on, so Shift+Enter or Ctrl+Enter pressed
 //   while a button has focus runs the cell as the user expects. Those chords must not also press
 //   the button: Chromium clicks a focused button on Shift+Enter, which in VS Code (whose host
@@ -111,8 +111,11 @@ export function keepsKey(event, mac = isMac()) {
   if (event.ctrlKey || event.metaKey || event.altKey) return false;
   if (key === " ") return true;
   if (key === "Enter") return !event.shiftKey;
+  // The timeline's boundaries (role="separator", segment-editor.js) move with the arrows, as sliders do.
   const adjustable =
-    (target instanceof HTMLInputElement && target.type === "range") || target instanceof HTMLMediaElement;
+    (target instanceof HTMLInputElement && target.type === "range") ||
+    target instanceof HTMLMediaElement ||
+    (target instanceof HTMLElement && target.getAttribute("role") === "separator");
   return adjustable && NAVIGATION_KEYS.has(key);
 }
 

@@ -92,19 +92,114 @@ export const INCOMING = Object.freeze({
   cardsProgress: "cards-progress",
 });
 
-export const RESOLUTIONS = ["720p", "1080p", "4k"];
-export const ASPECTS = ["16:9", "9:16", "1:1"];
-export const DURATIONS = [5, 10];
-export const MAX_PROMPT = 2500;
-export const MAX_VOICES = 2;
-export const MAX_SEGMENTS = 6;
-/** Grid modes (the `vary` trait) and their button text. */
-export const VARY = [
-  { value: "", text: "One clip" },
-  { value: "aspect_ratio", text: "Each aspect ratio" },
-  { value: "duration", text: "5 s and 10 s" },
-  { value: "prompts", text: "One per prompt line" },
-];
+/**
+ * @typedef {{
+ *   resolutions: string[], aspect_ratios: string[], durations: number[], max_prompt: number,
+ *   max_negative_prompt: number, max_voices: number, max_segments: number,
+ *   segment_prompt_soft_limit: number, max_voice_name: number, vary_modes: {value: string, text: string}[],
+ *   max_batch: number, concurrency: {default: number, max: number}, audio_extensions: string[],
+ *   statuses: {active: string[], finished: string[], failed: string[]}
+ * }} Options
+ * The limits and choices the kernel validates against (the `_options` trait, built once in
+ * foxkling_widgets/_options.py). The front end reads them through {@link options} only.
+ */
+
+/**
+ * What the studio uses when the kernel sends no `_options` (a kernel older than the trait).
+ * Kept as plain JSON (double-quoted keys, no trailing commas): a Python test parses this literal
+ * out of this file and checks it equals the kernel's `front_end_options()`.
+ * @type {Readonly<Options>}
+ */
+// biome-ignore format: JSON-compatible on purpose (parsed by a Python test)
+export const FALLBACK_OPTIONS = deepFreeze({
+  "resolutions": ["720p", "1080p", "4k"],
+  "aspect_ratios": ["16:9", "9:16", "1:1"],
+  "durations": [5, 10],
+  "max_prompt": 2500,
+  "max_negative_prompt": 2500,
+  "max_voices": 2,
+  "max_segments": 6,
+  "segment_prompt_soft_limit": 512,
+  "max_voice_name": 40,
+  "vary_modes": [
+    {"value": "", "text": "One clip"},
+    {"value": "aspect_ratio", "text": "Each aspect ratio"},
+    {"value": "duration", "text": "5 s and 10 s"},
+    {"value": "prompts", "text": "One per prompt line"}
+  ],
+  "max_batch": 8,
+  "concurrency": {"default": 2, "max": 8},
+  "audio_extensions": ["mp3", "ogg", "wav", "m4a", "aac"],
+  "statuses": {
+    "active": ["queued", "submitting", "pending", "processing", "unknown", "downloading"],
+    "finished": ["completed", "failed", "cancelled", "expired"],
+    "failed": ["failed", "cancelled", "uncertain", "expired"]
+  }
+});
+
+/** @type {WeakMap<object, Readonly<Options>>} */
+const merged = new WeakMap();
+
+/**
+ * The kernel's limits and choices (`_options`), key by key falling back to {@link FALLBACK_OPTIONS}
+ * where the kernel sends none (an older kernel, or a key it does not know yet).
+ * @param {{get: (name: any) => any}} model
+ * @returns {Readonly<Options>}
+ */
+export function options(model) {
+  const sent = model.get("_options");
+  if (!sent || typeof sent !== "object" || Array.isArray(sent)) return FALLBACK_OPTIONS;
+  const known = merged.get(sent);
+  if (known) return known;
+  /** @type {Readonly<Options>} */
+  const made = deepFreeze({ ...FALLBACK_OPTIONS, ...structuredClone(sent) }); // a copy: the trait stays as sent
+  merged.set(sent, made);
+  return made;
+}
+
+/**
+ * @typedef {{touch: (...fields: string[]) => void, edited: (...fields: string[]) => void, signal: AbortSignal}} FormHooks
+ * What the form's parts get from the studio: `touch` says the user acted on those fields, so
+ * their problems show now; `edited` says the user changed their text, so their problems show
+ * once the kernel has judged the new text (not the stale verdict on the old one); `signal` ends
+ * every listener with the view.
+ */
+
+/**
+ * The request controls (traits the user edits). A change to any of them redraws the form.
+ * The kernel's own list of them is `_CONTROLS` in foxkling_widgets/_widget.py (plus the
+ * studio-only traits at the end of this one).
+ */
+export const CONTROL_TRAITS = Object.freeze([
+  "prompt",
+  "negative_prompt",
+  "resolution",
+  "aspect_ratio",
+  "duration",
+  "generate_audio",
+  "voice_ids",
+  "multishot",
+  "segments",
+  "vary",
+  "concurrency",
+  "voice_url",
+  "voice_name",
+  "_voices",
+  "_variations",
+]);
+
+/**
+ * @template T
+ * @param {T} value
+ * @returns {T}
+ */
+function deepFreeze(value) {
+  if (value && typeof value === "object" && !Object.isFrozen(value)) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
 
 /**
  * How long the front end waits for each kind's answer, in ms: the one place these are set.

@@ -95,3 +95,34 @@ export function widths(segments) {
   const sum = total(segments) || 1;
   return segments.map((s) => (Math.max(0, s.duration || 0) / sum) * 100);
 }
+
+/**
+ * Move the boundary after shot `index` by `delta` whole seconds (positive: later), taking the
+ * seconds from the shot after it; both shots keep at least 1 s, so the total never changes.
+ * @param {SegmentState[]} segments @param {number} index @param {number} delta
+ */
+export function moveBoundary(segments, index, delta) {
+  const a = segments[index];
+  const b = segments[index + 1];
+  if (!a || !b || !Number.isFinite(a.duration) || !Number.isFinite(b.duration)) return segments.slice();
+  const pair = a.duration + b.duration;
+  const first = Math.max(1, Math.min(pair - 1, Math.round(a.duration + delta)));
+  if (first === a.duration || pair < 2) return segments.slice();
+  return segments.map((s, i) =>
+    i === index ? { ...s, duration: first } : i === index + 1 ? { ...s, duration: pair - first } : s,
+  );
+}
+
+/**
+ * Put the boundary after shot `index` at `at` seconds from the clip's start (rounded to whole
+ * seconds and kept inside the two shots it separates, each at least 1 s).
+ * @param {SegmentState[]} segments @param {number} index @param {number} at
+ */
+export function setBoundary(segments, index, at) {
+  return moveBoundary(segments, index, Math.round(at) - boundaryAt(segments, index));
+}
+
+/** Seconds from the clip's start to the end of shot `index`. @param {SegmentState[]} segments @param {number} index */
+export function boundaryAt(segments, index) {
+  return total(segments.slice(0, index + 1));
+}

@@ -2,7 +2,7 @@
 // and the classroom badge. The kernel decides everything (the `_budget` and `_classroom` traits,
 // both kernel-owned); this module only shows it. Mounted by widget.js with one call.
 
-import { h } from "./dom.js";
+import { h, listen } from "./dom.js";
 
 /** @typedef {{cap: number | null, reserved: number, left: number | null, refused: string}} BudgetState */
 /** @typedef {import("@anywidget/types").AnyModel<import("./protocol.js").Model>} AnyModel */
@@ -18,7 +18,7 @@ const n = (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1));
 export function budgetLine(b) {
   if (!b || b.cap == null) return "";
   const left = b.left ?? 0;
-  const head = `Budget: ${n(left)} of ${n(b.cap)} credits left`;
+  const head = `Budget: ${n(left)} of ${n(b.cap)} credit${b.cap === 1 ? "" : "s"} left`; // "of 1 credit", "of 2 credits"
   return b.refused ? `${head} · Generate is refused: ${b.refused}` : head;
 }
 
@@ -38,13 +38,9 @@ export function mountTeacher(model, anchor, signal) {
     const root = anchor.closest('[data-fk="root"]');
     if (root) root.toggleAttribute("data-classroom", Boolean(model.get("_classroom")));
   };
-  model.on("change:_budget", render);
-  model.on("change:_classroom", render);
+  listen(model, "change:_budget", render, signal);
+  listen(model, "change:_classroom", render, signal);
   render();
-  signal.addEventListener("abort", () => {
-    model.off("change:_budget", render);
-    model.off("change:_classroom", render);
-    line.remove();
-  });
+  signal.addEventListener("abort", () => line.remove(), { once: true });
   return line;
 }

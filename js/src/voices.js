@@ -2,7 +2,7 @@
 // Creating one starts a task whose card shows among the others; the kernel validates the URL.
 
 import { debounce, h, messageEl } from "./dom.js";
-import { MAX_VOICES } from "./protocol.js";
+import { FALLBACK_OPTIONS, options } from "./protocol.js";
 
 /** @typedef {import("@anywidget/types").AnyModel<import("./protocol.js").Model>} AnyModel */
 
@@ -16,21 +16,27 @@ export function voiceChoices(known, attached) {
 }
 
 /**
- * The attached ids after toggling `id`; `error` when a third would be attached.
- * @param {string[]} attached @param {string} id
+ * The attached ids after toggling `id`; `error` when one more than `most` would be attached.
+ * @param {string[]} attached @param {string} id @param {number} [most]
  */
-export function toggleVoice(attached, id) {
+export function toggleVoice(attached, id, most = FALLBACK_OPTIONS.max_voices) {
   if (attached.includes(id)) return { ids: attached.filter((v) => v !== id), error: "" };
-  if (attached.length >= MAX_VOICES)
-    return { ids: attached, error: `At most ${MAX_VOICES} voices per clip: detach one first.` };
+  if (attached.length >= most)
+    return { ids: attached, error: `A clip takes at most ${most} voices: detach one first.` };
   return { ids: [...attached, id], error: "" };
 }
 
+/** @param {string[]} words @returns {string} "a, b or c" */
+const orList = (words) => (words.length < 2 ? words.join("") : `${words.slice(0, -1).join(", ")} or ${words.at(-1)}`);
+
 /**
  * @param {AnyModel} model
- * @param {{create: (done: (error: string) => void) => void}} actions
+ * @param {{create: (done: (error: string) => void) => void} & import("./protocol.js").FormHooks} actions
  */
 export function createVoicesPanel(model, actions) {
+  const { signal, touch, edited } = actions;
+  const on = { signal };
+  const limits = options(model);
   const url = h("input", {
     class: "fk-input",
     type: "url",
@@ -44,16 +50,17 @@ export function createVoicesPanel(model, actions) {
     "data-fk": "voice-name",
     placeholder: "name, e.g. Narrator",
     "aria-label": "Voice name",
-    maxlength: 40,
-  }); // the kernel's MAX_VOICE_NAME
+    maxlength: limits.max_voice_name,
+  });
   const create = h("button", { type: "button", class: "fk-button", "data-fk": "create-voice", text: "Create voice" });
   const urlMsgs = h("div", { class: "fk-msgs", "data-fk-field": "voice_url" });
   const chips = h("div", {
     class: "fk-row fk-chips",
     "data-fk": "voice-chips",
     role: "group",
-    "aria-label": "Voices: press to attach",
+    "aria-label": "Voices: press one to attach it to the clip",
   });
+  const tokens = Array.from({ length: limits.max_voices }, (_, i) => `<<<voice_${i + 1}>>>`);
   const note = h("div", { class: "fk-note", "data-fk": "voice-note", "aria-live": "polite" });
   const el = h(
     "details",
@@ -61,10 +68,15 @@ export function createVoicesPanel(model, actions) {
     h("summary", { text: "Voices" }),
     h("div", {
       class: "fk-note",
-      text: "Paste a link to a clean recording of one speaker (mp3, ogg, wav, m4a or aac) to make a voice. Attach up to two; the prompt names them <<<voice_1>>> and <<<voice_2>>>.",
+      text: `Paste a link to a clean recording of one speaker (${orList(limits.audio_extensions)}) to make a voice.`,
     }),
     h("div", { class: "fk-row" }, url, name, create),
     urlMsgs,
+    h("div", {
+      class: "fk-note",
+      "data-fk": "voice-hint",
+      text: `Press a voice to attach it to the clip (press again to detach; up to ${limits.max_voices}). Attached voices get an insert button above the prompt, which puts their token (${orList(tokens)}) at the cursor.`,
+    }),
     chips,
     note,
   );
@@ -75,30 +87,59 @@ export function createVoicesPanel(model, actions) {
     model.save_changes();
   }, 250);
   for (const input of [url, name]) {
-    input.addEventListener("input", () => typing.call());
-    input.addEventListener("blur", () => typing.flush());
+    const field = input === url ? "voice_url" : "voice_name";
+    input.addEventListener(
+      "input",
+      () => {
+        edited(field);
+        if (input === url) urlError = ""; // a new URL: the old refusal is no longer about it
+        typing.call();
+      },
+      on,
+    );
+    input.addEventListener(
+      "blur",
+      () => {
+        (typing.pending() ? edited : touch)(field);
+        typing.flush();
+      },
+      on,
+    );
   }
   let busy = false;
-  create.addEventListener("click", () => {
-    typing.flush();
-    if (create.disabled) return;
-    busy = true;
-    update();
-    actions.create((error) => {
-      busy = false;
-      urlMsgs.replaceChildren(...(error ? [messageEl(error)] : []));
-      if (!error) {
-        url.value = "";
-        name.value = "";
-        note.textContent = "Creating the voice: its card is below. It shows up here when it is ready.";
-      }
+  let urlError = ""; // a refusal of the last Create voice (shown with the URL's own problems)
+  /** Voice ids known when the last creation started: a new one among `_voices` is that voice. */
+  /** @type {Set<string> | null} */
+  let waitingFor = null;
+  create.addEventListener(
+    "click",
+    () => {
+      typing.flush();
+      touch("voice_url", "voice_name");
+      if (create.disabled) return;
+      busy = true;
       update();
-    });
-  });
+      const known = new Set((model.get("_voices") ?? []).map((v) => v.voice_id));
+      actions.create((error) => {
+        busy = false;
+        urlError = error;
+        renderUrlProblems();
+        if (!error) {
+          url.value = "";
+          name.value = "";
+          waitingFor = known;
+          note.textContent = "Creating the voice: its card is below. It shows up here when it is ready.";
+        }
+        update();
+      });
+    },
+    on,
+  );
 
   /** @param {string} id */
   function toggle(id) {
-    const { ids, error } = toggleVoice(model.get("voice_ids") ?? [], id);
+    touch("voice_ids", "generate_audio");
+    const { ids, error } = toggleVoice(model.get("voice_ids") ?? [], id, limits.max_voices);
     if (error) {
       note.textContent = error;
       return;
@@ -140,7 +181,7 @@ export function createVoicesPanel(model, actions) {
           title: `${voice.voice_id}${slot >= 0 ? ` · <<<voice_${slot + 1}>>>` : ""}`,
           text: slot >= 0 ? `${voice.name} · voice_${slot + 1}` : voice.name,
         });
-        chip.addEventListener("click", () => toggle(voice.voice_id));
+        chip.addEventListener("click", () => toggle(voice.voice_id), on);
         return chip;
       }),
     );
@@ -150,14 +191,35 @@ export function createVoicesPanel(model, actions) {
         .find((c) => c.getAttribute("data-voice-id") === focused)
         ?.focus();
     if (choices.length && !el.open && attached.length) el.open = true;
+    // The voice being created arrived: the note that said "it shows up here" is out of date.
+    if (waitingFor) {
+      const known = waitingFor;
+      const fresh = (model.get("_voices") ?? []).find((v) => !known.has(v.voice_id));
+      if (fresh) {
+        waitingFor = null;
+        note.textContent = `The voice "${fresh.name}" is ready: press it to attach it to the clip.`;
+      }
+    }
   }
 
-  /** @param {import("./protocol.js").ProblemState[]} problems */
+  /** @type {import("./protocol.js").ProblemState[]} */
+  let shown = [];
+  function renderUrlProblems() {
+    urlMsgs.replaceChildren(
+      ...shown.map((p) => messageEl(p.message, p.level)),
+      ...(urlError ? [messageEl(urlError)] : []),
+    );
+  }
+
+  /** @param {import("./protocol.js").ProblemState[]} problems the ones to show (see problemsToShow) */
   function showProblems(problems) {
-    urlMsgs.replaceChildren(...problems.map((p) => messageEl(p.message, p.level)));
+    shown = problems;
+    if (problems.length) urlError = "";
+    renderUrlProblems();
     url.setAttribute("aria-invalid", String(problems.some((p) => p.field === "voice_url" && p.level === "error")));
     update();
   }
 
+  signal.addEventListener("abort", () => typing.cancel(), { once: true });
   return { el, update, showProblems, flush: () => typing.flush(), dispose: () => typing.cancel() };
 }

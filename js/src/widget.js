@@ -1,13 +1,13 @@
 // Entry point: composes the studio for one view of the model. Several views of the same model
 // work independently (each keeps its own Blob URLs and listeners) and clean up on removal.
 
-import { createControls } from "./controls.js";
-import { h } from "./dom.js";
+import { CONTROL_FIELDS, createControls, problemsToShow } from "./controls.js";
+import { h, listen } from "./dom.js";
 import { creditsLine, statusLabel, timeoutText } from "./format.js";
 import { createGallery } from "./gallery.js";
 import { createKeyEntry } from "./key-entry.js";
 import { watchKernel } from "./liveness.js";
-import { KIND, request } from "./protocol.js";
+import { CONTROL_TRAITS, KIND, options, request } from "./protocol.js";
 import { createSegmentEditor } from "./segment-editor.js";
 import { createTaskCard } from "./task-card.js";
 import { mountTeacher } from "./teacher.js";
@@ -17,6 +17,9 @@ import { createVoicesPanel } from "./voices.js";
 /** @typedef {import("./protocol.js").Model} Model */
 /** @typedef {import("./protocol.js").TaskCard} TaskCard */
 /** @typedef {import("@anywidget/types").AnyModel<Model>} AnyModel */
+
+/** How long an edited field's problems wait for the kernel's verdict on the new text at most. */
+const SETTLE_MS = 1_000;
 
 const MODE_TEXT = /** @type {Record<string, string>} */ ({
   emulator: "emulator · nothing is billed",
@@ -31,15 +34,34 @@ const MODE_TEXT = /** @type {Record<string, string>} */ ({
 export function renderStudio({ model, el }) {
   // Every request waits for its answer with a timeout (protocol.js), so a lost answer cannot
   // leave a control disabled for the life of the view; removing the view aborts them all.
+  // One controller per view: every model listener, DOM listener, request and timer of this view
+  // ends when it aborts (the view is removed), as anywidget's observe(model, name, {signal}).
   const life = new AbortController();
+  const signal = life.signal;
   /**
+   * Send a request; a timeout also asks whether the kernel is still there (liveness.js), and a
+   * send the host refuses outright (its kernel connection is gone) says the kernel is lost.
    * @param {{kind: string} & Record<string, unknown>} content
    * @param {(reply: any, buffers: DataView[]) => void} onReply
    * @param {(ms: number) => void} onTimeout
    */
-  const send = (content, onReply, onTimeout) => request(model, content, { onReply, onTimeout, signal: life.signal });
+  const send = (content, onReply, onTimeout) => {
+    const timedOut = (/** @type {number} */ ms) => {
+      onTimeout(ms);
+      kernel.check();
+    };
+    try {
+      request(model, content, { onReply, onTimeout: timedOut, signal });
+    } catch {
+      kernel.lose();
+      onTimeout(0);
+    }
+  };
 
-  const errorBox = h("div", { class: "fk-msg fk-msg-error", "data-fk": "error", role: "alert" });
+  // The studio's general message: the kernel's refusal of a Generate, and problems that belong
+  // to no control (a field the form does not have). A field's problem shows beside its field only.
+  const errorBox = h("div", { class: "fk-msg fk-msg-error", "data-fk": "error", role: "alert", hidden: true });
+  let refusal = "";
   // One message about the kernel's answers (a timeout, a refusal): replaced, never stacked.
   const notice = h("div", { class: "fk-msg fk-msg-error", "data-fk": "notice", role: "alert", hidden: true });
   /** @param {string} text */
@@ -48,12 +70,27 @@ export function renderStudio({ model, el }) {
     notice.textContent = shown;
     notice.hidden = !shown;
   };
+  // Generate is turned off with aria-disabled, not `disabled`: it stays focusable, so its reason
+  // (title and aria-describedby) reaches the keyboard and the pointer, and a press on it shows
+  // every problem at once (the user "tried"). Only while a press waits for the kernel is it
+  // `disabled` too: a double click must not start a billed clip twice.
+  const reason = h("span", { class: "fk-sr", id: `fk-generate-reason-${nextViewId()}`, "data-fk": "generate-reason" });
   const generate = h("button", {
     type: "button",
     class: "fk-button fk-primary",
     "data-fk": "generate",
+    "aria-describedby": reason.id,
     text: "Generate",
   });
+  // The form folds to one line (the prompt's start) with Generate still in reach.
+  const collapse = h("button", {
+    type: "button",
+    class: "fk-link",
+    "data-fk": "collapse",
+    "aria-expanded": "true",
+    text: "Fold the form",
+  });
+  const folded = h("button", { type: "button", class: "fk-folded", "data-fk": "folded", hidden: true });
   const announcer = h("div", { class: "fk-sr", "aria-live": "polite", "data-fk": "announcer" });
   const mode = h("span", { class: "fk-mode", "data-fk": "mode" });
   const creditsEl = h("span", { class: "fk-note", "data-fk": "credits" });
@@ -62,24 +99,73 @@ export function renderStudio({ model, el }) {
   // Every Generate is billed: a double click must not start the clips (or a batch of 8) twice,
   // so the button stays off until the kernel has answered the first press.
   let starting = false;
+  // Which fields the user acted on, and whether Generate was tried: problems show only for those.
+  /** @type {Set<string>} */
+  const touched = new Set();
+  let tried = false;
+  /** @param {string[]} fields */
+  const touch = (...fields) => {
+    const before = touched.size;
+    for (const field of fields) touched.add(field);
+    if (touched.size !== before) {
+      renderProblems();
+      renderVoiceProblems();
+    }
+  };
+  // Fields whose text changed: their problems show once the kernel judged the new text (its next
+  // `_problems`), or after SETTLE_MS whatever came. Showing them at once would show the verdict on
+  // the old text: "The prompt is empty" while the first word is being typed.
+  /** @type {Set<string>} */
+  const settling = new Set();
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let settleTimer;
+  const settle = () => {
+    clearTimeout(settleTimer);
+    if (!settling.size) return;
+    const fields = [...settling];
+    settling.clear();
+    touch(...fields);
+  };
+  /** @param {string[]} fields */
+  const edited = (...fields) => {
+    for (const field of fields) if (!touched.has(field)) settling.add(field);
+    clearTimeout(settleTimer);
+    if (settling.size) settleTimer = setTimeout(settle, SETTLE_MS);
+  };
+  signal.addEventListener("abort", () => clearTimeout(settleTimer), { once: true });
   const doGenerate = () => {
+    // Edits still on their way (typed, then Ctrl+Enter at once): the problems shown are the old
+    // text's. The state goes first on the same comm, so the kernel judges the new text: ask it.
+    const unsent = controls.pending() || editor.pending();
     controls.flush();
     editor.flush();
     voices.flush();
-    if (generate.disabled || starting) return;
+    if (starting) return;
+    if (!kernel.alive) {
+      showNotice("");
+      return;
+    }
+    if (!tried) {
+      tried = true;
+      renderProblems();
+    }
+    const stale = unsent && !model.get("_budget")?.refused;
+    if (generate.getAttribute("aria-disabled") === "true" && !stale) return;
     starting = true;
-    generate.disabled = true;
+    refusal = "";
+    renderProblems();
     showNotice("");
     model.save_changes();
     send(
       { kind: KIND.generate },
       (reply) => {
         starting = false;
+        // A refusal about a field the form shows is said there (every problem shows now).
+        const field = typeof reply.field === "string" ? reply.field : "";
+        if (!reply.ok && !(field && hasHome(field))) refusal = String(reply.error ?? "Could not start the generation.");
+        // Started: the next clip's form is judged afresh (new shots show no error until touched).
+        if (reply.ok) tried = false;
         renderProblems();
-        if (!reply.ok) {
-          errorBox.textContent = String(reply.error ?? "Could not start the generation.");
-          errorBox.hidden = false;
-        }
       },
       (ms) => {
         // The kernel may still start the clip when it gets to the message: say so.
@@ -89,9 +175,12 @@ export function renderStudio({ model, el }) {
       },
     );
   };
-  const controls = createControls(model, { onGenerateShortcut: doGenerate });
-  const editor = createSegmentEditor(model);
+  const controls = createControls(model, { onGenerateShortcut: doGenerate, touch, edited, signal });
+  const editor = createSegmentEditor(model, { touch, edited, signal });
   const voices = createVoicesPanel(model, {
+    touch,
+    edited,
+    signal,
     create: (done) => {
       model.save_changes();
       send(
@@ -109,8 +198,26 @@ export function renderStudio({ model, el }) {
     model,
     (key) => send({ kind: KIND.setKey, key }, keyAnswer, keyTimeout),
     () => send({ kind: KIND.clearKey }, keyAnswer, keyTimeout),
+    signal,
   );
-  generate.addEventListener("click", doGenerate);
+  generate.addEventListener("click", doGenerate, { signal });
+  const setFolded = (/** @type {boolean} */ fold) => {
+    collapse.setAttribute("aria-expanded", String(!fold));
+    collapse.textContent = fold ? "Show the whole form" : "Fold the form";
+    for (const part of [controls.el, voices.el, editor.el]) part.hidden = fold;
+    folded.hidden = !fold;
+    root.toggleAttribute("data-folded", fold);
+    renderFolded();
+  };
+  collapse.addEventListener("click", () => setFolded(collapse.getAttribute("aria-expanded") === "true"), { signal });
+  folded.addEventListener(
+    "click",
+    () => {
+      setFolded(false);
+      controls.prompt.focus();
+    },
+    { signal },
+  );
 
   const root = h(
     "div",
@@ -119,12 +226,20 @@ export function renderStudio({ model, el }) {
       "header",
       { class: "fk-row fk-between fk-head" },
       h("strong", { class: "fk-title", text: "Kling V3 video studio" }),
-      mode,
+      h("div", { class: "fk-row" }, collapse, mode),
     ),
+    folded,
     controls.el,
     voices.el,
     editor.el,
-    h("div", { class: "fk-row fk-generate" }, generate, h("kbd", { class: "fk-note", text: "Ctrl/⌘+Enter" }), errorBox),
+    h(
+      "div",
+      { class: "fk-row fk-generate" },
+      generate,
+      h("kbd", { class: "fk-note", text: "Ctrl/⌘+Enter" }),
+      reason,
+      errorBox,
+    ),
     notice,
     creditsEl,
     keyEntry.el,
@@ -132,7 +247,7 @@ export function renderStudio({ model, el }) {
     announcer,
   );
   el.replaceChildren(root);
-  mountTeacher(model, creditsEl, life.signal); // the budget line and classroom mode (teacher.js)
+  mountTeacher(model, creditsEl, signal); // the budget line and classroom mode (teacher.js)
 
   /** @type {Map<string, ReturnType<typeof createTaskCard>>} */
   const cards = new Map();
@@ -141,18 +256,55 @@ export function renderStudio({ model, el }) {
   /** @type {Map<string, string>} */
   const announced = new Map();
 
+  /** @param {string} field */
+  const hasHome = (field) =>
+    CONTROL_FIELDS.includes(field) ||
+    field === "api_key" ||
+    field === "multi_prompt" ||
+    field.startsWith("multi_prompt[");
+
   function renderProblems() {
     const problems = model.get("_problems") ?? [];
-    controls.showProblems(problems);
-    editor.showProblems(problems);
-    keyEntry.showProblems(problems);
-    const first = problems.find((p) => p.level === "error");
+    const shown = problemsToShow(problems, touched, tried);
+    controls.showProblems(shown);
+    editor.showProblems(shown);
+    keyEntry.showProblems(shown);
+    // Each problem is said once: beside its field, or here when no field shows it.
+    const homeless = shown.filter((p) => !hasHome(p.field)).map((p) => p.message);
+    const general = [...homeless, ...(refusal ? [refusal] : [])];
+    errorBox.textContent = general.join(" ");
+    errorBox.hidden = !general.length;
+    const errors = problems.filter((p) => p.level === "error");
     const count = (model.get("_variations") ?? []).length;
-    generate.textContent = count ? `Generate ${count} variations` : "Generate";
-    generate.disabled = Boolean(first) || starting || !kernel.alive;
-    errorBox.textContent = first ? first.message : "";
-    errorBox.hidden = !first;
-    generate.title = first ? `Fix first: ${first.message}` : "Generate (Ctrl/⌘+Enter)";
+    generate.textContent = count ? `Generate ${count} variation${count === 1 ? "" : "s"}` : "Generate";
+    generate.disabled = starting;
+    // A budget the controls would pass (teacher.js shows it in the budget line): off too, said
+    // there and in Generate's reason, not a third time.
+    const overBudget = String(model.get("_budget")?.refused ?? "");
+    const off = Boolean(errors.length) || Boolean(overBudget) || starting || !kernel.alive;
+    generate.setAttribute("aria-disabled", String(off));
+    let why = "";
+    if (!kernel.alive) why = kernel.reason;
+    else if (starting) why = "Starting: waiting for the kernel's answer.";
+    else if (errors.length) {
+      const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : "";
+      why = `Fix this first: ${errors[0].message}${more}`;
+    } else if (overBudget) why = `Over the budget: ${overBudget}`;
+    reason.textContent = why;
+    generate.title = why || "Generate (Ctrl/⌘+Enter)";
+    renderFolded();
+  }
+
+  /** The folded form's one line: the prompt's start and the settings. */
+  function renderFolded() {
+    if (folded.hidden) return;
+    const first = String(model.get("prompt") ?? "")
+      .trim()
+      .split("\n")[0];
+    const head = first.length > 70 ? `${first.slice(0, 69)}…` : first;
+    const settings = `${model.get("aspect_ratio")} · ${model.get("duration")} s · ${model.get("resolution")}`;
+    folded.textContent = `${head || "No prompt yet"} · ${settings}`;
+    folded.title = "Show the whole form";
   }
 
   const renderCredits = () => {
@@ -288,7 +440,7 @@ export function renderStudio({ model, el }) {
       galleries.get(batchId)?.setMembers(
         ranked.map((r) => r.view),
         ranked.map((r) => r.card),
-        model.get("concurrency") ?? 2,
+        model.get("concurrency") ?? options(model).concurrency.default,
       );
     }
     // Keep DOM order without recreating nodes (a playing video keeps playing).
@@ -326,41 +478,42 @@ export function renderStudio({ model, el }) {
     controls.update();
     editor.update();
     voices.update();
+    renderFolded();
   };
-  const renderVoiceProblems = () => voices.showProblems(model.get("_voice_problems") ?? []);
-  const traits = [
-    "prompt",
-    "negative_prompt",
-    "resolution",
-    "aspect_ratio",
-    "duration",
-    "generate_audio",
-    "voice_ids",
-    "multishot",
-    "segments",
-    "vary",
-    "concurrency",
-    "voice_url",
-    "voice_name",
-    "_voices",
-    "_variations",
+  function renderVoiceProblems() {
+    voices.showProblems(problemsToShow(model.get("_voice_problems") ?? [], touched, false));
+  }
+  /** The kernel's verdict arrived: fields that were being edited are judged now. */
+  const settleAndRender = () => {
+    settle();
+    renderProblems();
+    renderVoiceProblems();
+  };
+
+  // Every model listener of this view, in one registry: registered once, removed with `life`.
+  /** @type {[string, () => void][]} */
+  const registry = [
+    ...CONTROL_TRAITS.map((name) => /** @type {[string, () => void]} */ ([`change:${name}`, update])),
+    ["change:_problems", settleAndRender],
+    ["change:_variations", renderProblems],
+    ["change:_voice_problems", settleAndRender],
+    ["change:_mode", renderMode],
+    ["change:_has_key", renderMode],
+    ["change:_tasks", renderTasks],
+    ["change:_credits", renderCredits],
+    ["change:_budget", renderProblems],
   ];
-  for (const name of traits) model.on(`change:${name}`, update);
-  model.on("change:_problems", renderProblems);
-  model.on("change:_variations", renderProblems);
-  model.on("change:_voice_problems", renderVoiceProblems);
-  model.on("change:_mode", renderMode);
-  model.on("change:_has_key", renderMode);
-  model.on("change:_tasks", renderTasks);
-  model.on("change:_credits", renderCredits);
+  for (const [event, handler] of registry) listen(model, event, handler, signal);
   const ticker = setInterval(() => {
     const now = Date.now();
     for (const view of cards.values()) view.tick(now);
   }, 1000);
+  signal.addEventListener("abort", () => clearInterval(ticker), { once: true });
 
-  // A view with no kernel behind it (an exported HTML page, a dead kernel) says so: liveness.js.
+  // A view with no kernel behind it (an exported HTML page, a dead or restarted kernel) says so:
+  // liveness.js.
   const kernel = watchKernel(model, {
-    signal: life.signal,
+    signal,
     onChange: () => {
       renderProblems();
       showNotice("");
@@ -375,22 +528,17 @@ export function renderStudio({ model, el }) {
   renderVoiceProblems();
 
   return () => {
-    clearInterval(ticker);
-    for (const name of traits) model.off(`change:${name}`, update);
-    model.off("change:_problems", renderProblems);
-    model.off("change:_variations", renderProblems);
-    model.off("change:_voice_problems", renderVoiceProblems);
-    model.off("change:_mode", renderMode);
-    model.off("change:_has_key", renderMode);
-    model.off("change:_tasks", renderTasks);
-    model.off("change:_credits", renderCredits);
-    controls.dispose();
-    editor.dispose();
-    voices.dispose();
     for (const view of cards.values()) view.dispose();
     cards.clear();
-    life.abort(); // every request's reply handler and timer go with the view
+    life.abort(); // every listener, request, reply handler and timer of the view goes with it
   };
+}
+
+let views = 0;
+/** A number unique to each view on the page (element ids must not repeat across views). */
+function nextViewId() {
+  views += 1;
+  return views;
 }
 
 /** @type {import("@anywidget/types").Render<Model>} */

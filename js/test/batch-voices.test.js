@@ -70,7 +70,7 @@ describe("voice chips", () => {
     ]);
     expect(toggleVoice([], "a")).toEqual({ ids: ["a"], error: "" });
     expect(toggleVoice(["a"], "a")).toEqual({ ids: [], error: "" });
-    expect(toggleVoice(["a", "b"], "c").error).toMatch(/At most 2/);
+    expect(toggleVoice(["a", "b"], "c").error).toMatch(/at most 2 voices/);
   });
 });
 
@@ -167,7 +167,7 @@ describe("studio: batches and voices", () => {
     model.set("_voices", [...model.state._voices, { voice_id: "voice-c", name: "Cy" }]);
     el.querySelector('[data-voice-id="voice-c"]').click();
     expect(model.state.voice_ids).toEqual(["voice-a", "voice-b"]);
-    expect(el.querySelector('[data-fk="voice-note"]').textContent).toContain("At most 2");
+    expect(el.querySelector('[data-fk="voice-note"]').textContent).toContain("at most 2 voices");
   });
 
   it("a chip keeps keyboard focus when the chips are redrawn", () => {
@@ -188,6 +188,9 @@ describe("studio: batches and voices", () => {
     widget.render({ model, el });
     const create = el.querySelector('[data-fk="create-voice"]');
     expect(create.disabled).toBe(true);
+    const url = el.querySelector('[data-fk="voice-url"]');
+    url.value = "ftp://x/a.mp3";
+    url.dispatchEvent(new Event("input")); // the user typed it: its problems may show
     model.set("voice_url", "ftp://x/a.mp3");
     model.set("_voice_problems", [{ field: "voice_url", message: "must be an http(s) URL", level: "error" }]);
     expect(create.disabled).toBe(true);

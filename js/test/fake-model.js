@@ -54,6 +54,10 @@ export function fakeModel(initial = {}) {
       }
       sent.push(content);
     },
+    /** Fire `event` as Backbone does: each listener called with `context` as `this`. */
+    trigger(event, context = undefined) {
+      for (const cb of handlers.get(event) ?? []) cb.call(context);
+    },
     deliver(content, buffers = []) {
       for (const cb of handlers.get("msg:custom") ?? []) cb(content, buffers);
     },

@@ -3,7 +3,10 @@
 // forwarding of every keydown that reaches the window), and lets the host have the rest.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { guardKeys, isTextField, keepsKey } from "../src/keys.js";
-import { KIND, MAX_PROMPT } from "../src/protocol.js";
+import { FALLBACK_OPTIONS, KIND } from "../src/protocol.js";
+
+const MAX_PROMPT = FALLBACK_OPTIONS.max_prompt;
+
 import widget from "../src/widget.js";
 import { fakeModel } from "./fake-model.js";
 
@@ -196,6 +199,14 @@ describe("keepsKey", () => {
     Object.defineProperty(event, "target", { value: target });
     return event;
   };
+
+  it("a timeline separator keeps the arrows and Home/End, as a slider does; Shift+Enter goes on", () => {
+    const sep = document.createElement("div");
+    sep.setAttribute("role", "separator");
+    for (const key of ["ArrowLeft", "ArrowRight", "Home", "End"]) expect(keepsKey(on(sep, key)), key).toBe(true);
+    expect(keepsKey(on(sep, "Enter", { shiftKey: true }))).toBe(false);
+    expect(keepsKey(on(document.createElement("div"), "ArrowLeft"))).toBe(false);
+  });
 
   it("AltGr (Ctrl+Alt off macOS) types characters: the field keeps it", () => {
     expect(keepsKey(on(textarea(), "@", { ctrlKey: true, altKey: true }), false)).toBe(true);

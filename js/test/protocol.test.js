@@ -1,6 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { charCount, timeoutText } from "../src/format.js";
-import { KIND, MAX_PROMPT, request, TIMEOUT_MS } from "../src/protocol.js";
+import { FALLBACK_OPTIONS, KIND, request, TIMEOUT_MS } from "../src/protocol.js";
+
+const MAX_PROMPT = FALLBACK_OPTIONS.max_prompt;
+
 import { fakeModel } from "./fake-model.js";
 
 describe("request", () => {

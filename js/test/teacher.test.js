@@ -16,6 +16,7 @@ describe("budget line", () => {
     expect(budgetLine(undefined)).toBe("");
     expect(budgetLine({ cap: null, reserved: 3, left: null, refused: "" })).toBe("");
     expect(budgetLine({ cap: 50, reserved: 12.5, left: 37.5, refused: "" })).toBe("Budget: 37.5 of 50 credits left");
+    expect(budgetLine({ cap: 1, reserved: 0, left: 1, refused: "" })).toBe("Budget: 1 of 1 credit left");
     expect(budgetLine({ cap: 10, reserved: 10, left: 0, refused: "the budget of 10 credits is used up." })).toContain(
       "refused: the budget",
     );

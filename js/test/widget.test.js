@@ -108,23 +108,109 @@ describe("render", () => {
     expect(el.querySelector('[data-fk="aspect"] [data-value="9:16"]').getAttribute("aria-pressed")).toBe("true");
   });
 
-  it("shows problems next to their control and disables generate", () => {
+  it("shows a problem next to its control once touched, and holds Generate back", () => {
     const model = fakeModel();
     widget.render({ model, el });
     model.set("_problems", [
-      { field: "prompt", message: "the prompt is empty", level: "error" },
+      { field: "prompt", message: "The prompt is empty.", level: "error" },
       { field: "resolution", message: "4k tier", level: "warning" },
     ]);
-    expect(el.querySelector('[data-fk-field="prompt"]').textContent).toContain("the prompt is empty");
+    const generate = el.querySelector('[data-fk="generate"]');
+    // Nothing touched yet: no message anywhere, but Generate is off and says why.
+    expect(el.querySelector('[data-fk-field="prompt"]').textContent).toBe("");
+    expect(el.querySelector('[data-fk="error"]').hidden).toBe(true);
+    expect(generate.getAttribute("aria-disabled")).toBe("true");
+    expect(generate.title).toBe("Fix this first: The prompt is empty.");
+    const reason = document.getElementById(generate.getAttribute("aria-describedby"));
+    expect(reason.textContent).toBe("Fix this first: The prompt is empty.");
+    el.querySelector('[data-fk="prompt"]').dispatchEvent(new Event("blur"));
+    expect(el.querySelector('[data-fk-field="prompt"]').textContent).toBe("The prompt is empty.");
+    expect(el.querySelector('[data-fk-field="resolution"]').textContent).toBe(""); // not touched
+    el.querySelector('[data-fk="resolution"] [data-value="1080p"]').click();
     expect(el.querySelector('[data-fk-field="resolution"]').textContent).toContain("4k tier");
-    expect(el.querySelector('[data-fk="generate"]').disabled).toBe(true);
-    expect(el.querySelector('[data-fk="error"]').textContent).toBe("the prompt is empty");
-    el.querySelector('[data-fk="generate"]').click();
+    generate.click();
     expect(model.sent.filter((m) => m.kind === "generate")).toEqual([]);
     model.set("_problems", []);
-    el.querySelector('[data-fk="generate"]').click();
+    expect(generate.getAttribute("aria-disabled")).toBe("false");
+    generate.click();
     expect(model.sent.at(-1).kind).toBe("generate");
     expect(model.sent.at(-1).id).toMatch(/^fk-/);
+  });
+
+  it("says each problem once; pressing Generate shows them all, Multi-shot on shows none", () => {
+    const model = fakeModel({ duration: 10 });
+    widget.render({ model, el });
+    const toggle = el.querySelector('[data-fk="multishot"]');
+    toggle.checked = true;
+    toggle.dispatchEvent(new Event("change"));
+    const problems = [
+      { field: "multi_prompt[0].prompt", message: "Shot 1's prompt is empty.", level: "error" },
+      { field: "multi_prompt[1].prompt", message: "Shot 2's prompt is empty.", level: "error" },
+      { field: "budget", message: "The budget is used up.", level: "error" },
+    ];
+    model.set("_problems", problems);
+    expect(el.querySelectorAll(".fk-msg-error:not([hidden])").length).toBe(0);
+    // What is on screen: without Generate's reason, which only its title and describedby carry.
+    const visible = () => {
+      const copy = el.cloneNode(true);
+      copy.querySelector('[data-fk="generate-reason"]').remove();
+      return copy.textContent;
+    };
+    el.querySelectorAll('[data-fk="segment-prompt"]')[1].dispatchEvent(new Event("blur"));
+    expect(visible().split("Shot 2's prompt is empty.").length - 1).toBe(1);
+    expect(visible()).not.toContain("Shot 1's prompt is empty.");
+    el.querySelector('[data-fk="generate"]').click();
+    for (const p of problems) expect(visible().split(p.message).length - 1, p.message).toBe(1);
+    // A problem no control shows goes to the studio's message beside Generate.
+    expect(el.querySelector('[data-fk="error"]').textContent).toBe("The budget is used up.");
+    expect(el.querySelector('[data-fk="segment"][data-index="0"]').textContent).toContain("Shot 1's prompt is empty.");
+    expect(model.sent.filter((m) => m.kind === "generate")).toEqual([]);
+  });
+
+  it("Ctrl+Enter with problems shows them, like a press of Generate", () => {
+    const model = fakeModel({ _problems: [{ field: "prompt", message: "The prompt is empty.", level: "error" }] });
+    widget.render({ model, el });
+    expect(el.querySelector('[data-fk-field="prompt"]').textContent).toBe("");
+    el.querySelector('[data-fk="prompt"]').dispatchEvent(
+      new KeyboardEvent("keydown", { key: "Enter", ctrlKey: true, bubbles: true }),
+    );
+    expect(el.querySelector('[data-fk-field="prompt"]').textContent).toBe("The prompt is empty.");
+    expect(model.sent.filter((m) => m.kind === "generate")).toEqual([]);
+  });
+
+  it("typed, then Ctrl+Enter at once: the kernel judges the new text (the shown problems are stale)", () => {
+    const model = fakeModel({ _problems: [{ field: "prompt", message: "The prompt is empty.", level: "error" }] });
+    widget.render({ model, el });
+    const prompt = el.querySelector('[data-fk="prompt"]');
+    prompt.value = "a fox";
+    prompt.dispatchEvent(new Event("input"));
+    prompt.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", ctrlKey: true, bubbles: true }));
+    expect(model.state.prompt).toBe("a fox"); // the edit went first
+    const ask = model.sent.find((m) => m.kind === "generate");
+    expect(ask).toBeDefined();
+    // Had the new text been refused for a field the form shows, it is said there, not twice.
+    model.deliver({
+      id: ask.id,
+      kind: "generate-response",
+      ok: false,
+      error: "prompt: The prompt is empty.",
+      field: "prompt",
+    });
+    expect(el.querySelector('[data-fk="error"]').hidden).toBe(true);
+    expect(el.querySelector('[data-fk-field="prompt"]').textContent).toBe("The prompt is empty.");
+  });
+
+  it("a refusal from the kernel is said once, beside Generate, and goes with the next press", () => {
+    const model = fakeModel();
+    widget.render({ model, el });
+    el.querySelector('[data-fk="generate"]').click();
+    const ask = model.sent.find((m) => m.kind === "generate");
+    model.deliver({ id: ask.id, kind: "generate-response", ok: false, error: "The budget is used up." });
+    const box = el.querySelector('[data-fk="error"]');
+    expect(box.hidden).toBe(false);
+    expect(box.textContent).toBe("The budget is used up.");
+    el.querySelector('[data-fk="generate"]').click();
+    expect(box.hidden).toBe(true);
   });
 
   it("a double click starts one generation: Generate waits for the kernel's answer", () => {
@@ -136,6 +222,7 @@ describe("render", () => {
     const starts = model.sent.filter((m) => m.kind === "generate");
     expect(starts.length).toBe(1);
     expect(button.disabled).toBe(true);
+    expect(button.getAttribute("aria-disabled")).toBe("true");
     model.deliver({ id: starts[0].id, kind: "generate-response", ok: true, task_id: "local-1" });
     expect(button.disabled).toBe(false);
     el.querySelector('[data-fk="prompt"]').dispatchEvent(

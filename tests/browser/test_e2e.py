@@ -70,9 +70,10 @@ def _generate_flow(page: Page, server: JupyterServer, emulator: Emulator, name: 
     posts_before = emulator.stats()["posts"]
     _set_segment(page, 0, "Wide shot: the fox crests a snowy hill", 6)
     _set_segment(page, 1, "Close-up: ears twitch at a sound", 3)
-    error = page.locator('[data-fk="error"]')
+    # The sum's problem shows beside the shots (the shots were touched), and only there.
+    error = page.locator('[data-fk-field="multi_prompt"]')
     page.wait_for_function(
-        "() => /9 s/.test(document.querySelector('[data-fk=\"error\"]').textContent)", timeout=30_000
+        "() => /9 s/.test(document.querySelector('[data-fk-field=\"multi_prompt\"]').textContent)", timeout=30_000
     )
     assert "10 s" in error.inner_text()
     assert page.locator('[data-fk="generate"]').is_disabled()

@@ -9,13 +9,24 @@ import { blobUrl, isDirectVideoUrl, isSafePoster, playedWithoutAudio, setSafeSrc
 /** @typedef {import("./transport.js").LoadedVideo} LoadedVideo */
 
 /**
+ * A card's poster: sent once in `_posters` by card id; an older kernel put it on the card.
+ * @param {{get: (name: any) => any}} model @param {TaskCard} card
+ */
+export function posterOf(model, card) {
+  const posters = model.get("_posters");
+  const sent = posters && typeof posters === "object" ? posters[card.id] : undefined;
+  return typeof sent === "string" && sent ? sent : card.poster;
+}
+
+/**
  * `requestVideo(id, direct)` starts loading the card's video (`direct`: a provider URL may be
  * played as is). The card asks for its video once by itself, when the card first says it is
  * ready; after a failure only the Retry button asks again, so a failing load never repeats on
  * every task update.
  * @param {{stopWatching: (id: string) => void, requestVideo: (id: string, direct: boolean) => void, load: (id: string) => void}} actions
+ * @param {{get: (name: any) => any}} model the studio's model: the posters (`_posters`)
  */
-export function createTaskCard(actions) {
+export function createTaskCard(actions, model) {
   const status = h("span", { class: "fk-status" });
   const label = h("span", { class: "fk-variation", "data-fk": "variation-label" });
   const summary = h("span", { class: "fk-summary" });
@@ -159,11 +170,12 @@ export function createTaskCard(actions) {
     rerun.hidden = next.kind === "voice";
     stop.hidden = !next.watching;
     const ready = Boolean(next.video);
-    if (isSafePoster(next.poster) && !url) {
-      poster.src = next.poster;
+    const image = posterOf(model, next);
+    if (isSafePoster(image) && !url) {
+      poster.src = image;
       poster.hidden = false;
     } else if (!url) poster.hidden = true;
-    media.hidden = !ready && !isSafePoster(next.poster);
+    media.hidden = !ready && !isSafePoster(image);
     video.hidden = !url;
     download.hidden = !url;
     if (ready && !url && !requested) {

@@ -391,23 +391,26 @@ export function renderStudio({ model, el }) {
       seen.add(card.id);
       let view = cards.get(card.id);
       if (!view) {
-        view = createTaskCard({
-          stopWatching: (id) =>
-            send(
-              { kind: KIND.stopWatching, task_id: id },
-              noticeUnlessOk(
-                "Not stopped: its submit is still on its way (stopping now could lose a billed task), or it is no longer watched.",
+        view = createTaskCard(
+          {
+            stopWatching: (id) =>
+              send(
+                { kind: KIND.stopWatching, task_id: id },
+                noticeUnlessOk(
+                  "Not stopped: its submit is still on its way (stopping now could lose a billed task), or it is no longer watched.",
+                ),
+                noticeTimeout,
               ),
-              noticeTimeout,
-            ),
-          load: (id) =>
-            send(
-              { kind: KIND.loadTask, task_id: id },
-              noticeUnlessOk("That task's settings could not be loaded."),
-              noticeTimeout,
-            ),
-          requestVideo,
-        });
+            load: (id) =>
+              send(
+                { kind: KIND.loadTask, task_id: id },
+                noticeUnlessOk("That task's settings could not be loaded."),
+                noticeTimeout,
+              ),
+            requestVideo,
+          },
+          model,
+        );
         cards.set(card.id, view);
       }
       view.update(card, now);
@@ -500,6 +503,7 @@ export function renderStudio({ model, el }) {
     ["change:_mode", renderMode],
     ["change:_has_key", renderMode],
     ["change:_tasks", renderTasks],
+    ["change:_posters", renderTasks], // posters come once, apart from the cards (docs/widget-protocol.md)
     ["change:_credits", renderCredits],
     ["change:_budget", renderProblems],
   ];

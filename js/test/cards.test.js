@@ -1,0 +1,57 @@
+// @vitest-environment happy-dom
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import widget from "../src/widget.js";
+import { fakeModel } from "./fake-model.js";
+
+const POSTER = "data:image/jpeg;base64,AAAA";
+
+const card = (over = {}) => ({
+  id: "gen-0000000001",
+  task_id: "task-1",
+  status: "processing",
+  status_text: "processing",
+  progress: 40,
+  created: 1,
+  submitted_at: Date.now() - 5000,
+  finished_at: null,
+  estimated_time: 10,
+  credits_reserved: 5,
+  request: {},
+  summary: "16:9 · 5 s · 720p — a fox",
+  error: null,
+  video: null,
+  poster: "",
+  watching: true,
+  code: "print(1)",
+  audio_requested: false,
+  note: "",
+  ...over,
+});
+
+let el;
+beforeEach(() => {
+  el = document.createElement("div");
+  document.body.append(el);
+});
+afterEach(() => {
+  el.remove();
+  vi.useRealTimers();
+});
+
+describe("posters", () => {
+  it("come from _posters by card id, and a later _posters change shows them", () => {
+    const model = fakeModel({ _tasks: [card({ status: "completed", progress: 100 })] });
+    widget.render({ model, el });
+    const img = el.querySelector(".fk-poster");
+    expect(img.hidden).toBe(true);
+    model.set("_posters", { "gen-0000000001": POSTER });
+    expect(img.hidden).toBe(false);
+    expect(img.getAttribute("src")).toBe(POSTER);
+  });
+
+  it("fall back to card.poster from an older kernel", () => {
+    const model = fakeModel({ _tasks: [card({ poster: POSTER })] });
+    widget.render({ model, el });
+    expect(el.querySelector(".fk-poster").getAttribute("src")).toBe(POSTER);
+  });
+});

@@ -143,15 +143,13 @@ export function createTaskCard(actions, model) {
   function update(next, now) {
     card = next;
     el.setAttribute("data-status", next.status);
-    el.setAttribute("data-progress", String(Math.round(next.progress)));
     el.setAttribute("data-task-id", next.id);
     status.textContent = statusLabel(next.status);
     status.className = `fk-status fk-status-${next.status}`;
     summary.textContent = next.summary;
     summary.title = next.summary; // the full text where the gallery clamps it to two lines
     idEl.textContent = next.id;
-    bar.style.width = `${Math.max(0, Math.min(100, next.progress))}%`;
-    progress.setAttribute("aria-valuenow", String(Math.round(next.progress)));
+    showProgress(next.progress);
     progress.hidden = !inFlight(next.status) && next.status !== "completed";
     tick(now);
     error.hidden = !next.error;
@@ -182,6 +180,26 @@ export function createTaskCard(actions, model) {
       requested = true; // never reset: after a failure only Retry asks again
       actions.requestVideo(next.id, direct);
     }
+  }
+
+  /** @param {number} value 0-100 */
+  function showProgress(value) {
+    const shown = Math.max(0, Math.min(100, value));
+    el.setAttribute("data-progress", String(Math.round(shown)));
+    bar.style.width = `${shown}%`;
+    progress.setAttribute("aria-valuenow", String(Math.round(shown)));
+  }
+
+  /**
+   * A progress-only update (`cards-progress`): the bar, its number and the ETA move; nothing is
+   * rebuilt, so a playing video or a focused button stays as it is.
+   * @param {number} value @param {string} statusText @param {number} now
+   */
+  function setProgress(value, statusText, now) {
+    if (!card || typeof value !== "number" || !Number.isFinite(value)) return;
+    card = { ...card, progress: value, status_text: String(statusText ?? card.status_text) };
+    showProgress(value);
+    tick(now);
   }
 
   /** @param {number} now */
@@ -256,5 +274,17 @@ export function createTaskCard(actions, model) {
   codeBox.hidden = true;
   loading.hidden = true;
   failure.hidden = true;
-  return { el, video, hasVideo: () => Boolean(url), update, tick, setVideo, videoProgress, videoFailed, dispose };
+  return {
+    el,
+    video,
+    hasVideo: () => Boolean(url),
+    card: () => card,
+    update,
+    setProgress,
+    tick,
+    setVideo,
+    videoProgress,
+    videoFailed,
+    dispose,
+  };
 }

@@ -7,7 +7,7 @@ import { creditsLine, statusLabel, timeoutText } from "./format.js";
 import { createGallery } from "./gallery.js";
 import { createKeyEntry } from "./key-entry.js";
 import { watchKernel } from "./liveness.js";
-import { CONTROL_TRAITS, KIND, options, request } from "./protocol.js";
+import { CONTROL_TRAITS, INCOMING, KIND, options, request } from "./protocol.js";
 import { createSegmentEditor } from "./segment-editor.js";
 import { createTaskCard } from "./task-card.js";
 import { mountTeacher } from "./teacher.js";
@@ -508,6 +508,21 @@ export function renderStudio({ model, el }) {
     ["change:_budget", renderProblems],
   ];
   for (const [event, handler] of registry) listen(model, event, handler, signal);
+  // Progress-only ticks come as one message between the `_tasks` re-sets (every ~5 s): moved on
+  // the cards this view shows, in place; ids it does not show are ignored.
+  /** @param {any} content */
+  const onCustom = (content) => {
+    if (!content || content.kind !== INCOMING.cardsProgress || !Array.isArray(content.cards)) return;
+    const now = Date.now();
+    for (const delta of content.cards) {
+      const view = cards.get(String(delta?.id));
+      if (!view) continue;
+      view.setProgress(delta.progress, delta.status_text, now);
+      const shown = view.card();
+      if (shown) announce(shown);
+    }
+  };
+  listen(model, "msg:custom", onCustom, signal);
   const ticker = setInterval(() => {
     const now = Date.now();
     for (const view of cards.values()) view.tick(now);

@@ -55,3 +55,39 @@ describe("posters", () => {
     expect(el.querySelector(".fk-poster").getAttribute("src")).toBe(POSTER);
   });
 });
+
+describe("cards-progress", () => {
+  it("moves the bar, its number and the ETA of the shown card without rebuilding it", () => {
+    const model = fakeModel({ _tasks: [card({ progress: 10 })] });
+    widget.render({ model, el });
+    const node = el.querySelector('[data-fk="task"]');
+    const meta = node.querySelector(".fk-meta").textContent;
+    model.deliver({
+      kind: "cards-progress",
+      cards: [{ id: "gen-0000000001", progress: 80, status_text: "rendering" }],
+    });
+    expect(el.querySelector('[data-fk="task"]')).toBe(node);
+    expect(node.getAttribute("data-progress")).toBe("80");
+    expect(node.querySelector('[role="progressbar"]').getAttribute("aria-valuenow")).toBe("80");
+    expect(node.querySelector(".fk-bar-fill").style.width).toBe("80%");
+    expect(node.querySelector(".fk-meta").textContent).not.toBe(meta); // the ETA follows
+  });
+
+  it("ignores ids it does not show and messages that are not progress", () => {
+    const model = fakeModel({ _tasks: [card()] });
+    widget.render({ model, el });
+    model.deliver({ kind: "cards-progress", cards: [{ id: "gen-other", progress: 90, status_text: "" }] });
+    model.deliver({ kind: "cards-progress", cards: "nope" });
+    model.deliver({ kind: "something-else", cards: [{ id: "gen-0000000001", progress: 90 }] });
+    expect(el.querySelector('[data-fk="task"]').getAttribute("data-progress")).toBe("40");
+  });
+
+  it("stops listening when the view goes", () => {
+    const model = fakeModel({ _tasks: [card()] });
+    const cleanup = widget.render({ model, el });
+    const node = el.querySelector('[data-fk="task"]');
+    cleanup();
+    model.deliver({ kind: "cards-progress", cards: [{ id: "gen-0000000001", progress: 90, status_text: "" }] });
+    expect(node.getAttribute("data-progress")).toBe("40");
+  });
+});

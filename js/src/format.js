@@ -30,15 +30,16 @@ export function clock(seconds) {
 }
 
 /**
- * Elapsed and ETA text for a card.
- * @param {{submitted_at: number, finished_at: number | null, estimated_time: number | null, progress: number}} card
+ * Elapsed and ETA text for a card. A stopped card's clock ends when watching stopped
+ * (`stopped_at`), as a finished card's ends at `finished_at`; neither has an ETA.
+ * @param {{submitted_at: number, finished_at: number | null, stopped_at?: number | null, estimated_time: number | null, progress: number}} card
  * @param {number} now ms since epoch
  */
 export function timing(card, now) {
-  const end = card.finished_at ?? now;
-  const elapsed = Math.max(0, (end - card.submitted_at) / 1000);
+  const ended = card.finished_at ?? card.stopped_at ?? null;
+  const elapsed = Math.max(0, ((ended ?? now) - card.submitted_at) / 1000);
   let text = `elapsed ${clock(elapsed)}`;
-  if (card.finished_at == null) {
+  if (ended == null) {
     let remaining = null;
     if (card.progress > 2 && card.progress < 100) remaining = (elapsed * (100 - card.progress)) / card.progress;
     else if (card.estimated_time) remaining = card.estimated_time - elapsed;

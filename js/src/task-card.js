@@ -1,7 +1,7 @@
 // One task card: status, progress, timing, credits, errors, and the finished video.
 
 import { h } from "./dom.js";
-import { credits, inFlight, safeFileName, statusLabel, timing } from "./format.js";
+import { credits, inFlight, safeFileName, statusLabel, timing, withVoiceNames } from "./format.js";
 import { loadingText } from "./transport.js";
 import { blobUrl, isDirectVideoUrl, isSafePoster, playedWithoutAudio, setSafeSrc } from "./video.js";
 
@@ -24,7 +24,7 @@ export function posterOf(model, card) {
  * ready; after a failure only the Retry button asks again, so a failing load never repeats on
  * every task update.
  * @param {{stopWatching: (id: string) => void, requestVideo: (id: string, direct: boolean) => void, load: (id: string) => void}} actions
- * @param {{get: (name: any) => any}} model the studio's model: the posters (`_posters`)
+ * @param {{get: (name: any) => any}} model the studio's model: posters (`_posters`) and voice names (`_voices`)
  */
 export function createTaskCard(actions, model) {
   const status = h("span", { class: "fk-status" });
@@ -146,8 +146,9 @@ export function createTaskCard(actions, model) {
     el.setAttribute("data-task-id", next.id);
     status.textContent = statusLabel(next.status);
     status.className = `fk-status fk-status-${next.status}`;
-    summary.textContent = next.summary;
-    summary.title = next.summary; // the full text where the gallery clamps it to two lines
+    const text = withVoiceNames(next.summary, next.request?.voice_ids, model.get("_voices"));
+    summary.textContent = text;
+    summary.title = text; // the full text where the gallery clamps it to two lines
     idEl.textContent = next.id;
     showProgress(next.progress);
     progress.hidden = !inFlight(next.status) && next.status !== "completed";
@@ -160,11 +161,11 @@ export function createTaskCard(actions, model) {
     label.textContent = next.batch ? next.batch.label : "";
     el.classList.toggle("fk-in-gallery", Boolean(next.batch));
     const voiceReady = next.kind === "voice" && next.status === "completed" && next.voice?.voice_id;
-    const text = voiceReady
+    const noteText = voiceReady
       ? `Voice ready: attach “${next.voice?.name}” under Voices (${next.voice?.voice_id}).`
       : next.note;
-    note.hidden = !text;
-    note.textContent = text ?? "";
+    note.hidden = !noteText;
+    note.textContent = noteText ?? "";
     rerun.hidden = next.kind === "voice";
     stop.hidden = !next.watching;
     const ready = Boolean(next.video);

@@ -3,13 +3,14 @@
 
 import { CONTROL_FIELDS, createControls, problemsToShow } from "./controls.js";
 import { h, listen } from "./dom.js";
-import { creditsLine, statusLabel, timeoutText } from "./format.js";
+import { cardDate, clip, creditsLine, plural, statusLabel, timeoutText, withVoiceNames } from "./format.js";
 import { createGallery } from "./gallery.js";
+import { createHistory, foldedKeys } from "./history.js";
 import { createKeyEntry } from "./key-entry.js";
 import { watchKernel } from "./liveness.js";
 import { CONTROL_TRAITS, INCOMING, KIND, options, request } from "./protocol.js";
 import { createSegmentEditor } from "./segment-editor.js";
-import { createTaskCard } from "./task-card.js";
+import { createTaskCard, posterOf } from "./task-card.js";
 import { mountTeacher } from "./teacher.js";
 import { loadVideo, probeEncoding } from "./transport.js";
 import { createVoicesPanel } from "./voices.js";
@@ -353,6 +354,8 @@ export function renderStudio({ model, el }) {
         onDone: (loaded) => {
           loads.delete(id);
           cards.get(id)?.setVideo(loaded);
+          const view = cards.get(id);
+          if (playOnLoad.delete(id) && view) playQuietly(view.video);
           for (const gallery of galleries.values()) gallery.refresh();
         },
         onFail: (message, reason) => {
@@ -378,46 +381,138 @@ export function renderStudio({ model, el }) {
   /** @param {number} ms */
   const noticeTimeout = (ms) => showNotice(timeoutText(ms));
 
+  // The history (history.js): which items are folded, and which item each card belongs to.
+  /** @type {Set<string>} */
+  let foldedItems = new Set();
+  /** @type {Map<string, string>} */
+  const itemOf = new Map();
+  // Folded cards load their video only once their tile is pressed: a history of fifty clips
+  // must not pull fifty videos into the page. Card id -> the `direct` it asked with.
+  /** @type {Map<string, boolean>} */
+  const deferred = new Map();
+  /** Cards whose tile was pressed before their video was here: they play once it is. */
+  /** @type {Set<string>} */
+  const playOnLoad = new Set();
+  /** @param {string} id */
+  const outOfSight = (id) => {
+    const key = itemOf.get(id) ?? id;
+    return foldedItems.has(key) && !history.isOpen(key);
+  };
+  /** @param {string} id @param {boolean} direct */
+  const requestShown = (id, direct) => {
+    if (outOfSight(id)) deferred.set(id, direct);
+    else requestVideo(id, direct);
+  };
+  const startDeferred = () => {
+    for (const [id, direct] of deferred) {
+      if (outOfSight(id)) continue;
+      deferred.delete(id);
+      requestVideo(id, direct);
+    }
+  };
+  /** A tile was pressed: its card unfolds and plays (a gallery only loads). @param {string} key @param {boolean} open */
+  const toggled = (key, open) => {
+    const view = cards.get(key); // a lone card's key is its id; a batch's is not a card id
+    if (!open) {
+      playOnLoad.delete(key);
+      return;
+    }
+    startDeferred();
+    if (!view) return;
+    if (view.hasVideo()) playQuietly(view.video);
+    else playOnLoad.add(key);
+  };
+  const history = createHistory(
+    {
+      toggled,
+      clear: () =>
+        send(
+          { kind: KIND.clearFinished },
+          (reply) => history.say(reply.ok ? clearedText(Number(reply.cleared) || 0) : String(reply.error ?? "")),
+          (ms) => history.say(timeoutText(ms)),
+        ),
+    },
+    signal,
+  );
+  cardsEl.after(history.el);
+
+  /** @param {TaskCard} card */
+  const promptOf = (card) => {
+    if (card.kind === "voice") return `Voice “${card.voice?.name ?? ""}”`;
+    const request = card.request ?? {};
+    const shots = Array.isArray(request.multi_prompt) ? request.multi_prompt.map((s) => s?.prompt ?? "") : [];
+    const text = typeof request.prompt === "string" && request.prompt ? request.prompt : shots.join(" / ");
+    return withVoiceNames(text || card.summary, request.voice_ids, model.get("_voices"));
+  };
+
+  /** @param {{key: string, el: HTMLElement, cards: TaskCard[]}} item @returns {import("./history.js").HistoryItem} */
+  const tileOf = (item) => {
+    const first = item.cards[0];
+    const poster = item.cards.map((c) => posterOf(model, c)).find(Boolean) ?? "";
+    const count = first.batch ? `${plural(item.cards.length, "variation")} · ` : "";
+    const title = withVoiceNames(first.summary, first.request?.voice_ids, model.get("_voices"));
+    return { ...item, poster, date: cardDate(first), text: count + clip(promptOf(first), 60), title };
+  };
+
   function renderTasks() {
     const list = model.get("_tasks") ?? [];
     const now = Date.now();
     const seen = new Set();
     /** Top-level items, newest first: a lone card, or a batch's gallery (where its first card is). */
-    /** @type {HTMLElement[]} */
-    const order = [];
-    /** @type {Map<string, {views: ReturnType<typeof createTaskCard>[], cards: TaskCard[]}>} */
-    const batches = new Map();
+    /** @type {{key: string, el: HTMLElement, cards: TaskCard[]}[]} */
+    const items = [];
+    /** @type {Map<string, {key: string, el: HTMLElement, cards: TaskCard[]}>} */
+    const byKey = new Map();
+    itemOf.clear();
     for (const card of list) {
       seen.add(card.id);
-      let view = cards.get(card.id);
-      if (!view) {
-        view = createTaskCard(
-          {
-            stopWatching: (id) =>
-              send(
-                { kind: KIND.stopWatching, task_id: id },
-                noticeUnlessOk(
-                  "Not stopped: its submit is still on its way (stopping now could lose a billed task), or it is no longer watched.",
-                ),
-                noticeTimeout,
-              ),
-            load: (id) =>
-              send(
-                { kind: KIND.loadTask, task_id: id },
-                noticeUnlessOk("That task's settings could not be loaded."),
-                noticeTimeout,
-              ),
-            requestVideo,
-          },
-          model,
-        );
-        cards.set(card.id, view);
+      const key = card.batch?.id ?? card.id;
+      itemOf.set(card.id, key);
+      let item = byKey.get(key);
+      if (!item) {
+        item = { key, el: cardsEl, cards: [] };
+        byKey.set(key, item);
+        items.push(item);
       }
-      view.update(card, now);
-      announce(card);
-      const batchId = card.batch?.id;
+      item.cards.push(card);
+    }
+    // Decided before the cards update: a folded card's first video request waits (requestShown).
+    foldedItems = foldedKeys(items, now);
+    for (const item of items) {
+      /** @type {ReturnType<typeof createTaskCard>[]} */
+      const views = [];
+      for (const card of item.cards) {
+        let view = cards.get(card.id);
+        if (!view) {
+          view = createTaskCard(
+            {
+              stopWatching: (id) =>
+                send(
+                  { kind: KIND.stopWatching, task_id: id },
+                  noticeUnlessOk(
+                    "Not stopped: its submit is still on its way (stopping now could lose a billed task), or it is no longer watched.",
+                  ),
+                  noticeTimeout,
+                ),
+              load: (id) =>
+                send(
+                  { kind: KIND.loadTask, task_id: id },
+                  noticeUnlessOk("That task's settings could not be loaded."),
+                  noticeTimeout,
+                ),
+              requestVideo: requestShown,
+            },
+            model,
+          );
+          cards.set(card.id, view);
+        }
+        view.update(card, now);
+        announce(card);
+        views.push(view);
+      }
+      const batchId = item.cards[0].batch?.id;
       if (!batchId) {
-        order.push(view.el);
+        item.el = views[0].el;
         continue;
       }
       let gallery = galleries.get(batchId);
@@ -425,46 +520,46 @@ export function renderStudio({ model, el }) {
         gallery = createGallery(batchId);
         galleries.set(batchId, gallery);
       }
-      if (!batches.has(batchId)) {
-        batches.set(batchId, { views: [], cards: [] });
-        order.push(gallery.el);
-      }
-      const members = /** @type {{views: ReturnType<typeof createTaskCard>[], cards: TaskCard[]}} */ (
-        batches.get(batchId)
-      );
-      members.views.push(view);
-      members.cards.push(card);
-    }
-    for (const [batchId, { views, cards: members }] of batches) {
+      item.el = gallery.el;
       // Batch order (the order the requests were given), not newest first.
       const ranked = views
-        .map((view, i) => ({ view, card: members[i] }))
+        .map((view, i) => ({ view, card: item.cards[i] }))
         .sort((a, b) => (a.card.batch?.index ?? 0) - (b.card.batch?.index ?? 0));
-      galleries.get(batchId)?.setMembers(
+      item.cards = ranked.map((r) => r.card);
+      gallery.setMembers(
         ranked.map((r) => r.view),
-        ranked.map((r) => r.card),
+        item.cards,
         model.get("concurrency") ?? options(model).concurrency.default,
       );
     }
     // Keep DOM order without recreating nodes (a playing video keeps playing).
-    order.forEach((node, index) => {
-      if (cardsEl.children[index] !== node) cardsEl.insertBefore(node, cardsEl.children[index] ?? null);
+    const kept = items.filter((item) => !foldedItems.has(item.key));
+    kept.forEach((item, index) => {
+      if (cardsEl.children[index] !== item.el) cardsEl.insertBefore(item.el, cardsEl.children[index] ?? null);
+    });
+    const finished = options(model).statuses.finished;
+    history.set(items.filter((item) => foldedItems.has(item.key)).map(tileOf), {
+      older: Math.max(0, Number(model.get("_tasks_total") ?? list.length) - list.length),
+      clearable: list.some((c) => finished.includes(c.status) && !c.watching),
     });
     for (const [id, view] of cards) {
       if (!seen.has(id)) {
         loads.get(id)?.cancel();
         loads.delete(id);
+        deferred.delete(id);
+        playOnLoad.delete(id);
         view.dispose();
         view.el.remove();
         cards.delete(id);
       }
     }
     for (const [batchId, gallery] of galleries) {
-      if (!batches.has(batchId)) {
+      if (!byKey.has(batchId)) {
         gallery.el.remove();
         galleries.delete(batchId);
       }
     }
+    startDeferred(); // a card that unfolded (it needs attention again) loads now
   }
 
   /** Announce status changes and each 25% of progress, not every tick. @param {TaskCard} card */
@@ -503,7 +598,9 @@ export function renderStudio({ model, el }) {
     ["change:_mode", renderMode],
     ["change:_has_key", renderMode],
     ["change:_tasks", renderTasks],
-    ["change:_posters", renderTasks], // posters come once, apart from the cards (docs/widget-protocol.md)
+    ["change:_posters", renderTasks],
+    ["change:_tasks_total", renderTasks],
+    ["change:_voices", renderTasks], // voice names stand where the prompts say <<<voice_N>>> // posters come once, apart from the cards (docs/widget-protocol.md)
     ["change:_credits", renderCredits],
     ["change:_budget", renderProblems],
   ];
@@ -551,6 +648,19 @@ export function renderStudio({ model, el }) {
     cards.clear();
     life.abort(); // every listener, request, reply handler and timer of the view goes with it
   };
+}
+
+/** Play a video the user asked for; a browser that refuses (autoplay rules) leaves its controls. @param {HTMLVideoElement} video */
+function playQuietly(video) {
+  const started = video.play?.();
+  if (started && typeof started.catch === "function") started.catch(() => {});
+}
+
+/** What Clear finished did. @param {number} n */
+function clearedText(n) {
+  return n
+    ? `Cleared ${plural(n, "finished generation")} from the studio; the task journal keeps them (foxkling tasks).`
+    : "Nothing to clear: no finished generation is shown.";
 }
 
 let views = 0;

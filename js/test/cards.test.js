@@ -104,3 +104,130 @@ describe("stopped cards", () => {
     );
   });
 });
+
+const done = (n, over = {}) =>
+  card({
+    id: `gen-${String(n).padStart(10, "0")}`,
+    status: "completed",
+    progress: 100,
+    watching: false,
+    finished_at: Date.now() - 60_000,
+    created: 1_780_000_000 + n,
+    request: { prompt: `clip number ${n}` },
+    video: { name: `${n}.mp4`, size: 8, mime: "video/mp4" },
+    ...over,
+  });
+
+/** Answer the probe so video requests go out. */
+function answerProbe(model) {
+  const probe = model.sent.find((m) => m.kind === "video-probe");
+  model.deliver({ id: probe.id, kind: "video-probe-response", ok: true, size: 4 }, [
+    new DataView(new Uint8Array([0x46, 0x4b, 0x00, 0xff]).buffer),
+  ]);
+}
+
+describe("history", () => {
+  it("keeps the newest and running cards unfolded and folds older finished ones into tiles", () => {
+    const model = fakeModel({
+      _tasks: [
+        card({ id: "gen-running" }),
+        done(4, { status: "failed", video: null }), // a minute ago: it stays to be read
+        done(3),
+        done(2),
+        done(1, { status: "failed", video: null, finished_at: Date.now() - 3_600_000 }),
+      ],
+      _posters: { "gen-0000000002": POSTER },
+    });
+    widget.render({ model, el });
+    const top = [...el.querySelector('[data-fk="tasks"]').children].map((n) => n.getAttribute("data-task-id"));
+    expect(top).toEqual(["gen-running", "gen-0000000004"]); // the newest, and a fresh failure
+    const tiles = [...el.querySelectorAll('[data-fk="history-tile"]')];
+    const keys = tiles.map((t) => t.getAttribute("data-key"));
+    expect(keys).toEqual(["gen-0000000003", "gen-0000000002", "gen-0000000001"]); // an old failure folds
+    expect(tiles[1].tagName).toBe("BUTTON"); // Enter and Space press it
+    expect(tiles[1].textContent).toContain("clip number 2");
+    expect(tiles[1].querySelector("img").getAttribute("src")).toBe(POSTER);
+    expect(tiles[0].querySelector(".fk-tile-date").textContent).not.toBe("");
+  });
+
+  it("a folded card loads its video only when its tile is pressed, then plays it; pressed again it folds", () => {
+    const model = fakeModel({ _tasks: [done(2), done(1)] });
+    widget.render({ model, el });
+    answerProbe(model);
+    const asked = () => model.sent.filter((m) => m.kind === "video-request").map((m) => m.task_id);
+    expect(asked()).toEqual(["gen-0000000002"]);
+    const tile = el.querySelector('[data-fk="history-tile"]');
+    tile.click();
+    expect(tile.getAttribute("aria-expanded")).toBe("true");
+    expect(asked()).toEqual(["gen-0000000002", "gen-0000000001"]);
+    const item = el.querySelector('[data-fk="history-item"] [data-fk="task"]');
+    expect(item.getAttribute("data-task-id")).toBe("gen-0000000001");
+    const play = vi.fn(() => Promise.resolve());
+    item.querySelector("video").play = play;
+    const request = model.sent.filter((m) => m.kind === "video-request")[1];
+    URL.createObjectURL = vi.fn(() => "blob:http://localhost/v");
+    model.deliver({
+      id: request.id,
+      kind: "video-response",
+      ok: true,
+      name: "1.mp4",
+      mime: "video/mp4",
+      total: 4,
+      chunks: 1,
+      chunk_size: 4,
+      window: 3,
+      encoding: "binary",
+    });
+    model.deliver(
+      {
+        id: request.id,
+        kind: "video-chunk",
+        task_id: request.task_id,
+        index: 0,
+        offset: 0,
+        size: 4,
+        total: 4,
+        last: true,
+      },
+      [new DataView(new ArrayBuffer(4))],
+    );
+    expect(play).toHaveBeenCalledTimes(1);
+    tile.click();
+    expect(tile.getAttribute("aria-expanded")).toBe("false");
+    expect(el.querySelector('[data-fk="history-item"]')).toBeNull();
+  });
+
+  it("Clear finished asks the kernel and says what it did; older generations are counted", () => {
+    const model = fakeModel({ _tasks: [done(2), done(1)], _tasks_total: 53 });
+    widget.render({ model, el });
+    expect(el.querySelector('[data-fk="older"]').textContent).toBe(
+      "51 older generations not shown (w.generations has them all)",
+    );
+    const clear = el.querySelector('[data-fk="clear"]');
+    clear.click();
+    const sent = model.sent.find((m) => m.kind === "clear-finished");
+    expect(sent).toBeTruthy();
+    expect(clear.disabled).toBe(true);
+    model.set("_tasks", []);
+    model.set("_tasks_total", 0);
+    model.deliver({ id: sent.id, kind: "clear-finished-response", ok: true, cleared: 2 });
+    expect(el.querySelector('[data-fk="history-note"]').textContent).toContain("Cleared 2 finished generations");
+    expect(el.querySelectorAll('[data-fk="history-tile"]').length).toBe(0);
+    expect(clear.disabled).toBe(false);
+    expect(clear.hidden).toBe(true); // nothing left to clear
+  });
+
+  it("shows voice names where the prompt has tokens; an unknown voice keeps its token", () => {
+    const model = fakeModel({
+      _voices: [{ voice_id: "v-1", name: "Narrator" }],
+      _tasks: [
+        done(2, {
+          summary: "16:9 · 5 s · 720p — <<<voice_1>>> says hi to <<<voice_2>>>",
+          request: { prompt: "<<<voice_1>>> says hi to <<<voice_2>>>", voice_ids: ["v-1", "v-9"] },
+        }),
+      ],
+    });
+    widget.render({ model, el });
+    expect(el.querySelector(".fk-summary").textContent).toBe("16:9 · 5 s · 720p — “Narrator” says hi to <<<voice_2>>>");
+  });
+});

@@ -1,0 +1,182 @@
+// The studio's history: older finished cards (and batches) folded into small poster tiles, so the
+// studio stays small however many clips it holds. A tile is a disclosure button: it unfolds its
+// card or gallery in place, and folds it again. "Clear finished" asks the kernel to drop them.
+
+import { h } from "./dom.js";
+import { inFlight, plural } from "./format.js";
+import { isSafePoster } from "./video.js";
+
+/** @typedef {import("./protocol.js").TaskCard} TaskCard */
+/**
+ * One top-level item of the studio's list: a lone card, or a batch's gallery (`key`: the card id
+ * or the batch id), with what its tile shows.
+ * @typedef {{key: string, el: HTMLElement, cards: TaskCard[], poster: string, date: string, text: string, title: string}} HistoryItem
+ */
+
+/** A failure stays unfolded this long after it happened: it needs reading before it folds away. */
+export const RECENT_FAILURE_MS = 15 * 60_000;
+
+/**
+ * Whether a card needs attention, so it stays unfolded: still running, an unknown outcome (the
+ * submit may have been billed), a stop the user may want to resume, a recent failure.
+ * @param {TaskCard} card @param {number} now ms since epoch
+ */
+export function needsAttention(card, now) {
+  if (inFlight(card.status) || card.status === "uncertain" || card.resumable) return true;
+  const failed = ["failed", "cancelled", "expired"].includes(card.status);
+  return failed && now - (card.finished_at ?? now) < RECENT_FAILURE_MS;
+}
+
+/**
+ * Which items fold into the history: all but the newest item, the newest video item (a voice
+ * card made after a clip does not fold the clip away) and those needing attention.
+ * @param {{key: string, cards: TaskCard[]}[]} items newest first @param {number} now
+ * @returns {Set<string>} the folded items' keys
+ */
+export function foldedKeys(items, now) {
+  const newestVideo = items.find((item) => item.cards.some((c) => c.kind !== "voice"));
+  const folded = new Set();
+  items.forEach((item, index) => {
+    if (index === 0 || item === newestVideo || item.cards.some((c) => needsAttention(c, now))) return;
+    folded.add(item.key);
+  });
+  return folded;
+}
+
+/**
+ * @param {{clear: () => void, toggled: (key: string, open: boolean) => void}} actions
+ * @param {AbortSignal} signal
+ */
+export function createHistory(actions, signal) {
+  const title = h("strong", { class: "fk-history-title" });
+  const older = h("span", { class: "fk-note", "data-fk": "older" });
+  const clear = h("button", {
+    type: "button",
+    class: "fk-button",
+    "data-fk": "clear",
+    text: "Clear finished",
+    title: "Remove finished generations from the studio; the task journal keeps them.",
+  });
+  const note = h("div", { class: "fk-note", "data-fk": "history-note", "aria-live": "polite" });
+  const grid = h("div", { class: "fk-history-grid", "data-fk": "history-grid" });
+  const el = h(
+    "section",
+    { class: "fk-history", "data-fk": "history", "aria-label": "History" },
+    h("header", { class: "fk-row fk-between" }, h("div", { class: "fk-row" }, title, older), clear),
+    note,
+    grid,
+  );
+  /** @type {Map<string, {tile: HTMLButtonElement, img: HTMLImageElement, date: HTMLElement, text: HTMLElement, wrap: HTMLElement}>} */
+  const entries = new Map();
+  /** @type {Set<string>} */
+  const open = new Set();
+  /** @type {HistoryItem[]} */
+  let shown = [];
+  let state = { older: 0, clearable: false };
+
+  clear.addEventListener(
+    "click",
+    () => {
+      clear.disabled = true; // until the kernel answers (say)
+      actions.clear();
+    },
+    { signal },
+  );
+
+  /** @param {string} key */
+  function entry(key) {
+    const known = entries.get(key);
+    if (known) return known;
+    const img = h("img", { class: "fk-tile-poster", alt: "" });
+    const date = h("span", { class: "fk-tile-date" });
+    const text = h("span", { class: "fk-tile-text" });
+    const tile = h(
+      "button",
+      { type: "button", class: "fk-tile", "data-fk": "history-tile", "data-key": key, "aria-expanded": "false" },
+      img,
+      date,
+      text,
+    );
+    // A button: Enter and Space click it too.
+    tile.addEventListener(
+      "click",
+      () => {
+        const unfold = !open.has(key);
+        if (unfold) open.add(key);
+        else open.delete(key);
+        layout();
+        actions.toggled(key, unfold);
+      },
+      { signal },
+    );
+    const wrap = h("div", { class: "fk-history-item", "data-fk": "history-item" });
+    const made = { tile, img, date, text, wrap };
+    entries.set(key, made);
+    return made;
+  }
+
+  function layout() {
+    let index = 0;
+    /** @param {Element} node */
+    const place = (node) => {
+      if (grid.children[index] !== node) grid.insertBefore(node, grid.children[index] ?? null);
+      index += 1;
+    };
+    for (const item of shown) {
+      const { tile, wrap } = entry(item.key);
+      const unfolded = open.has(item.key);
+      tile.setAttribute("aria-expanded", String(unfolded));
+      tile.title = `${unfolded ? "Fold" : "Show"}: ${item.title}`;
+      place(tile);
+      if (unfolded) {
+        if (item.el.parentElement !== wrap) wrap.replaceChildren(item.el);
+        place(wrap);
+      } else {
+        wrap.remove();
+        item.el.remove(); // folded: out of the page until its tile is pressed
+      }
+    }
+    while (grid.children.length > index) grid.lastElementChild?.remove();
+    title.textContent = shown.length ? `History (${shown.length})` : "History";
+    grid.hidden = !shown.length;
+    older.textContent = state.older
+      ? `${plural(state.older, "older generation")} not shown (w.generations has them all)`
+      : "";
+    clear.hidden = !state.clearable;
+    el.hidden = !shown.length && !state.older && !state.clearable && !note.textContent;
+  }
+
+  /**
+   * Show these folded items (newest first), the count of generations the kernel did not send and
+   * whether any shown card is finished (Clear finished has something to do).
+   * @param {HistoryItem[]} items @param {{older: number, clearable: boolean}} next
+   */
+  function set(items, next) {
+    shown = items;
+    state = next;
+    const keys = new Set(items.map((item) => item.key));
+    for (const key of [...entries.keys()]) {
+      if (keys.has(key)) continue;
+      entries.get(key)?.wrap.remove();
+      entries.delete(key);
+      open.delete(key);
+    }
+    for (const item of items) {
+      const { img, date, text } = entry(item.key);
+      img.hidden = !isSafePoster(item.poster);
+      if (!img.hidden && img.getAttribute("src") !== item.poster) img.src = item.poster;
+      date.textContent = item.date;
+      text.textContent = item.text;
+    }
+    layout();
+  }
+
+  /** What Clear finished did (or why not); the button comes back. @param {string} text */
+  function say(text) {
+    clear.disabled = false;
+    note.textContent = text;
+    layout();
+  }
+
+  return { el, set, say, isOpen: (/** @type {string} */ key) => open.has(key) };
+}

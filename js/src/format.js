@@ -49,18 +49,18 @@ export function timing(card, now) {
 }
 
 /**
- * "1 credit", "2 credits": a count and its noun. Use it wherever a count meets a noun.
- * @param {number} n @param {string} noun @param {string} [many] the plural, when not noun + "s"
+ * "1 credit", "2 credits": a count and its noun (regular plurals). Use it wherever a count
+ * meets a noun. `shown` is the count as written, when not `String(n)` ("1.50").
+ * @param {number} n @param {string} noun @param {string} [shown]
  */
-export function plural(n, noun, many = `${noun}s`) {
-  return `${n} ${n === 1 ? noun : many}`;
+export function plural(n, noun, shown = String(n)) {
+  return `${shown} ${n === 1 ? noun : `${noun}s`}`;
 }
 
 /** @param {number | null} credits */
 export function credits(credits) {
   if (credits == null) return "";
-  const shown = Number.isInteger(credits) ? String(credits) : credits.toFixed(2);
-  return `${shown} ${credits === 1 ? "credit" : "credits"} reserved`;
+  return `${plural(credits, "credit", Number.isInteger(credits) ? String(credits) : credits.toFixed(2))} reserved`;
 }
 
 /**
@@ -101,8 +101,11 @@ export function bytes(bytes) {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
+// One word per state, the same in cards, gallery summaries and the announcer: "Waiting" is the
+// studio's own queue (nothing sent yet, one of the `concurrency` slots to come free), "Queued" is
+// the provider's (sent, not started).
 const LABELS = /** @type {Record<string, string>} */ ({
-  queued: "Waiting for a slot",
+  queued: "Waiting",
   submitting: "Submitting",
   pending: "Queued",
   processing: "Generating",
@@ -114,6 +117,21 @@ const LABELS = /** @type {Record<string, string>} */ ({
   uncertain: "Outcome unknown",
   unknown: "Working",
 });
+
+/**
+ * What a failed card says, each thing once: the kernel's message starts "Task <id> <status>: ",
+ * which the card's header already says (its status, its id), so that goes; the code is shown
+ * apart (small), unless the message already has it.
+ * @param {{code: string | null, message: string, hint: string}} error @param {string | null | undefined} taskId
+ */
+export function failureText(error, taskId) {
+  let message = String(error.message ?? "");
+  const prefix = /^Task (\S+) [a-z_]+: /.exec(message);
+  if (prefix && (!taskId || prefix[1] === taskId)) message = message.slice(prefix[0].length);
+  const code = error.code && !message.includes(error.code) ? error.code : "";
+  const hint = error.hint && error.hint !== message ? error.hint : "";
+  return { message, hint, code };
+}
 
 /** @param {string} status */
 export function statusLabel(status) {
@@ -144,7 +162,7 @@ export function creditsLine(c) {
   const parts = [
     c.estimate == null
       ? "cost unknown (no past task of this tier)"
-      : `≈ ${n(c.estimate)} credits (estimate from past tasks)`,
+      : `≈ ${plural(c.estimate, "credit", n(c.estimate))} (estimate from past tasks)`,
   ];
   if (c.session) parts.push(`this session ${n(c.session)}`);
   if (c.journal) parts.push(`all recorded ${n(c.journal)}`);

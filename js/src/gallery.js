@@ -106,7 +106,7 @@ export function createGallery(batchId) {
     // After a restart: members still queued when the kernel stopped were never sent (nor billed).
     if (count > cards.length)
       parts.push(`${count - cards.length} not here: never sent, or older than what was restored`);
-    if (queued) parts.push(`${queued} queued (${concurrency} at a time)`);
+    if (queued) parts.push(`${queued} waiting (${concurrency} at a time)`);
     summary.textContent = parts.join(" · ");
     refreshControls();
   }

@@ -1,12 +1,15 @@
 // One task card: status, progress, timing, credits, errors, and the finished video.
 
 import { h } from "./dom.js";
-import { credits, inFlight, safeFileName, statusLabel, timing, withVoiceNames } from "./format.js";
+import { credits, failureText, inFlight, safeFileName, statusLabel, timing, withVoiceNames } from "./format.js";
 import { loadingText } from "./transport.js";
 import { blobUrl, isDirectVideoUrl, isSafePoster, playedWithoutAudio, setSafeSrc } from "./video.js";
 
 /** @typedef {import("./protocol.js").TaskCard} TaskCard */
 /** @typedef {import("./transport.js").LoadedVideo} LoadedVideo */
+
+/** How long "Copied" stays on the button before it reads "Copy as code" again. */
+const COPIED_MS = 2_000;
 
 /**
  * A card's poster: sent once in `_posters` by card id; an older kernel put it on the card.
@@ -38,7 +41,10 @@ export function createTaskCard(actions, model) {
     bar,
   );
   const meta = h("div", { class: "fk-meta" });
-  const error = h("div", { class: "fk-msg fk-msg-error", role: "alert" });
+  const errorText = h("span", { "data-fk": "error-text" });
+  const errorHint = h("span", { "data-fk": "error-hint" });
+  const errorCode = h("code", { class: "fk-id", "data-fk": "error-code" });
+  const error = h("div", { class: "fk-msg fk-msg-error", role: "alert" }, errorText, " ", errorHint, " ", errorCode);
   const note = h("div", { class: "fk-note" });
   const poster = h("img", { class: "fk-poster", alt: "" });
   const video = /** @type {HTMLVideoElement} */ (
@@ -93,6 +99,8 @@ export function createTaskCard(actions, model) {
   );
   /** @type {TaskCard | null} */
   let card = null;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let copiedTimer;
   /** @type {string | null} */
   let url = null;
   let requested = false;
@@ -109,6 +117,10 @@ export function createTaskCard(actions, model) {
     try {
       await navigator.clipboard.writeText(card.code);
       copy.textContent = "Copied";
+      clearTimeout(copiedTimer);
+      copiedTimer = setTimeout(() => {
+        copy.textContent = "Copy as code";
+      }, COPIED_MS);
     } catch {
       // Clipboard access can be denied (iframes, http): leave the code selected to copy by hand.
       codeBox.select();
@@ -154,9 +166,10 @@ export function createTaskCard(actions, model) {
     progress.hidden = !inFlight(next.status) && next.status !== "completed";
     tick(now);
     error.hidden = !next.error;
-    error.textContent = next.error
-      ? [next.error.code, next.error.message, next.error.hint].filter(Boolean).join(" — ")
-      : "";
+    const failed = next.error ? failureText(next.error, next.task_id) : { message: "", hint: "", code: "" };
+    errorText.textContent = failed.message;
+    errorHint.textContent = failed.hint;
+    errorCode.textContent = failed.code;
     label.hidden = !next.batch;
     label.textContent = next.batch ? next.batch.label : "";
     el.classList.toggle("fk-in-gallery", Boolean(next.batch));
@@ -267,6 +280,7 @@ export function createTaskCard(actions, model) {
   }
 
   function dispose() {
+    clearTimeout(copiedTimer);
     forget();
     video.removeAttribute("src");
   }

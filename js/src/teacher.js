@@ -3,6 +3,7 @@
 // both kernel-owned); this module only shows it. Mounted by widget.js with one call.
 
 import { h, listen } from "./dom.js";
+import { plural } from "./format.js";
 
 /** @typedef {{cap: number | null, reserved: number, left: number | null, refused: string}} BudgetState */
 /** @typedef {import("@anywidget/types").AnyModel<import("./protocol.js").Model>} AnyModel */
@@ -18,7 +19,7 @@ const n = (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1));
 export function budgetLine(b) {
   if (!b || b.cap == null) return "";
   const left = b.left ?? 0;
-  const head = `Budget: ${n(left)} of ${n(b.cap)} credit${b.cap === 1 ? "" : "s"} left`; // "of 1 credit", "of 2 credits"
+  const head = `Budget: ${n(left)} of ${plural(b.cap, "credit", n(b.cap))} left`;
   return b.refused ? `${head} · Generate is refused: ${b.refused}` : head;
 }
 

@@ -2,6 +2,7 @@
 // Creating one starts a task whose card shows among the others; the kernel validates the URL.
 
 import { debounce, h, messageEl } from "./dom.js";
+import { plural } from "./format.js";
 import { FALLBACK_OPTIONS, options } from "./protocol.js";
 
 /** @typedef {import("@anywidget/types").AnyModel<import("./protocol.js").Model>} AnyModel */
@@ -22,7 +23,7 @@ export function voiceChoices(known, attached) {
 export function toggleVoice(attached, id, most = FALLBACK_OPTIONS.max_voices) {
   if (attached.includes(id)) return { ids: attached.filter((v) => v !== id), error: "" };
   if (attached.length >= most)
-    return { ids: attached, error: `A clip takes at most ${most} voices: detach one first.` };
+    return { ids: attached, error: `A clip takes at most ${plural(most, "voice")}: detach one first.` };
   return { ids: [...attached, id], error: "" };
 }
 

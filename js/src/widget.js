@@ -277,7 +277,7 @@ export function renderStudio({ model, el }) {
     errorBox.hidden = !general.length;
     const errors = problems.filter((p) => p.level === "error");
     const count = (model.get("_variations") ?? []).length;
-    generate.textContent = count ? `Generate ${count} variation${count === 1 ? "" : "s"}` : "Generate";
+    generate.textContent = count ? `Generate ${plural(count, "variation")}` : "Generate";
     generate.disabled = starting;
     // A budget the controls would pass (teacher.js shows it in the budget line): off too, said
     // there and in Generate's reason, not a third time.

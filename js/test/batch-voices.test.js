@@ -122,7 +122,8 @@ describe("studio: batches and voices", () => {
     expect(galleries.length).toBe(1);
     const labels = [...galleries[0].querySelectorAll('[data-fk="variation-label"]')].map((n) => n.textContent);
     expect(labels).toEqual(["16:9", "9:16", "1:1"]);
-    expect(galleries[0].textContent).toContain("1 queued (2 at a time)");
+    // "Waiting": the one word for the studio's own queue (format.js LABELS), as on the cards.
+    expect(galleries[0].textContent).toContain("1 waiting (2 at a time)");
     expect(el.querySelector('[data-fk="play-all"]').disabled).toBe(true); // no finished videos yet
     const top = [...el.querySelector('[data-fk="tasks"]').children].map((n) => n.getAttribute("data-fk"));
     expect(top).toEqual(["gallery", "task"]);

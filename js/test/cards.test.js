@@ -1,6 +1,6 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { timing } from "../src/format.js";
+import { credits, creditsLine, plural, statusLabel, timing } from "../src/format.js";
 import widget from "../src/widget.js";
 import { fakeModel } from "./fake-model.js";
 
@@ -229,5 +229,57 @@ describe("history", () => {
     });
     widget.render({ model, el });
     expect(el.querySelector(".fk-summary").textContent).toBe("16:9 · 5 s · 720p — “Narrator” says hi to <<<voice_2>>>");
+  });
+});
+
+describe("words", () => {
+  it("counts meet nouns through plural(): 1 credit, 2 credits", () => {
+    expect(plural(1, "credit")).toBe("1 credit");
+    expect(plural(2, "credit")).toBe("2 credits");
+    expect(credits(1)).toBe("1 credit reserved");
+    expect(credits(2.5)).toBe("2.50 credits reserved");
+    expect(creditsLine({ estimate: 1 })).toContain("≈ 1 credit (estimate");
+  });
+
+  it("one word per state: Waiting for the studio's queue, Queued at the provider", () => {
+    expect(statusLabel("queued")).toBe("Waiting");
+    expect(statusLabel("pending")).toBe("Queued");
+  });
+
+  it("a failed card says its message and hint once, the code small, not the id again", () => {
+    const model = fakeModel({
+      _tasks: [
+        card({
+          status: "failed",
+          watching: false,
+          finished_at: Date.now(),
+          error: {
+            code: "content_policy_violation",
+            message: "Task task-1 failed: the prompt was refused",
+            hint: "Rephrase the prompt.",
+          },
+        }),
+      ],
+    });
+    widget.render({ model, el });
+    const box = el.querySelector('[data-fk="task"] [role="alert"]');
+    expect(box.querySelector('[data-fk="error-text"]').textContent).toBe("the prompt was refused");
+    expect(box.querySelector('[data-fk="error-hint"]').textContent).toBe("Rephrase the prompt.");
+    expect(box.querySelector('[data-fk="error-code"]').textContent).toBe("content_policy_violation");
+    expect(box.textContent).not.toContain("task-1");
+    expect(el.textContent.split("content_policy_violation").length).toBe(2); // once
+  });
+
+  it('"Copied" reads "Copy as code" again after about 2 s', async () => {
+    vi.useFakeTimers();
+    Object.defineProperty(navigator, "clipboard", { value: { writeText: vi.fn(async () => {}) }, configurable: true });
+    const model = fakeModel({ _tasks: [card()] });
+    widget.render({ model, el });
+    const copy = el.querySelector('[data-fk="copy-code"]');
+    copy.click();
+    await vi.advanceTimersByTimeAsync(10);
+    expect(copy.textContent).toBe("Copied");
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(copy.textContent).toBe("Copy as code");
   });
 });

@@ -8,6 +8,10 @@ import { blobUrl, isDirectVideoUrl, isSafePoster, playedWithoutAudio, setSafeSrc
 /** @typedef {import("./protocol.js").TaskCard} TaskCard */
 /** @typedef {import("./transport.js").LoadedVideo} LoadedVideo */
 
+/** A stopped card that can be followed again says how: with its Resume button, here. */
+const RESUMABLE_NOTE =
+  "Not watching. FoxAPI has no cancel: the provider may keep running and billing this task. Resume follows it again here; nothing is submitted again.";
+
 /** How long "Copied" stays on the button before it reads "Copy as code" again. */
 const COPIED_MS = 2_000;
 
@@ -26,7 +30,7 @@ export function posterOf(model, card) {
  * played as is). The card asks for its video once by itself, when the card first says it is
  * ready; after a failure only the Retry button asks again, so a failing load never repeats on
  * every task update.
- * @param {{stopWatching: (id: string) => void, requestVideo: (id: string, direct: boolean) => void, load: (id: string) => void}} actions
+ * @param {{stopWatching: (id: string) => void, resume: (id: string) => void, requestVideo: (id: string, direct: boolean) => void, load: (id: string) => void}} actions
  * @param {{get: (name: any) => any}} model the studio's model: posters (`_posters`) and voice names (`_voices`)
  */
 export function createTaskCard(actions, model) {
@@ -74,7 +78,21 @@ export function createTaskCard(actions, model) {
     title: "FoxAPI has no cancel: the provider may keep running and billing this task.",
   });
   const copy = h("button", { type: "button", class: "fk-button", "data-fk": "copy-code", text: "Copy as code" });
-  const rerun = h("button", { type: "button", class: "fk-button", "data-fk": "edit-rerun", text: "Edit and re-run" });
+  const resume = h("button", {
+    type: "button",
+    class: "fk-button",
+    "data-fk": "resume",
+    text: "Resume",
+    title: "Follow this task at the provider again and download its video; nothing is submitted again.",
+  });
+  // It refills the form only (nothing is sent): the name says so. The hook keeps its old name.
+  const rerun = h("button", {
+    type: "button",
+    class: "fk-button",
+    "data-fk": "edit-rerun",
+    text: "Edit settings",
+    title: "Load this clip's settings into the form, to change them and generate again",
+  });
   const codeBox = h("textarea", {
     class: "fk-code",
     readonly: true,
@@ -94,7 +112,7 @@ export function createTaskCard(actions, model) {
     loading,
     failure,
     audioNote,
-    h("div", { class: "fk-row fk-actions" }, stop, download, copy, rerun),
+    h("div", { class: "fk-row fk-actions" }, stop, resume, download, copy, rerun),
     codeBox,
   );
   /** @type {TaskCard | null} */
@@ -109,6 +127,7 @@ export function createTaskCard(actions, model) {
   let source = null;
 
   stop.addEventListener("click", () => card && actions.stopWatching(card.id));
+  resume.addEventListener("click", () => card && actions.resume(card.id));
   rerun.addEventListener("click", () => card && actions.load(card.id));
   copy.addEventListener("click", async () => {
     if (!card) return;
@@ -176,11 +195,14 @@ export function createTaskCard(actions, model) {
     const voiceReady = next.kind === "voice" && next.status === "completed" && next.voice?.voice_id;
     const noteText = voiceReady
       ? `Voice ready: attach “${next.voice?.name}” under Voices (${next.voice?.voice_id}).`
-      : next.note;
+      : next.resumable
+        ? RESUMABLE_NOTE
+        : next.note;
     note.hidden = !noteText;
     note.textContent = noteText ?? "";
     rerun.hidden = next.kind === "voice";
     stop.hidden = !next.watching;
+    resume.hidden = !next.resumable;
     const ready = Boolean(next.video);
     const image = posterOf(model, next);
     if (isSafePoster(image) && !url) {

@@ -436,6 +436,14 @@ export function renderStudio({ model, el }) {
   );
   cardsEl.after(history.el);
 
+  /** "Edit settings" worked: show where they went (the form, unfolded, its prompt focused). */
+  const settingsLoaded = () => {
+    if (!folded.hidden) setFolded(false);
+    controls.prompt.scrollIntoView({ block: "nearest" });
+    controls.prompt.focus({ preventScroll: true });
+    announcer.textContent = "Settings of this clip loaded into the form";
+  };
+
   /** @param {TaskCard} card */
   const promptOf = (card) => {
     if (card.kind === "voice") return `Voice “${card.voice?.name ?? ""}”`;
@@ -494,10 +502,19 @@ export function renderStudio({ model, el }) {
                   ),
                   noticeTimeout,
                 ),
+              resume: (id) =>
+                send(
+                  { kind: KIND.resume, task_id: id },
+                  noticeUnlessOk("Not resumed: only a task stopped before it finished can be followed again."),
+                  noticeTimeout,
+                ),
               load: (id) =>
                 send(
                   { kind: KIND.loadTask, task_id: id },
-                  noticeUnlessOk("That task's settings could not be loaded."),
+                  (reply) => {
+                    showNotice(reply.ok ? "" : String(reply.error ?? "That task's settings could not be loaded."));
+                    if (reply.ok) settingsLoaded();
+                  },
                   noticeTimeout,
                 ),
               requestVideo: requestShown,

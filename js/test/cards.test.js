@@ -283,3 +283,51 @@ describe("words", () => {
     expect(copy.textContent).toBe("Copy as code");
   });
 });
+
+describe("resume and edit settings", () => {
+  const stopped = () =>
+    card({ status: "stopped", watching: false, resumable: true, stopped_at: Date.now(), note: "Stopped watching." });
+
+  it("a resumable card has Resume, which sends resume; its note says so; a refusal is said", () => {
+    const model = fakeModel({ _tasks: [stopped()] });
+    widget.render({ model, el });
+    const resume = el.querySelector('[data-fk="resume"]');
+    expect(resume.hidden).toBe(false);
+    expect(el.querySelector('[data-fk="stop-watching"]').hidden).toBe(true);
+    expect(el.querySelector(".fk-task .fk-note").textContent).toContain("Resume follows it again here");
+    resume.click();
+    const sent = model.sent.find((m) => m.kind === "resume");
+    expect(sent).toMatchObject({ kind: "resume", task_id: "gen-0000000001" });
+    model.deliver({ id: sent.id, kind: "resume-response", ok: false, error: "Not resumable now." });
+    const notice = el.querySelector('[data-fk="notice"]');
+    expect(notice.hidden).toBe(false);
+    expect(notice.textContent).toBe("Not resumable now.");
+    model.set("_tasks", [card()]);
+    expect(el.querySelector('[data-fk="resume"]').hidden).toBe(true);
+  });
+
+  it("a lost resume answer goes through the same notice as stop-watching", () => {
+    vi.useFakeTimers();
+    const model = fakeModel({ _tasks: [stopped()] });
+    widget.render({ model, el });
+    el.querySelector('[data-fk="resume"]').click();
+    vi.advanceTimersByTime(30_001);
+    expect(el.querySelector('[data-fk="notice"]').textContent).toContain("The kernel did not answer within 30 s");
+  });
+
+  it("Edit settings unfolds the form, focuses the prompt and says what happened", () => {
+    const model = fakeModel({ _tasks: [card({ status: "completed", progress: 100, watching: false })] });
+    widget.render({ model, el });
+    el.querySelector('[data-fk="collapse"]').click(); // fold the form
+    expect(el.querySelector('[data-fk="folded"]').hidden).toBe(false);
+    const button = el.querySelector('[data-fk="edit-rerun"]');
+    expect(button.textContent).toBe("Edit settings");
+    button.click();
+    const sent = model.sent.find((m) => m.kind === "load-task");
+    expect(document.activeElement).not.toBe(el.querySelector('[data-fk="prompt"]'));
+    model.deliver({ id: sent.id, kind: "load-task-response", ok: true });
+    expect(el.querySelector('[data-fk="folded"]').hidden).toBe(true);
+    expect(document.activeElement).toBe(el.querySelector('[data-fk="prompt"]'));
+    expect(el.querySelector('[data-fk="announcer"]').textContent).toBe("Settings of this clip loaded into the form");
+  });
+});

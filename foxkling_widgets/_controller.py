@@ -33,6 +33,7 @@ from ._status import FINISHED, TaskStatus
 from ._types import Task, VideoRequest
 from ._validation import MODEL_CREATE_VOICE
 from .client import EMULATOR_KEY, AsyncFoxClient
+from .client._async import _is_loopback_url
 
 __all__ = ["Batch", "CodeSession", "Controller", "Generation", "request_code", "request_summary", "voice_code"]
 
@@ -284,9 +285,12 @@ class Generation:
 
         ``mode`` is the client's (``"live"``, ``"emulator"``): whether a provider URL may be
         played directly depends on it. The poster is not in the card: it travels once, in
-        the widget's ``_posters``.
+        the widget's ``_posters``. ``emulated``: the generation went to an emulator, told by the
+        session it was made in (this kernel's emulator, or the emulators' key) so that cards made
+        before a key was set keep saying so, or by the client's mode (an emulator on another
+        loopback port).
         """
-        task = self.task
+        task, session = self.task, self.code_session
         present = self.path is not None and self.path.exists()
         size = self.path.stat().st_size if self.path is not None and present else 0
         if self.request is None:
@@ -298,6 +302,13 @@ class Generation:
         else:
             request, summary = self.request.to_payload(), request_summary(self.request)
             code, audio = request_code(self.request, self.code_session), self.request.generate_audio
+        # The session it was made in says whether it went to an emulator (a key set later changes
+        # `mode`, not the past); a session whose host came from the environment has only `mode`.
+        emulated = mode == "emulator"
+        if session is not None and (session.emulator or session.key == "emulator"):
+            emulated = True
+        elif session is not None and session.base_url is not None:
+            emulated = _is_loopback_url(session.base_url)
         return {
             "id": self.key,
             "task_id": self.task_id,
@@ -321,6 +332,7 @@ class Generation:
             "code": code,
             "audio_requested": audio,
             "note": self.note,
+            "emulated": emulated,
             "kind": "voice" if self.request is None else "video",
             "batch": self.batch,
             "voice": self.voice,

@@ -94,6 +94,27 @@ export function clip(text, max) {
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
 
+/** The short side of each resolution tier, in pixels (the long side is 16:9 of it). */
+const SHORT_SIDE = /** @type {Record<string, number>} */ ({ "720p": 720, "1080p": 1080, "4k": 2160 });
+
+/**
+ * What an emulator card says: its video is a storyboard, and what the live tier would return
+ * (from the card's own request, not the studio's current controls).
+ * @param {Record<string, unknown>} request the card's wire payload
+ */
+export function emulatorNote(request) {
+  const short = SHORT_SIDE[String(request.resolution)];
+  const [w, h] = String(request.aspect_ratio ?? "16:9")
+    .split(":")
+    .map(Number);
+  const head = "Emulator storyboard (small preview).";
+  if (!short || !w || !h) return head;
+  const long = Math.round((short * Math.max(w, h)) / Math.min(w, h));
+  const size = w >= h ? `${long}×${short}` : `${short}×${long}`;
+  const duration = Number(request.duration) ? ` of ${request.duration} s` : "";
+  return `${head} The live API returns a ${size} clip${duration}.`;
+}
+
 /** @param {number} bytes */
 export function bytes(bytes) {
   if (bytes < 1024) return `${bytes} B`;

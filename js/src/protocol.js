@@ -8,14 +8,15 @@
  * A task card. `id` is the generation's stable key for its whole life; `task_id` the provider's id
  * (null until the submit is answered; absent from an older kernel: use `card.task_id ?? card.id`).
  * `poster` is "" from a current kernel: posters are in the `_posters` trait, by card id.
- * `resumable`, `stopped_at` and `playable` are absent from an older kernel.
+ * `resumable`, `stopped_at`, `playable` and `emulated` are absent from an older kernel. `emulated`:
+ * the generation went to an emulator (a storyboard preview), told by the kernel, not by `_mode`.
  * @typedef {{
  *   id: string, task_id?: string | null, status: string, status_text: string, progress: number,
  *   created: number | null, submitted_at: number, finished_at: number | null, estimated_time: number | null,
  *   credits_reserved: number | null, request: Record<string, unknown>, summary: string,
  *   error: {code: string | null, message: string, hint: string} | null,
  *   video: {name: string, size: number, mime: string} | null, poster: string, watching: boolean,
- *   resumable?: boolean, stopped_at?: number | null, playable?: boolean,
+ *   resumable?: boolean, stopped_at?: number | null, playable?: boolean, emulated?: boolean,
  *   code: string, audio_requested: boolean, note: string, kind?: "video" | "voice",
  *   batch?: {id: string, index: number, count: number, label: string} | null,
  *   voice?: {url: string, name: string, voice_id: string | null} | null

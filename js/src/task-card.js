@@ -1,7 +1,16 @@
 // One task card: status, progress, timing, credits, errors, and the finished video.
 
 import { h } from "./dom.js";
-import { credits, failureText, inFlight, safeFileName, statusLabel, timing, withVoiceNames } from "./format.js";
+import {
+  credits,
+  emulatorNote,
+  failureText,
+  inFlight,
+  safeFileName,
+  statusLabel,
+  timing,
+  withVoiceNames,
+} from "./format.js";
 import { loadingText } from "./transport.js";
 import { blobUrl, isDirectVideoUrl, isSafePoster, playedWithoutAudio, setSafeSrc } from "./video.js";
 
@@ -50,6 +59,7 @@ export function createTaskCard(actions, model) {
   const errorCode = h("code", { class: "fk-id", "data-fk": "error-code" });
   const error = h("div", { class: "fk-msg fk-msg-error", role: "alert" }, errorText, " ", errorHint, " ", errorCode);
   const note = h("div", { class: "fk-note" });
+  const emulated = h("div", { class: "fk-note", "data-fk": "emulator-note" });
   const poster = h("img", { class: "fk-poster", alt: "" });
   const video = /** @type {HTMLVideoElement} */ (
     h("video", { class: "fk-video", controls: true, playsinline: true, preload: "metadata", "data-fk": "video" })
@@ -108,6 +118,7 @@ export function createTaskCard(actions, model) {
     meta,
     error,
     note,
+    emulated,
     media,
     loading,
     failure,
@@ -201,6 +212,9 @@ export function createTaskCard(actions, model) {
     note.hidden = !noteText;
     note.textContent = noteText ?? "";
     rerun.hidden = next.kind === "voice";
+    // The kernel says whether it was an emulator task (`emulated`): `_mode` changes with a key.
+    emulated.hidden = !next.emulated || next.kind === "voice";
+    emulated.textContent = emulated.hidden ? "" : emulatorNote(next.request ?? {});
     stop.hidden = !next.watching;
     resume.hidden = !next.resumable;
     const ready = Boolean(next.video);

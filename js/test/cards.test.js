@@ -1,6 +1,6 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { credits, creditsLine, plural, statusLabel, timing } from "../src/format.js";
+import { credits, creditsLine, emulatorNote, plural, statusLabel, timing } from "../src/format.js";
 import widget from "../src/widget.js";
 import { fakeModel } from "./fake-model.js";
 
@@ -329,5 +329,26 @@ describe("resume and edit settings", () => {
     expect(el.querySelector('[data-fk="folded"]').hidden).toBe(true);
     expect(document.activeElement).toBe(el.querySelector('[data-fk="prompt"]'));
     expect(el.querySelector('[data-fk="announcer"]').textContent).toBe("Settings of this clip loaded into the form");
+  });
+});
+
+describe("emulator storyboards", () => {
+  it("say what they are and what the live tier returns, from the card's request", () => {
+    expect(emulatorNote({ resolution: "1080p", aspect_ratio: "16:9", duration: 5 })).toBe(
+      "Emulator storyboard (small preview). The live API returns a 1920×1080 clip of 5 s.",
+    );
+    expect(emulatorNote({ resolution: "4k", aspect_ratio: "9:16", duration: 10 })).toContain("2160×3840 clip of 10 s");
+    expect(emulatorNote({ resolution: "720p", aspect_ratio: "1:1", duration: 5 })).toContain("720×720");
+  });
+
+  it("only a card the kernel calls emulated says so, whatever the studio's mode", () => {
+    const request = { resolution: "720p", aspect_ratio: "16:9", duration: 10 };
+    const model = fakeModel({
+      _mode: "live",
+      _tasks: [card({ id: "gen-a", emulated: true, request }), card({ id: "gen-b", emulated: false, request })],
+    });
+    widget.render({ model, el });
+    const notes = [...el.querySelectorAll('[data-fk="emulator-note"]')].map((n) => (n.hidden ? "" : n.textContent));
+    expect(notes).toEqual(["Emulator storyboard (small preview). The live API returns a 1280×720 clip of 10 s.", ""]);
   });
 });

@@ -61,7 +61,7 @@ export function createHistory(actions, signal) {
   const grid = h("div", { class: "fk-history-grid", "data-fk": "history-grid" });
   const el = h(
     "section",
-    { class: "fk-history", "data-fk": "history", "aria-label": "History" },
+    { class: "fk-tasks", "data-fk": "history", "aria-label": "History" },
     h("header", { class: "fk-row fk-between" }, h("div", { class: "fk-row" }, title, older), clear),
     note,
     grid,
@@ -88,7 +88,7 @@ export function createHistory(actions, signal) {
     const known = entries.get(key);
     if (known) return known;
     const img = h("img", { class: "fk-tile-poster", alt: "" });
-    const date = h("span", { class: "fk-tile-date" });
+    const date = h("span", { class: "fk-note", "data-fk": "tile-date" });
     const text = h("span", { class: "fk-tile-text" });
     const tile = h(
       "button",

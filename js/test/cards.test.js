@@ -147,7 +147,7 @@ describe("history", () => {
     expect(tiles[1].tagName).toBe("BUTTON"); // Enter and Space press it
     expect(tiles[1].textContent).toContain("clip number 2");
     expect(tiles[1].querySelector("img").getAttribute("src")).toBe(POSTER);
-    expect(tiles[0].querySelector(".fk-tile-date").textContent).not.toBe("");
+    expect(tiles[0].querySelector('[data-fk="tile-date"]').textContent).not.toBe("");
   });
 
   it("a folded card loads its video only when its tile is pressed, then plays it; pressed again it folds", () => {

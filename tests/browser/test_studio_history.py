@@ -95,7 +95,7 @@ def test_history_keeps_the_studio_small(jupyter_lab: JupyterServer, artifacts: P
             # The tiles say when and what: the oldest (Clip 1) is last, with a date and its poster.
             oldest = tiles.nth(8)
             assert "Clip 1:" in oldest.inner_text()
-            assert oldest.locator(".fk-tile-date").inner_text().strip()
+            assert oldest.locator('[data-fk="tile-date"]').inner_text().strip()
             assert oldest.locator("img").get_attribute("src", timeout=5_000).startswith("data:image/jpeg")  # type: ignore[union-attr]
             # A tile unfolds its clip in place, which plays; pressed again (Enter) it folds.
             oldest.click()

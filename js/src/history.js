@@ -109,7 +109,7 @@ export function createHistory(actions, signal) {
       },
       { signal },
     );
-    const wrap = h("div", { class: "fk-history-item", "data-fk": "history-item" });
+    const wrap = h("div", { class: "fk-history-item", "data-fk": "history-item", hidden: true });
     const made = { tile, img, date, text, wrap };
     entries.set(key, made);
     return made;
@@ -128,13 +128,11 @@ export function createHistory(actions, signal) {
       tile.setAttribute("aria-expanded", String(unfolded));
       tile.title = `${unfolded ? "Fold" : "Show"}: ${item.title}`;
       place(tile);
-      if (unfolded) {
-        if (item.el.parentElement !== wrap) wrap.replaceChildren(item.el);
-        place(wrap);
-      } else {
-        wrap.remove();
-        item.el.remove(); // folded: out of the page until its tile is pressed
-      }
+      // Folded, the card stays in the page, hidden under its tile (its state, its video's place,
+      // a search of the page by its text); moved there once, so a playing video is not re-parented.
+      if (item.el.parentElement !== wrap) wrap.replaceChildren(item.el);
+      wrap.hidden = !unfolded;
+      place(wrap);
     }
     while (grid.children.length > index) grid.lastElementChild?.remove();
     title.textContent = shown.length ? `History (${shown.length})` : "History";

@@ -194,7 +194,8 @@ describe("history", () => {
     expect(play).toHaveBeenCalledTimes(1);
     tile.click();
     expect(tile.getAttribute("aria-expanded")).toBe("false");
-    expect(el.querySelector('[data-fk="history-item"]')).toBeNull();
+    expect(el.querySelector('[data-fk="history-item"]:not([hidden])')).toBeNull();
+    expect(el.querySelectorAll('[data-fk="task"]').length).toBe(2); // folded, a card stays in the page, hidden
   });
 
   it("Clear finished asks the kernel and says what it did; older generations are counted", () => {
@@ -215,6 +216,21 @@ describe("history", () => {
     expect(el.querySelectorAll('[data-fk="history-tile"]').length).toBe(0);
     expect(clear.disabled).toBe(false);
     expect(clear.hidden).toBe(true); // nothing left to clear
+  });
+
+  it("an older batch folds into one tile for its gallery, which unfolds in place", () => {
+    const member = (n, index) =>
+      done(n, { batch: { id: "batch-1", index, count: 2, label: ["16:9", "9:16"][index] } });
+    const model = fakeModel({ _tasks: [done(9), member(2, 1), member(1, 0)] });
+    widget.render({ model, el });
+    const tiles = el.querySelectorAll('[data-fk="history-tile"]');
+    expect(tiles.length).toBe(1);
+    expect(tiles[0].getAttribute("data-key")).toBe("batch-1");
+    expect(tiles[0].textContent).toContain("2 variations · clip number 1");
+    const gallery = el.querySelector('[data-fk="gallery"]');
+    expect(gallery.closest('[data-fk="history-item"]').hidden).toBe(true);
+    tiles[0].click();
+    expect(gallery.closest('[data-fk="history-item"]').hidden).toBe(false);
   });
 
   it("shows voice names where the prompt has tokens; an unknown voice keeps its token", () => {

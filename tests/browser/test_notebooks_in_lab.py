@@ -53,6 +53,8 @@ def test_notebook_runs_in_jupyterlab(
                 assert video["scheme"] == "blob" and video["t1"] > video["t0"], video
             if name == "batch-and-variations":
                 gallery = page.locator('[data-fk="gallery"]').last  # the first batch: galleries are newest first
+                # Older finished batches fold into the history (issue 11): its tile, the oldest, unfolds it.
+                page.locator('[data-fk="history-tile"]').last.click()
                 gallery.locator('[data-fk="task"][data-status="completed"]').nth(2).wait_for(timeout=GENERATION_MS)
                 assert gallery.locator('[data-fk="variation-label"]').all_inner_texts() == ["16:9", "9:16", "1:1"]
                 assert page.locator('[data-fk="gallery"]').count() == 4

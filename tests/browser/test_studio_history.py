@@ -100,13 +100,13 @@ def test_history_keeps_the_studio_small(jupyter_lab: JupyterServer, artifacts: P
             # A tile unfolds its clip in place, which plays; pressed again (Enter) it folds.
             oldest.click()
             assert oldest.get_attribute("aria-expanded") == "true"
-            video = check_video(page, '[data-fk="history-item"] video[data-fk="video"]')
+            video = check_video(page, '[data-fk="history-item"]:not([hidden]) video[data-fk="video"]')
             assert video["t1"] > video["t0"], video
             _shot(page, artifacts / "history-3-tile-unfolded.png")
             oldest.focus()
             page.keyboard.press("Enter")
             assert oldest.get_attribute("aria-expanded") == "false"
-            assert page.locator('[data-fk="history-item"]').count() == 0
+            assert page.locator('[data-fk="history-item"]:not([hidden])').count() == 0
 
             page.click('[data-fk="clear"]')
             note = page.locator('[data-fk="history-note"]')

@@ -94,6 +94,10 @@ export function clip(text, max) {
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
 
+/** What a wire payload leaves out because it is the provider's default (keep in sync with
+ * `_DEFAULTS` in foxkling_widgets/_types.py). */
+const PAYLOAD_DEFAULTS = Object.freeze({ resolution: "720p", aspect_ratio: "16:9", duration: 5 });
+
 /** The short side of each resolution tier, in pixels (the long side is 16:9 of it). */
 const SHORT_SIDE = /** @type {Record<string, number>} */ ({ "720p": 720, "1080p": 1080, "4k": 2160 });
 
@@ -103,16 +107,15 @@ const SHORT_SIDE = /** @type {Record<string, number>} */ ({ "720p": 720, "1080p"
  * @param {Record<string, unknown>} request the card's wire payload
  */
 export function emulatorNote(request) {
-  const short = SHORT_SIDE[String(request.resolution)];
-  const [w, h] = String(request.aspect_ratio ?? "16:9")
-    .split(":")
-    .map(Number);
+  const { resolution, aspect_ratio, duration } = { ...PAYLOAD_DEFAULTS, ...request };
+  const short = SHORT_SIDE[String(resolution)];
+  const [w, h] = String(aspect_ratio).split(":").map(Number);
   const head = "Emulator storyboard (small preview).";
   if (!short || !w || !h) return head;
   const long = Math.round((short * Math.max(w, h)) / Math.min(w, h));
   const size = w >= h ? `${long}×${short}` : `${short}×${long}`;
-  const duration = Number(request.duration) ? ` of ${request.duration} s` : "";
-  return `${head} The live API returns a ${size} clip${duration}.`;
+  const length = Number(duration) ? ` of ${duration} s` : "";
+  return `${head} The live API returns a ${size} clip${length}.`;
 }
 
 /** @param {number} bytes */

@@ -219,8 +219,7 @@ describe("history", () => {
   });
 
   it("an older batch folds into one tile for its gallery, which unfolds in place", () => {
-    const member = (n, index) =>
-      done(n, { batch: { id: "batch-1", index, count: 2, label: ["16:9", "9:16"][index] } });
+    const member = (n, index) => done(n, { batch: { id: "batch-1", index, count: 2, label: ["16:9", "9:16"][index] } });
     const model = fakeModel({ _tasks: [done(9), member(2, 1), member(1, 0)] });
     widget.render({ model, el });
     const tiles = el.querySelectorAll('[data-fk="history-tile"]');
@@ -355,6 +354,9 @@ describe("emulator storyboards", () => {
     );
     expect(emulatorNote({ resolution: "4k", aspect_ratio: "9:16", duration: 10 })).toContain("2160×3840 clip of 10 s");
     expect(emulatorNote({ resolution: "720p", aspect_ratio: "1:1", duration: 5 })).toContain("720×720");
+    // The payload leaves the provider's defaults out (720p, 16:9, 5 s).
+    expect(emulatorNote({ aspect_ratio: "9:16", duration: 10 })).toContain("720×1280 clip of 10 s");
+    expect(emulatorNote({})).toContain("1280×720 clip of 5 s");
   });
 
   it("only a card the kernel calls emulated says so, whatever the studio's mode", () => {

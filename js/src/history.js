@@ -3,7 +3,8 @@
 // card or gallery in place, and folds it again. "Clear finished" asks the kernel to drop them.
 
 import { h } from "./dom.js";
-import { inFlight, plural } from "./format.js";
+import { cardDate, clip, inFlight, plural, withVoiceNames } from "./format.js";
+import { posterOf } from "./task-card.js";
 import { isSafePoster } from "./video.js";
 
 /** @typedef {import("./protocol.js").TaskCard} TaskCard */
@@ -41,6 +42,33 @@ export function foldedKeys(items, now) {
     folded.add(item.key);
   });
   return folded;
+}
+
+/**
+ * The text a tile shows for a card: its prompt (the shots' prompts when it has none), voice
+ * names where it says <<<voice_N>>>; a voice card's name.
+ * @param {{get: (name: any) => any}} model @param {TaskCard} card
+ */
+function promptOf(model, card) {
+  if (card.kind === "voice") return `Voice “${card.voice?.name ?? ""}”`;
+  const request = card.request ?? {};
+  const shots = Array.isArray(request.multi_prompt) ? request.multi_prompt.map((s) => s?.prompt ?? "") : [];
+  const text = typeof request.prompt === "string" && request.prompt ? request.prompt : shots.join(" / ");
+  return withVoiceNames(text || card.summary, request.voice_ids, model.get("_voices"));
+}
+
+/**
+ * What an item's tile shows: a poster (the first member's that has one), the date, the prompt's
+ * start (a batch's with its count), and the whole summary as its title.
+ * @param {{get: (name: any) => any}} model @param {{key: string, el: HTMLElement, cards: TaskCard[]}} item
+ * @returns {HistoryItem}
+ */
+export function tileOf(model, item) {
+  const first = item.cards[0];
+  const poster = item.cards.map((c) => posterOf(model, c)).find(Boolean) ?? "";
+  const count = first.batch ? `${plural(item.cards.length, "variation")} · ` : "";
+  const title = withVoiceNames(first.summary, first.request?.voice_ids, model.get("_voices"));
+  return { ...item, poster, date: cardDate(first), text: count + clip(promptOf(model, first), 60), title };
 }
 
 /**
@@ -141,6 +169,7 @@ export function createHistory(actions, signal) {
       ? `${plural(state.older, "older generation")} not shown (w.generations has them all)`
       : "";
     clear.hidden = !state.clearable;
+    note.hidden = !note.textContent;
     el.hidden = !shown.length && !state.older && !state.clearable && !note.textContent;
   }
 

@@ -3,14 +3,14 @@
 
 import { CONTROL_FIELDS, createControls, problemsToShow } from "./controls.js";
 import { h, listen } from "./dom.js";
-import { cardDate, clip, creditsLine, plural, statusLabel, timeoutText, withVoiceNames } from "./format.js";
+import { creditsLine, plural, statusLabel, timeoutText } from "./format.js";
 import { createGallery } from "./gallery.js";
-import { createHistory, foldedKeys } from "./history.js";
+import { createHistory, foldedKeys, tileOf } from "./history.js";
 import { createKeyEntry } from "./key-entry.js";
 import { watchKernel } from "./liveness.js";
 import { CONTROL_TRAITS, INCOMING, KIND, options, request } from "./protocol.js";
 import { createSegmentEditor } from "./segment-editor.js";
-import { createTaskCard, posterOf } from "./task-card.js";
+import { createTaskCard } from "./task-card.js";
 import { mountTeacher } from "./teacher.js";
 import { loadVideo, probeEncoding } from "./transport.js";
 import { createVoicesPanel } from "./voices.js";
@@ -422,14 +422,19 @@ export function renderStudio({ model, el }) {
     if (view.hasVideo()) playQuietly(view.video);
     else playOnLoad.add(key);
   };
+  /** What Clear finished did, beside the button and to a screen reader (the note was hidden). @param {string} text */
+  const cleared = (text) => {
+    history.say(text);
+    announcer.textContent = text;
+  };
   const history = createHistory(
     {
       toggled,
       clear: () =>
         send(
           { kind: KIND.clearFinished },
-          (reply) => history.say(reply.ok ? clearedText(Number(reply.cleared) || 0) : String(reply.error ?? "")),
-          (ms) => history.say(timeoutText(ms)),
+          (reply) => cleared(reply.ok ? clearedText(Number(reply.cleared) || 0) : String(reply.error ?? "")),
+          (ms) => cleared(timeoutText(ms)),
         ),
     },
     signal,
@@ -442,24 +447,6 @@ export function renderStudio({ model, el }) {
     controls.prompt.scrollIntoView({ block: "nearest" });
     controls.prompt.focus({ preventScroll: true });
     announcer.textContent = "Settings of this clip loaded into the form";
-  };
-
-  /** @param {TaskCard} card */
-  const promptOf = (card) => {
-    if (card.kind === "voice") return `Voice “${card.voice?.name ?? ""}”`;
-    const request = card.request ?? {};
-    const shots = Array.isArray(request.multi_prompt) ? request.multi_prompt.map((s) => s?.prompt ?? "") : [];
-    const text = typeof request.prompt === "string" && request.prompt ? request.prompt : shots.join(" / ");
-    return withVoiceNames(text || card.summary, request.voice_ids, model.get("_voices"));
-  };
-
-  /** @param {{key: string, el: HTMLElement, cards: TaskCard[]}} item @returns {import("./history.js").HistoryItem} */
-  const tileOf = (item) => {
-    const first = item.cards[0];
-    const poster = item.cards.map((c) => posterOf(model, c)).find(Boolean) ?? "";
-    const count = first.batch ? `${plural(item.cards.length, "variation")} · ` : "";
-    const title = withVoiceNames(first.summary, first.request?.voice_ids, model.get("_voices"));
-    return { ...item, poster, date: cardDate(first), text: count + clip(promptOf(first), 60), title };
   };
 
   function renderTasks() {
@@ -555,10 +542,13 @@ export function renderStudio({ model, el }) {
       if (cardsEl.children[index] !== item.el) cardsEl.insertBefore(item.el, cardsEl.children[index] ?? null);
     });
     const finished = options(model).statuses.finished;
-    history.set(items.filter((item) => foldedItems.has(item.key)).map(tileOf), {
-      older: Math.max(0, Number(model.get("_tasks_total") ?? list.length) - list.length),
-      clearable: list.some((c) => finished.includes(c.status) && !c.watching),
-    });
+    history.set(
+      items.filter((item) => foldedItems.has(item.key)).map((item) => tileOf(model, item)),
+      {
+        older: Math.max(0, Number(model.get("_tasks_total") ?? list.length) - list.length),
+        clearable: list.some((c) => finished.includes(c.status) && !c.watching),
+      },
+    );
     for (const [id, view] of cards) {
       if (!seen.has(id)) {
         loads.get(id)?.cancel();

@@ -44,7 +44,7 @@ from ._messages import (  # the kinds are defined once there (keep in sync with 
     CardProgress,
     cards_progress,
 )
-from ._options import front_end_options
+from ._options import REQUEST_CONTROLS, front_end_options
 from ._paths import video_dir
 from ._restore import restore_from_journal
 from ._session_credits import SessionCredits
@@ -61,19 +61,6 @@ logger = logging.getLogger("foxkling_widgets")
 _STATIC = pathlib.Path(__file__).parent / "static"
 
 MAX_ID = 200  # longer ids and kinds are not echoed back: the front end's are short
-
-_CONTROLS = (
-    "prompt",
-    "negative_prompt",
-    "resolution",
-    "aspect_ratio",
-    "duration",
-    "generate_audio",
-    "voice_ids",
-    "multishot",
-    "segments",
-    "vary",
-)
 
 
 class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
@@ -210,7 +197,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self._options = front_end_options()
         restore_from_journal(self._controller)
         self._load_voices()
-        self.observe(self._controls_changed, names=list(_CONTROLS))
+        self.observe(self._controls_changed, names=list(REQUEST_CONTROLS))
         self.observe(self._voice_controls_changed, names=["voice_url", "voice_name"])
         self.observe(self._on_concurrency, names=["concurrency"])
         self._controls_changed()

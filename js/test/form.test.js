@@ -68,6 +68,7 @@ describe("options", () => {
         "max_batch",
         "concurrency",
         "audio_extensions",
+        "controls",
         "statuses",
       ].sort(),
     );
@@ -102,6 +103,26 @@ describe("options", () => {
     expect(q('[data-fk="voice-name"]').getAttribute("maxlength")).toBe("12");
     expect(q('[data-fk="concurrency"]').getAttribute("max")).toBe("4");
     expect(q('[data-fk="concurrency"]').value).toBe("3");
+  });
+});
+
+describe("the form's traits come from the kernel", () => {
+  const pressed = () => q('[data-fk="resolution"] [aria-pressed="true"]')?.textContent;
+
+  it("a change to a trait in _options.controls redraws the form", () => {
+    const model = fakeModel();
+    widget.render({ model, el });
+    expect(FALLBACK_OPTIONS.controls).toContain("resolution");
+    model.set("resolution", "4k");
+    expect(pressed()).toBe("4k");
+  });
+
+  it("a trait the kernel does not list is not listened to", () => {
+    const controls = FALLBACK_OPTIONS.controls.filter((name) => name !== "resolution");
+    const model = fakeModel({ _options: { controls } });
+    widget.render({ model, el });
+    model.set("resolution", "4k");
+    expect(pressed()).toBe("720p");
   });
 });
 

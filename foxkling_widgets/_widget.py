@@ -338,7 +338,9 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         if requests is None:
             errors = errors_only(self.problems())
             if not self.vary:
-                errors.append(Problem("vary", 'is "": set it (e.g. "aspect_ratio"), or pass the requests'))
+                errors.append(
+                    Problem("vary", 'The grid mode (vary) is "": set it (e.g. "aspect_ratio"), or pass the requests.')
+                )
             if errors:
                 raise InvalidRequestError.from_problems(errors)
             pairs = self.variations()
@@ -384,9 +386,8 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         if voice_id in self.voice_ids:
             return
         if len(self.voice_ids) >= MAX_VOICES:
-            raise InvalidRequestError(
-                f"voice_ids: at most {MAX_VOICES} voices per clip; detach one first",
-                problems=[Problem("voice_ids", f"at most {MAX_VOICES}")],
+            raise InvalidRequestError.from_problems(
+                [Problem("voice_ids", f"A clip takes at most {MAX_VOICES} voices: detach one first.")]
             )
         with self.hold_trait_notifications():
             self.voice_ids = [*self.voice_ids, voice_id]
@@ -415,7 +416,11 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         errors = errors_only(self.problems())
         if self.vary:
             errors.append(
-                Problem("vary", f"is {self.vary!r}: await w.generate_batch() for the grid, or set vary = '' first")
+                Problem(
+                    "vary",
+                    f"The grid mode (vary) is {self.vary!r}: await w.generate_batch() for the grid, "
+                    "or set vary = '' first.",
+                )
             )
         if errors:
             raise InvalidRequestError.from_problems(errors)

@@ -199,9 +199,9 @@ describe("a budget the controls would pass", () => {
   it("holds Generate back with the budget's reason; nothing is sent", () => {
     const model = fakeModel();
     widget.render({ model, el });
-    model.set("_budget", { cap: 0, reserved: 0, left: 0, refused: "the budget of 0 credits is used up." });
+    model.set("_budget", { cap: 0, reserved: 0, left: 0, refused: "No credits may be reserved." });
     expect(off()).toBe(true);
-    expect(q('[data-fk="generate"]').title).toBe("Over the budget: the budget of 0 credits is used up.");
+    expect(q('[data-fk="generate"]').title).toBe("Over the budget: No credits may be reserved.");
     q('[data-fk="generate"]').click();
     expect(model.sent.filter((m) => m.kind === "generate")).toEqual([]);
     model.set("_budget", { cap: 10, reserved: 0, left: 10, refused: "" });

@@ -13,11 +13,11 @@ import { createSyncGroup, muteAllBut, soundSource } from "./sync.js";
 /** A clip's width over its height, from an aspect ratio like "16:9" (16:9 when unreadable). @param {unknown} aspect */
 export function aspectValue(aspect) {
   const [wide, high] = String(aspect).split(":").map(Number);
-  return wide > 0 && high > 0 ? Math.round((wide / high) * 1000) / 1000 : 16 / 9;
+  return wide > 0 && high > 0 ? wide / high : 16 / 9;
 }
 
-/** The most clips a row takes, so rows come out even (8 clips: 4 + 4; 5: 3 + 2). @param {number} n */
-export const perRow = (n) => Math.ceil(n / Math.ceil(n / 4)) || 1;
+/** The most clips a row takes, so rows come out even (up to 5 in one row; 6: 3 + 3; 8: 4 + 4). @param {number} n */
+export const perRow = (n) => Math.ceil(n / Math.ceil(n / 5)) || 1;
 
 /** @param {string} batchId */
 export function createGallery(batchId) {
@@ -101,7 +101,11 @@ export function createGallery(batchId) {
       const clip = bars.get(m.video);
       if (!clip) return;
       clip.bar.hidden = !m.hasVideo();
+      const label = memberCards[i]?.batch?.label ?? "";
       clip.sound.hidden = !memberCards[i]?.audio_requested;
+      // Names that tell the cards apart for a screen reader (each card has the same buttons).
+      clip.sound.setAttribute("aria-label", `Sound from ${label}`);
+      clip.one.setAttribute("aria-label", `Play ${label} alone`);
       clip.sound.setAttribute("aria-pressed", String(memberCards[i]?.id === heard));
       clip.one.textContent = m.video.paused ? "▶" : "❚❚";
     });
@@ -115,7 +119,6 @@ export function createGallery(batchId) {
       type: "button",
       class: "fk-icon",
       "data-fk": "play-one",
-      "aria-label": "Play this clip alone",
     });
     const sound = h("button", {
       type: "button",
@@ -173,8 +176,8 @@ export function createGallery(batchId) {
     const shapes = cards.map((c) => aspectValue(c.request?.aspect_ratio));
     // Cards grow in proportion to their clip's shape, so a row's clips share one height (CSS);
     // a batch of one shape also gets even rows.
-    const uniform = new Set(shapes).size === 1;
-    grid.style.setProperty("--fk-k", String(uniform ? perRow(cards.length) : 1));
+    grid.toggleAttribute("data-even", new Set(shapes).size === 1);
+    grid.style.setProperty("--fk-k", String(perRow(cards.length)));
     views.forEach((view, index) => {
       view.el.style.setProperty("--fk-ar", String(shapes[index]));
       if (grid.children[index] !== view.el) grid.insertBefore(view.el, grid.children[index] ?? null);

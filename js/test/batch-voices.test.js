@@ -215,7 +215,7 @@ describe("gallery: shapes and sound", () => {
     expect(aspectValue("9:16")).toBeCloseTo(9 / 16, 3);
     expect(aspectValue("1:1")).toBe(1);
     expect(aspectValue(undefined)).toBeCloseTo(16 / 9, 3); // an older card without a request
-    expect([1, 2, 3, 4, 5, 6, 7, 8].map(perRow)).toEqual([1, 2, 3, 4, 3, 3, 4, 4]);
+    expect([1, 2, 3, 4, 5, 6, 7, 8].map(perRow)).toEqual([1, 2, 3, 4, 5, 3, 4, 4]);
   });
 
   it("hears the chosen member, else the first finished one with audio, else none", () => {
@@ -258,13 +258,16 @@ describe("studio: the gallery's clips", () => {
       Number(c.style.getPropertyValue("--fk-ar")),
     );
     expect(shapes[0]).toBeCloseTo(16 / 9, 3);
-    expect(shapes.slice(1)).toEqual([0.563, 1]);
-    expect(gallery.querySelector('[data-fk="gallery-grid"]').style.getPropertyValue("--fk-k")).toBe("1"); // mixed
+    expect(shapes[1]).toBeCloseTo(9 / 16, 3);
+    expect(shapes[2]).toBe(1);
+    expect(gallery.querySelector('[data-fk="gallery-grid"]').hasAttribute("data-even")).toBe(false); // mixed shapes
     expect(gallery.querySelector('[data-fk="gallery-about"]').textContent).toBe("a fox"); // the shared prompt, once
     expect(videos.map((v) => v.muted)).toEqual([false, true, true]);
     const sound = [...gallery.querySelectorAll('[data-fk="sound-from"]')];
     sound[2].click();
     expect(videos.map((v) => v.muted)).toEqual([true, true, false]);
     expect(sound.map((b) => b.getAttribute("aria-pressed"))).toEqual(["false", "false", "true"]);
+    expect(sound[1].getAttribute("aria-label")).toBe("Sound from 9:16");
+    expect(gallery.querySelector('[data-fk="play-one"]').getAttribute("aria-label")).toBe("Play 16:9 alone");
   });
 });

@@ -140,7 +140,7 @@ export function createGallery(batchId) {
         for (const m of members) if (m.video !== video) m.video.pause();
         if (!sound.hidden) picked = id(); // alone, it is heard (when it has sound)
         applySound();
-        void video.play();
+        video.play().catch(() => {}); // a pause or a new source cut it short: nothing to report
       }
     });
     video.addEventListener("click", toggleAll); // a click on a clip plays or pauses the group

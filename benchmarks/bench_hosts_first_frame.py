@@ -43,7 +43,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_transport import CHROMIUM, KERNEL_WATCH, MB, Lab, Sampler, heap
+from _sampling import MB, TransferWatch
+from bench_transport import CHROMIUM, KERNEL_WATCH, Lab
 from playwright.sync_api import Browser, Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -179,17 +180,12 @@ def measure(browser: Browser, lab: Lab, host: str, paths: list[Path]) -> dict[st
     opener(lab, page, cell)
     pid = lab.kernel_pid()
     assert pid is not None, "no kernel process"
-    kernel, server = Sampler(pid), Sampler(lab.process.pid)
-    kernel.start()
-    server.start()
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("HeapProfiler.collectGarbage")
-    heaps: list[tuple[float, int]] = [(time.time(), heap(cdp))]
+    watch = TransferWatch(page, pid, lab.process.pid)
     runner(page, cell)
     ran = time.monotonic()
     timing: dict[str, Any] = {}
     while True:
-        heaps.append((time.time(), heap(cdp)))
+        watch.tick()
         timing = page.evaluate("window.__fkBench")
         videos = timing["videos"]
         if len(videos) == len(paths) and all(v["frame"] for v in videos) and "start" in timing:
@@ -205,23 +201,15 @@ def measure(browser: Browser, lab: Lab, host: str, paths: list[Path]) -> dict[st
                 + f"\nscreenshot: {shot}"
             )
         time.sleep(0.05)
-    time.sleep(0.6)
-    heaps.append((time.time(), heap(cdp)))
-    kernel.stop()
-    server.stop()
-    cdp.detach()
+    watch.stop()
     page.close()
     start = timing["start"] / 1000
     loaded = max(v["loaded"] for v in timing["videos"]) / 1000
     framed = max(v["frame"] for v in timing["videos"]) / 1000
-    before = [h for t, h in heaps if t <= start] or [heaps[0][1]]
-    during = [h for t, h in heaps if start <= t <= framed + 0.6] or [heaps[-1][1]]
     return {
         "loaded": loaded - start,
         "frame": framed - start,
-        "kernel": kernel.added(start, framed) / MB,
-        "server": server.added(start, framed) / MB,
-        "heap": max(0, max(during) - before[-1]) / MB,
+        **watch.added(start, framed),
         "page_heap": max(0, timing["memPeak"] - timing["memStart"]) / MB,
     }
 

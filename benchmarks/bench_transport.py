@@ -6,7 +6,8 @@ fresh notebook and kernel, it measures:
 - transport time: from the first message out (the probe, for the chunked transport) to a
   ``blob:`` URL on the video, in the page's own clock;
 - kernel memory added by the send: the kernel process's peak RSS during the transfer, above its
-  RSS just before (sampled every 5 ms from outside the kernel); the same for the Jupyter server;
+  RSS just before (sampled every 5 ms from outside the kernel, ``_sampling.py``); the same for
+  the Jupyter server;
 - the tab's JS heap added: peak ``Runtime.getHeapUsage`` (used + ArrayBuffer backing stores)
   during the transfer, above the figure before it (after a forced GC).
 
@@ -23,24 +24,22 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import psutil
+from _emulator import free_port
+from _sampling import MB, TransferWatch
 from playwright.sync_api import Page, sync_playwright
 
 SIZES_MB = [int(s) for s in os.environ.get("FOXKLING_BENCH_SIZES_MB", "5,30,100").split(",")]
 CHROMIUM = os.environ.get("FOXKLING_CHROMIUM", "/usr/bin/chromium")
-MB = 1024 * 1024
 
 # Both cells build a widget on a clip made before the kernel starts (its writing is not measured).
 CHUNKED_CELL = """
@@ -156,12 +155,6 @@ PATHS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def make_clip(directory: Path, size: int) -> Path:
     """An emulator MP4 grown to ``size`` bytes with a top-level ``free`` box, written in 1 MB pieces."""
     from foxkling_widgets.emulator._render import render_video
@@ -176,38 +169,6 @@ def make_clip(directory: Path, size: int) -> Path:
             out.write(bytes(min(left, MB)))
             left -= min(left, MB)
     return path
-
-
-@dataclass
-class Sampler:
-    """RSS of one process every 5 ms, on a thread: (time.time(), rss) pairs."""
-
-    pid: int
-    samples: list[tuple[float, int]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-
-    def start(self) -> None:
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self) -> None:
-        process = psutil.Process(self.pid)
-        while not self._stop.is_set():
-            try:
-                self.samples.append((time.time(), process.memory_info().rss))
-            except psutil.Error:
-                return
-            time.sleep(0.005)
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def added(self, start: float, end: float) -> int:
-        """Peak RSS in [start, end + 0.5 s] above the last sample before ``start``."""
-        before = [rss for t, rss in self.samples if t <= start]
-        during = [rss for t, rss in self.samples if start <= t <= end + 0.5]
-        if not before or not during:
-            return -1
-        return max(0, max(during) - before[-1])
 
 
 class Lab:
@@ -297,11 +258,6 @@ class Lab:
             self.log.close()
 
 
-def heap(cdp: Any) -> int:
-    usage = cdp.send("Runtime.getHeapUsage")
-    return int(usage["usedSize"]) + int(usage.get("backingStorageSize", 0))
-
-
 def run_one(lab: Lab, page: Page, name: str, cell: str) -> dict[str, float]:
     notebook = lab.root / f"{name}.ipynb"
     nb = nbformat.v4.new_notebook()
@@ -317,39 +273,23 @@ def run_one(lab: Lab, page: Page, name: str, cell: str) -> dict[str, float]:
     )
     pid = lab.kernel_pid()
     assert pid is not None, "no kernel process"
-    kernel, server = Sampler(pid), Sampler(lab.process.pid)
-    kernel.start()
-    server.start()
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("HeapProfiler.collectGarbage")
-    heaps: list[tuple[float, int]] = [(time.time(), heap(cdp))]
+    watch = TransferWatch(page, pid, lab.process.pid)
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.locator('li.lm-Menu-item[data-command="runmenu:run-all"]').click()
     deadline = time.monotonic() + 600
     timing: dict[str, float] = {}
     while time.monotonic() < deadline:
-        heaps.append((time.time(), heap(cdp)))
+        watch.tick()
         timing = page.evaluate("window.__fkBench || {}")
         if "end" in timing and "start" in timing:
             break
         time.sleep(0.05)
     else:
         raise TimeoutError(f"{name}: the video never arrived")
-    time.sleep(0.6)
-    heaps.append((time.time(), heap(cdp)))
-    kernel.stop()
-    server.stop()
+    watch.stop()
     start, end = timing["start"] / 1000, timing["end"] / 1000
-    before = [h for t, h in heaps if t <= start] or [heaps[0][1]]
-    during = [h for t, h in heaps if start <= t <= end + 0.6] or [heaps[-1][1]]
-    cdp.detach()
     lab.shutdown_kernels()
-    return {
-        "seconds": end - start,
-        "kernel": kernel.added(start, end) / MB,
-        "server": server.added(start, end) / MB,
-        "heap": max(0, max(during) - before[-1]) / MB,
-    }
+    return {"seconds": end - start, **watch.added(start, end)}
 
 
 def main() -> None:

@@ -24,8 +24,8 @@ def as_request(request: VideoRequest | Mapping[str, Any], index: int) -> VideoRe
     try:
         return VideoRequest(**request)
     except TypeError as error:  # an unknown field: a bad request, so a ValueError like the others
-        raise InvalidRequestError(
-            f"requests[{index}]: {error}", problems=[Problem(f"requests[{index}]", str(error))]
+        raise InvalidRequestError.from_problems(
+            [Problem(f"requests[{index}]", f"The request at index {index} cannot be a VideoRequest: {error}.")]
         ) from None
 
 
@@ -40,11 +40,17 @@ def checked_batch(
     """
     built = [as_request(r, i) for i, r in enumerate(requests)]
     if not built:
-        raise InvalidRequestError("requests: the batch is empty", problems=[Problem("requests", "is empty")])
+        raise InvalidRequestError.from_problems(
+            [Problem("requests", "The batch is empty: give it at least one request.")]
+        )
     if len(built) > _variations.MAX_BATCH:
-        raise InvalidRequestError(
-            f"requests: {len(built)} requests; a batch takes at most {_variations.MAX_BATCH}",
-            problems=[Problem("requests", f"at most {_variations.MAX_BATCH}")],
+        raise InvalidRequestError.from_problems(
+            [
+                Problem(
+                    "requests",
+                    f"The batch has {len(built)} requests; a batch takes at most {_variations.MAX_BATCH}.",
+                )
+            ]
         )
     errors = [
         Problem(f"requests[{i}].{p.field}", p.message)

@@ -20,7 +20,7 @@ The rule (README, "Teaching"):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._controller import Generation
 from ._credits import CreditBook
@@ -32,6 +32,19 @@ from ._validation import MODEL_CREATE_VOICE
 __all__ = ["BudgetGuard", "credits_text"]
 
 Work = VideoRequest | Mapping[str, Any]  # a request, or a wire payload (a voice's)
+
+
+class _Refusal(NamedTuple):
+    """Why work would pass the budget, said two ways.
+
+    ``alone`` stands on its own and names the budget (an error's message). ``shown`` is what
+    the studio shows, where the budget is named already: after "Over the budget: " in
+    Generate's reason and after "Budget: N of M credits left · Generate is refused: " in the
+    budget line (``js/src/teacher.js``), so it neither says "budget" again nor repeats what is left.
+    """
+
+    alone: str
+    shown: str
 
 
 def credits_text(value: float) -> str:
@@ -87,10 +100,18 @@ class BudgetGuard:
         return pending
 
     def problems(self, requests: Sequence[Work], session: float | None = None) -> list[Problem]:
-        """Why starting ``requests`` now would pass the budget, or ``[]`` (always ``[]`` without a cap)."""
+        """Why starting ``requests`` now would pass the budget, or ``[]`` (always ``[]`` without a cap).
+
+        The message is whole sentences with their figures, for an :class:`InvalidRequestError`
+        (Python's callers and a refused ``generate`` message).
+        """
+        refusal = self._refusal(requests, session)
+        return [Problem("budget", f"{refusal.alone} Nothing was sent.")] if refusal else []
+
+    def _refusal(self, requests: Sequence[Work], session: float | None) -> _Refusal | None:
         cap = self.cap
         if cap is None or not requests:
-            return []
+            return None
         if session is None:
             session = self._session()
         held, held_unknown = self._costs(self._pending())
@@ -102,25 +123,30 @@ class BudgetGuard:
             what = "this voice"
         else:
             what = "this clip" if len(requests) == 1 else f"these {len(requests)} clips"
+        subject = what[:1].upper() + what[1:]
         unknown = held_unknown + new_unknown
         if unknown == 0:
             if committed + new <= cap:
-                return []
-            message = (
-                f"would pass the budget: {what} ≈ {credits_text(new)} credits, "
-                f"{credits_text(max(left, 0))} of {credits_text(cap)} left. Nothing was sent."
+                return None
+            cost, room = f"≈ {credits_text(new)} credits", f"{credits_text(max(left, 0))} of {credits_text(cap)}"
+            return _Refusal(
+                f"{subject} would pass the budget: {cost}, with {room} left.",
+                f"{subject} would cost {cost}, more than is left.",
             )
-        elif unknown == 1 and new_unknown <= 1 and left > 0 and committed + new <= cap:
-            return []  # the one clip of unknown price (see the rule above)
-        elif left <= 0:
-            message = f"the budget of {credits_text(cap)} credits is used up. Nothing was sent."
-        else:
-            message = (
-                f"the price of {what} is not known yet (no past task to go on), so the budget "
-                f"({credits_text(left)} of {credits_text(cap)} credits left) cannot be checked: "
-                "generate one clip first, or wait for the one on its way. Nothing was sent."
+        if unknown == 1 and new_unknown <= 1 and left > 0 and committed + new <= cap:
+            return None  # the one clip of unknown price (see the rule above)
+        if left <= 0:
+            return _Refusal(
+                f"The budget of {credits_text(cap)} credits is used up.",
+                f"All {credits_text(cap)} credits are reserved." if cap > 0 else "No credits may be reserved.",
             )
-        return [Problem("budget", message)]
+        wait = "generate one clip first, or wait for the one on its way."
+        return _Refusal(
+            f"The price of {what} is not known yet (no past task to go on), so the budget "
+            f"({credits_text(left)} of {credits_text(cap)} credits left) cannot be checked: {wait}",
+            f"The price of {what} is not known yet (no past task to go on), so it cannot be checked "
+            f"against what is left: {wait}",
+        )
 
     def state(self, session: float, batch: Sequence[Work]) -> dict[str, Any]:
         """The ``_budget`` trait: ``{cap, reserved, left, refused}`` for the controls' ``batch``."""
@@ -128,10 +154,10 @@ class BudgetGuard:
         if cap is None:
             return {"cap": None, "reserved": session, "left": None, "refused": ""}
         held, _unknown = self._costs(self._pending())
-        refused = self.problems(batch, session)
+        refusal = self._refusal(batch, session)
         return {
             "cap": cap,
             "reserved": session + held,
             "left": max(cap - session - held, 0.0),
-            "refused": refused[0].message if refused else "",
+            "refused": refusal.shown if refusal else "",
         }

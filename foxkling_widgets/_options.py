@@ -10,8 +10,9 @@ kernel too old to send them; ``tests/test_options.py`` checks that copy equals
 Each value is read from its home: request rules from :mod:`._validation`, grid modes and the
 batch size from :mod:`._variations`, the voice name's bound from :mod:`._voice_panel`, the
 concurrency default from :mod:`._controller`, the status groups from :mod:`._status`. Only the
-grid modes' button texts are written here: they are the one thing the front end shows that no
-rule in the kernel needs.
+grid modes' button texts and the lists of control traits are written here: the texts are the one
+thing the front end shows that no rule in the kernel needs, and the traits are the widget's, which
+imports this module (so they cannot live in ``_widget.py`` without an import cycle).
 """
 
 from __future__ import annotations
@@ -34,7 +35,32 @@ from ._validation import (
 from ._variations import MAX_BATCH, VARY_MODES
 from ._voice_panel import MAX_VOICE_NAME
 
-__all__ = ["VARY_TEXTS", "front_end_options"]
+__all__ = ["FORM_TRAITS", "REQUEST_CONTROLS", "VARY_TEXTS", "front_end_options"]
+
+#: The traits the user edits that make up the request: a change to one re-checks it (``_problems``).
+REQUEST_CONTROLS: tuple[str, ...] = (
+    "prompt",
+    "negative_prompt",
+    "resolution",
+    "aspect_ratio",
+    "duration",
+    "generate_audio",
+    "voice_ids",
+    "multishot",
+    "segments",
+    "vary",
+)
+
+#: Every trait whose change redraws the front end's form: the request's controls, then the
+#: studio's own (the batch size, the voices panel, the voices known and the batch's labels).
+FORM_TRAITS: tuple[str, ...] = (
+    *REQUEST_CONTROLS,
+    "concurrency",
+    "voice_url",
+    "voice_name",
+    "_voices",
+    "_variations",
+)
 
 #: The grid modes' button texts, by mode (``_variations.VARY_MODES``: every mode has one).
 VARY_TEXTS: dict[str, str] = {
@@ -66,5 +92,6 @@ def front_end_options() -> dict[str, Any]:
         "max_batch": MAX_BATCH,
         "concurrency": {"default": DEFAULT_CONCURRENCY, "max": MAX_CONCURRENCY},
         "audio_extensions": list(AUDIO_EXTENSIONS),
+        "controls": list(FORM_TRAITS),
         "statuses": {"active": ordered(ACTIVE), "finished": ordered(FINISHED), "failed": ordered(FAILURES)},
     }

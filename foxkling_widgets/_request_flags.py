@@ -62,7 +62,7 @@ def _flag_problems(args: argparse.Namespace, segments: list[Segment]) -> list[Pr
     problems: list[Problem] = []
     if args.voice and not args.audio:
         problems.append(
-            Problem("voice_ids", "a voice only speaks in a clip with audio: add --audio (audio changes the price)")
+            Problem("voice_ids", "A voice only speaks in a clip with audio: add --audio (audio changes the price).")
         )
     durations = [s.duration for s in segments]
     # Shots under 1 s or a clip length the validator refuses: it names those; the sum would only add noise.
@@ -73,8 +73,8 @@ def _flag_problems(args: argparse.Namespace, segments: list[Segment]) -> list[Pr
         problems.append(
             Problem(
                 "multi_prompt",
-                f"shot durations add up to {total} s but the clip is {clip} s: {fix} a shot by "
-                f"{abs(total - clip)} s, or add --even-out to share the {clip} s as {shares} s",
+                f"The shots' durations add up to {total} s but the clip is {clip} s: {fix} a shot by "
+                f"{abs(total - clip)} s, or add --even-out to share the {clip} s as {shares} s.",
             )
         )
     return problems

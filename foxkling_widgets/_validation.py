@@ -203,7 +203,7 @@ def _validate_segments(payload: Mapping[str, Any], duration: object) -> list[Pro
         problems.append(
             Problem(
                 "multi_prompt",
-                f"shot durations add up to {total} s but the clip is {duration} s: {fix} a shot by "
+                f"The shots' durations add up to {total} s but the clip is {duration} s: {fix} a shot by "
                 f"{abs(total - duration)} s{share}.",
             )
         )

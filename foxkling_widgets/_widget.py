@@ -44,7 +44,7 @@ from ._messages import (  # the kinds are defined once there (keep in sync with 
     CardProgress,
     cards_progress,
 )
-from ._options import front_end_options
+from ._options import REQUEST_CONTROLS, front_end_options
 from ._paths import video_dir
 from ._restore import restore_from_journal
 from ._session_credits import SessionCredits
@@ -61,19 +61,6 @@ logger = logging.getLogger("foxkling_widgets")
 _STATIC = pathlib.Path(__file__).parent / "static"
 
 MAX_ID = 200  # longer ids and kinds are not echoed back: the front end's are short
-
-_CONTROLS = (
-    "prompt",
-    "negative_prompt",
-    "resolution",
-    "aspect_ratio",
-    "duration",
-    "generate_audio",
-    "voice_ids",
-    "multishot",
-    "segments",
-    "vary",
-)
 
 
 class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
@@ -210,7 +197,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self._options = front_end_options()
         restore_from_journal(self._controller)
         self._load_voices()
-        self.observe(self._controls_changed, names=list(_CONTROLS))
+        self.observe(self._controls_changed, names=list(REQUEST_CONTROLS))
         self.observe(self._voice_controls_changed, names=["voice_url", "voice_name"])
         self.observe(self._on_concurrency, names=["concurrency"])
         self._controls_changed()
@@ -351,7 +338,9 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         if requests is None:
             errors = errors_only(self.problems())
             if not self.vary:
-                errors.append(Problem("vary", 'is "": set it (e.g. "aspect_ratio"), or pass the requests'))
+                errors.append(
+                    Problem("vary", 'The grid mode (vary) is "": set it (e.g. "aspect_ratio"), or pass the requests.')
+                )
             if errors:
                 raise InvalidRequestError.from_problems(errors)
             pairs = self.variations()
@@ -397,9 +386,8 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         if voice_id in self.voice_ids:
             return
         if len(self.voice_ids) >= MAX_VOICES:
-            raise InvalidRequestError(
-                f"voice_ids: at most {MAX_VOICES} voices per clip; detach one first",
-                problems=[Problem("voice_ids", f"at most {MAX_VOICES}")],
+            raise InvalidRequestError.from_problems(
+                [Problem("voice_ids", f"A clip takes at most {MAX_VOICES} voices: detach one first.")]
             )
         with self.hold_trait_notifications():
             self.voice_ids = [*self.voice_ids, voice_id]
@@ -428,7 +416,11 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         errors = errors_only(self.problems())
         if self.vary:
             errors.append(
-                Problem("vary", f"is {self.vary!r}: await w.generate_batch() for the grid, or set vary = '' first")
+                Problem(
+                    "vary",
+                    f"The grid mode (vary) is {self.vary!r}: await w.generate_batch() for the grid, "
+                    "or set vary = '' first.",
+                )
             )
         if errors:
             raise InvalidRequestError.from_problems(errors)

@@ -241,3 +241,32 @@ def test_the_check_catches_each_kind_of_breach(module: str, source: str, expecte
 )
 def test_the_check_lets_public_use_through(module: str, source: str) -> None:
     assert check(module, source) == []
+
+
+# -- the README's layout section names every module, and nothing that is gone -------------------
+README = PACKAGE.parent / "README.md"
+JS_SRC = PACKAGE.parent / "js" / "src"
+#: Named in the layout before they land (another branch adds them): absent is fine, listed is required.
+ANNOUNCED = {"history.js"}
+
+
+def _layout_names() -> set[str]:
+    import re
+
+    text = README.read_text(encoding="utf-8")
+    start = text.index("Layout, lowest layer first")
+    section = text[start : text.index("\n## ", start)]
+    return set(re.findall(r"`([\w.-]+\.(?:py|js|css)|\w+/)`", section))
+
+
+def test_the_readme_layout_names_every_module_and_no_missing_one() -> None:
+    if not README.exists() or not JS_SRC.exists():
+        pytest.skip("no README.md or js/src next to the package (an installed copy)")
+    expected = {p.name for p in PACKAGE.glob("*.py")}
+    for sub in (p.parent for p in PACKAGE.glob("*/__init__.py")):
+        expected |= {f"{sub.name}/"} | {p.name for p in sub.glob("*.py") if p.name != "__init__.py"}
+    expected |= {p.name for p in JS_SRC.iterdir() if p.suffix in (".js", ".css")} | ANNOUNCED
+    named = _layout_names()
+    assert expected - named == set(), "modules the README's layout does not name"
+    folders = {f"{p.name}/" for p in PACKAGE.parent.iterdir() if p.is_dir()}  # `benchmarks/`
+    assert named - expected - folders == set(), "names in the README's layout that are no module"

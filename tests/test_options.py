@@ -10,8 +10,9 @@ import pytest
 
 from foxkling_widgets import _controller, _validation, _variations, _voice_panel
 from foxkling_widgets._controller import MAX_CONCURRENCY
-from foxkling_widgets._options import VARY_TEXTS, front_end_options
+from foxkling_widgets._options import FORM_TRAITS, REQUEST_CONTROLS, VARY_TEXTS, front_end_options
 from foxkling_widgets._status import TaskStatus
+from foxkling_widgets._widget import KlingWidget
 
 PROTOCOL_JS = Path(__file__).resolve().parent.parent / "js" / "src" / "protocol.js"
 
@@ -30,6 +31,7 @@ KEYS = {
     "max_batch",
     "concurrency",
     "audio_extensions",
+    "controls",
     "statuses",
 }
 
@@ -178,6 +180,15 @@ def test_the_options_are_the_constants_where_they_are_defined() -> None:
     assert [mode["value"] for mode in options["vary_modes"]] == list(_variations.VARY_MODES)
     assert options["concurrency"]["default"] == _controller.DEFAULT_CONCURRENCY
     assert 1 <= options["concurrency"]["default"] <= options["concurrency"]["max"] == MAX_CONCURRENCY
+
+
+def test_the_controls_are_the_widgets_synced_traits_request_controls_first() -> None:
+    controls = front_end_options()["controls"]
+    assert controls == list(FORM_TRAITS)
+    assert controls[: len(REQUEST_CONTROLS)] == list(REQUEST_CONTROLS) and len(set(controls)) == len(controls)
+    synced = set(KlingWidget.class_trait_names(sync=True))
+    assert set(controls) <= synced, f"not synced traits of KlingWidget: {set(controls) - synced}"
+    assert not any(name.startswith("_") for name in REQUEST_CONTROLS), "the request's controls are public traits"
 
 
 def test_every_grid_mode_has_its_button_text() -> None:

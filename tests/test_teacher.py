@@ -67,11 +67,15 @@ def test_a_batch_over_budget_sends_nothing(server: EmulatorServer) -> None:
         asyncio.run(w.generate())  # the first clip: its price becomes known
         _settle(w, lambda: w._budget["left"] == 7.0)
         w.vary = "aspect_ratio"  # three clips, ≈ 15 credits
-        assert "would pass the budget" in w._budget["refused"]
+        # Shown after "Over the budget: " and the budget line's figures: the budget is not named again.
+        assert w._budget["refused"] == "These 3 clips would cost ≈ 15 credits, more than is left."
         posts = server.emulator.stats["posts"]
         with pytest.raises(InvalidRequestError) as error:
             w.generate_batch()
         assert error.value.field == "budget" and "7 of 12 left" in error.value.message
+        assert error.value.problems[0].message == (
+            "These 3 clips would pass the budget: ≈ 15 credits, with 7 of 12 left. Nothing was sent."
+        )
         with pytest.raises(InvalidRequestError, match="budget"):
             w.generate_batch([VideoRequest(prompt=f"fox {i}") for i in range(3)])
         reply = _message(w, kind="generate")  # the Generate button, in grid mode
@@ -112,8 +116,10 @@ def test_a_used_up_budget_refuses_from_python_too(server: EmulatorServer) -> Non
     try:
         w.prompt = "a fox"
         posts = server.emulator.stats["posts"]
-        with pytest.raises(InvalidRequestError, match="used up"):
+        assert w._budget["refused"] == "No credits may be reserved."
+        with pytest.raises(InvalidRequestError, match="used up") as error:
             asyncio.run(w.generate())
+        assert error.value.problems[0].message == "The budget of 0 credits is used up. Nothing was sent."
         with pytest.raises(InvalidRequestError, match="used up"):
             w.generate_nowait()
         with pytest.raises(InvalidRequestError, match="budget"):
@@ -391,7 +397,7 @@ def test_the_teaching_path_generates_each_step_once_in_the_words_of_the_lesson(
     )
     NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     text = "".join(o.get("text", "") for cell in nb.cells[:-1] for o in cell.get("outputs", []))
-    assert "multi_prompt" not in text and "Shots: shot durations add up to 9 s" in text
+    assert "multi_prompt" not in text and "The shots' durations add up to 9 s" in text
     sent = json.loads(nb.cells[-1].outputs[-1]["text"])
     assert len(sent) == 5  # one shot, the story, the negative prompt, the phone, the voice
     negative = sent[2]

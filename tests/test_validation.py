@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -160,3 +162,59 @@ def test_segment_objects_pairs_and_dicts_are_equivalent() -> None:
     a = VideoRequest(duration=10, segments=[Segment("one", 6), Segment("two", 4)])
     b = VideoRequest(duration=10, segments=[("one", 6), {"prompt": "two", "duration": 4}])
     assert a == b and a.to_payload() == b.to_payload()
+
+
+# -- wording (issue 11): every message is a sentence with a subject ------------------------------
+PACKAGE = Path(__file__).resolve().parent.parent / "foxkling_widgets"
+
+
+def _problem_messages() -> list[tuple[str, int, str]]:
+    """Every ``Problem(field, message)`` in the package whose message is written out: (file, line, its start)."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Problem"):
+                continue
+            if len(node.args) < 2:
+                continue
+            message = node.args[1]
+            if isinstance(message, ast.JoinedStr) and message.values:
+                first = message.values[0]
+                start = first.value if isinstance(first, ast.Constant) else "{"
+            elif isinstance(message, ast.Constant) and isinstance(message.value, str):
+                start = message.value
+            else:
+                continue  # a message made elsewhere (a variable, str(error)): checked where it is made
+            found.append((path.relative_to(PACKAGE).as_posix(), node.lineno, str(start)))
+    return found
+
+
+def test_every_problem_message_starts_a_sentence() -> None:
+    messages = _problem_messages()
+    assert len(messages) > 30  # the scan finds the package's messages
+    # A message opens with a capital (its subject: "The prompt", "Shot 2's prompt", "4k") or with a
+    # placeholder that is one ("{subject} is empty"); never "is empty" or "at most 8".
+    lowercase = [m for m in messages if not (m[2][:1].isupper() or m[2][:1].isdigit() or m[2].startswith("{"))]
+    assert lowercase == [], lowercase
+
+
+def test_messages_without_a_subject_of_their_own_now_have_one() -> None:
+    from foxkling_widgets._batch_requests import checked_batch
+
+    with pytest.raises(InvalidRequestError) as empty:
+        checked_batch([], None)
+    assert empty.value.problems[0].message == "The batch is empty: give it at least one request."
+    with pytest.raises(InvalidRequestError) as many:
+        checked_batch([VideoRequest(prompt=f"fox {i}") for i in range(9)], None)
+    assert many.value.problems[0].message == "The batch has 9 requests; a batch takes at most 8."
+    with pytest.raises(InvalidRequestError) as unknown:
+        checked_batch([{"prompt": "fox", "colour": "red"}], None)
+    assert unknown.value.problems[0].message.startswith("The request at index 0 cannot be a VideoRequest: ")
+    shots = error_messages(
+        base(duration=10, multi_prompt=[{"prompt": "a", "duration": 6}, {"prompt": "b", "duration": 3}])
+    )
+    assert any(m.startswith("The shots' durations add up to 9 s but the clip is 10 s") for m in shots), shots
+
+
+def error_messages(payload: dict[str, Any]) -> list[str]:
+    return [p.message for p in validate_payload(payload) if p.level == "error"]

@@ -54,9 +54,15 @@ def slow(emulator: EmulatorServer) -> Iterator[Callable[[float], None]]:
 
 
 def message(w: KlingWidget, **content: Any) -> dict[str, Any]:
-    """Deliver a front-end message; return the answer to it."""
+    """Deliver a front-end message; return the answer to it.
+
+    The answer, not the last message with its id: a ``video-request``'s chunks carry the request's
+    id too, and its sender's thread may have sent some before this looks.
+    """
     w._on_custom_message(w, {"id": "w1", **content}, [])
-    return next(c for c, _b in reversed(w.sent) if c.get("id") == "w1")  # type: ignore[attr-defined]
+    answer = f"{content['kind']}-response" if content["kind"] != "video-request" else "video-response"
+    sent: list[tuple[dict[str, Any], Any]] = w.sent  # type: ignore[attr-defined]
+    return next(c for c, _b in reversed(sent) if c.get("id") == "w1" and c.get("kind") in (answer, "error-response"))
 
 
 def until(condition: Callable[[], bool], what: str) -> None:

@@ -3,9 +3,10 @@
 // Each control shows the kernel's validation messages for its field right below it, once the
 // user has touched that field or tried to Generate (see problemsToShow).
 
-import { debounce, h, wheelSafe } from "./dom.js";
+import { debounce, h } from "./dom.js";
 import { charCount } from "./format.js";
 import { guardKeys } from "./keys.js";
+import { clampWhole, numberField } from "./number-field.js";
 import { options } from "./protocol.js";
 
 /** @typedef {import("@anywidget/types").AnyModel<import("./protocol.js").Model>} AnyModel */
@@ -230,18 +231,11 @@ export function createControls(model, { onGenerateShortcut, touch, edited, signa
     signal,
   );
   const most = limits.concurrency.max;
-  const concurrency = h("input", {
-    class: "fk-input fk-seconds",
-    type: "number",
-    min: 1,
-    max: most,
-    "data-fk": "concurrency",
-  });
-  wheelSafe(concurrency, signal);
+  const concurrency = numberField({ hook: "concurrency", min: 1, max: most }, signal);
   concurrency.addEventListener(
     "change",
     () => {
-      const n = Math.max(1, Math.min(most, Math.round(Number(concurrency.value) || 1)));
+      const n = clampWhole(concurrency.value, 1, most);
       concurrency.value = String(n);
       model.set("concurrency", n);
       save();

@@ -1,11 +1,23 @@
 // A batch's gallery: its cards side by side, with one play/pause and one scrub bar for all.
+// Inside it the clips have no native controls (they covered a 16:9 clip: issue 11): the gallery
+// drives them, adds a play-alone and a sound-from button under each, and keeps one clip audible.
 
 import { h } from "./dom.js";
 import { clock } from "./format.js";
-import { createSyncGroup } from "./sync.js";
+import { createSyncGroup, muteAllBut, soundSource } from "./sync.js";
 
 /** @typedef {import("./protocol.js").TaskCard} TaskCard */
 /** @typedef {{el: HTMLElement, video: HTMLVideoElement, hasVideo: () => boolean}} MemberView */
+/** @typedef {{bar: HTMLElement, one: HTMLButtonElement, sound: HTMLButtonElement}} ClipBar */
+
+/** A clip's width over its height, from an aspect ratio like "16:9" (16:9 when unreadable). @param {unknown} aspect */
+export function aspectValue(aspect) {
+  const [wide, high] = String(aspect).split(":").map(Number);
+  return wide > 0 && high > 0 ? wide / high : 16 / 9;
+}
+
+/** The most clips a row takes, so rows come out even (up to 5 in one row; 6: 3 + 3; 8: 4 + 4). @param {number} n */
+export const perRow = (n) => Math.ceil(n / Math.ceil(n / 5)) || 1;
 
 /** @param {string} batchId */
 export function createGallery(batchId) {
@@ -25,6 +37,8 @@ export function createGallery(batchId) {
     })
   );
   const time = h("span", { class: "fk-note fk-time", "data-fk": "scrub-time", text: "0:00" });
+  // The shared prompt, said once here: the cards' summaries, which repeat it, are hidden (CSS).
+  const about = h("div", { class: "fk-note fk-gallery-about", "data-fk": "gallery-about" });
   const grid = h("div", { class: "fk-gallery-grid", "data-fk": "gallery-grid" });
   const el = h(
     "section",
@@ -35,16 +49,41 @@ export function createGallery(batchId) {
       h("div", { class: "fk-row" }, title, summary),
       h("div", { class: "fk-row fk-sync" }, playAll, scrub, time),
     ),
+    about,
     grid,
   );
 
   /** @type {MemberView[]} */
   let members = [];
+  /** @type {TaskCard[]} */
+  let memberCards = [];
+  /** @type {string | null} the user's pick, or the default as Play all found it */
+  let picked = null;
+  /** @type {string | null} the card heard now */
+  let heard = null;
   let dragging = false;
   const ready = () => members.filter((m) => m.hasVideo()).map((m) => m.video);
   const group = createSyncGroup(ready);
-  /** @type {WeakSet<HTMLVideoElement>} */
-  const wired = new WeakSet();
+  /** @type {WeakMap<HTMLVideoElement, ClipBar>} */
+  const bars = new WeakMap();
+
+  // Before a pick the default follows batch order: the member that happened to finish first
+  // does not keep the sound, but once playing, a member finishing does not take it either.
+  function applySound() {
+    heard = soundSource(memberCards, picked);
+    muteAllBut(
+      members.map((m) => m.video),
+      memberCards.findIndex((c) => c.id === heard),
+    );
+  }
+
+  function toggleAll() {
+    applySound();
+    picked = heard;
+    if (group.playing()) group.pause();
+    else void group.play();
+    refreshControls();
+  }
 
   function refreshControls() {
     const videos = ready();
@@ -57,12 +96,54 @@ export function createGallery(batchId) {
     scrub.max = String(group.length());
     if (!dragging) scrub.value = String(group.position());
     time.textContent = `${clock(group.position())} / ${clock(group.length())}`;
+    applySound();
+    members.forEach((m, i) => {
+      const clip = bars.get(m.video);
+      if (!clip) return;
+      clip.bar.hidden = !m.hasVideo();
+      const label = memberCards[i]?.batch?.label ?? "";
+      clip.sound.hidden = !memberCards[i]?.audio_requested;
+      // Names that tell the cards apart for a screen reader (each card has the same buttons).
+      clip.sound.setAttribute("aria-label", `Sound from ${label}`);
+      clip.one.setAttribute("aria-label", `Play ${label} alone`);
+      clip.sound.setAttribute("aria-pressed", String(memberCards[i]?.id === heard));
+      clip.one.textContent = m.video.paused ? "▶" : "❚❚";
+    });
   }
 
-  /** @param {HTMLVideoElement} video */
+  /** The gallery's own controls under a member's clip (the card's native ones are off here). @param {HTMLVideoElement} video */
   function wire(video) {
-    if (wired.has(video)) return;
-    wired.add(video);
+    if (bars.has(video)) return;
+    video.controls = false;
+    const one = h("button", {
+      type: "button",
+      class: "fk-icon",
+      "data-fk": "play-one",
+    });
+    const sound = h("button", {
+      type: "button",
+      class: "fk-icon",
+      "data-fk": "sound-from",
+      text: "♪ Sound",
+    });
+    const bar = h("div", { class: "fk-row fk-clip-bar" }, one, sound);
+    bars.set(video, { bar, one, sound });
+    video.after(bar);
+    const id = () => memberCards[members.findIndex((m) => m.video === video)]?.id ?? null;
+    sound.addEventListener("click", () => {
+      picked = id();
+      refreshControls();
+    });
+    one.addEventListener("click", () => {
+      if (!video.paused) video.pause();
+      else {
+        for (const m of members) if (m.video !== video) m.video.pause();
+        if (!sound.hidden) picked = id(); // alone, it is heard (when it has sound)
+        applySound();
+        video.play().catch(() => {}); // a pause or a new source cut it short: nothing to report
+      }
+    });
+    video.addEventListener("click", toggleAll); // a click on a clip plays or pauses the group
     video.addEventListener("timeupdate", () => {
       if (video !== group.leader()) return;
       group.correctDrift();
@@ -71,11 +152,7 @@ export function createGallery(batchId) {
     for (const event of ["play", "pause", "ended", "loadedmetadata"]) video.addEventListener(event, refreshControls);
   }
 
-  playAll.addEventListener("click", () => {
-    if (group.playing()) group.pause();
-    else void group.play();
-    refreshControls();
-  });
+  playAll.addEventListener("click", toggleAll);
   scrub.addEventListener("input", () => {
     dragging = true;
     group.seek(Number(scrub.value));
@@ -92,7 +169,17 @@ export function createGallery(batchId) {
    */
   function setMembers(views, cards, concurrency) {
     members = views;
+    memberCards = cards;
+    const prompts = new Set(cards.map((c) => c.request?.prompt));
+    about.textContent = about.title = prompts.size === 1 ? String(cards[0]?.request?.prompt ?? "") : "";
+    about.hidden = !about.textContent;
+    const shapes = cards.map((c) => aspectValue(c.request?.aspect_ratio));
+    // Cards grow in proportion to their clip's shape, so a row's clips share one height (CSS);
+    // a batch of one shape also gets even rows.
+    grid.toggleAttribute("data-even", new Set(shapes).size === 1);
+    grid.style.setProperty("--fk-k", String(perRow(cards.length)));
     views.forEach((view, index) => {
+      view.el.style.setProperty("--fk-ar", String(shapes[index]));
       if (grid.children[index] !== view.el) grid.insertBefore(view.el, grid.children[index] ?? null);
       wire(view.video);
     });

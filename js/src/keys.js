@@ -57,6 +57,17 @@ const NAVIGATION_KEYS = new Set([
   "PageUp",
   "PageDown",
 ]);
+// How far a key moves a slider-like control (a timeline boundary, segment-editor.js), as a
+// native range input moves: a step back with Left/Down, forward with Right/Up, to the very end
+// with Home/End (the control clamps the infinite step into its bounds).
+const STEPS = new Map([
+  ["ArrowLeft", -1],
+  ["ArrowDown", -1],
+  ["ArrowRight", 1],
+  ["ArrowUp", 1],
+  ["Home", -Infinity],
+  ["End", Infinity],
+]);
 // A modifier pressed on its own stays with a text field: JupyterLab watches the target of every
 // keydown it sees until that key is released and cancels a line break typed meanwhile, so a
 // Shift keydown reaching it would swallow the newline of Shift+Enter.
@@ -117,6 +128,17 @@ export function keepsKey(event, mac = isMac()) {
     target instanceof HTMLMediaElement ||
     (target instanceof HTMLElement && target.getAttribute("role") === "separator");
   return adjustable && NAVIGATION_KEYS.has(key);
+}
+
+/**
+ * The step a key moves a slider-like control by: -1 or 1 for the arrows, -Infinity or Infinity
+ * for Home and End (clamp it into the control's bounds), undefined for a key that moves nothing.
+ * keepsKey keeps every one of these keys from the host when such a control has focus.
+ * @param {string} key a KeyboardEvent's `key`
+ * @returns {number | undefined}
+ */
+export function stepFor(key) {
+  return STEPS.get(key);
 }
 
 // Lumino, the toolkit of JupyterLab and Notebook 7, matches no shortcut for a key whose target

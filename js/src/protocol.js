@@ -99,10 +99,12 @@ export const INCOMING = Object.freeze({
  *   max_negative_prompt: number, max_voices: number, max_segments: number,
  *   segment_prompt_soft_limit: number, max_voice_name: number, vary_modes: {value: string, text: string}[],
  *   max_batch: number, concurrency: {default: number, max: number}, audio_extensions: string[],
- *   statuses: {active: string[], finished: string[], failed: string[]}
+ *   controls: string[], statuses: {active: string[], finished: string[], failed: string[]}
  * }} Options
  * The limits and choices the kernel validates against (the `_options` trait, built once in
  * foxkling_widgets/_options.py). The front end reads them through {@link options} only.
+ * `controls` are the traits whose change redraws the form (the request's controls, then the
+ * studio's own: `FORM_TRAITS` in foxkling_widgets/_options.py).
  */
 
 /**
@@ -131,6 +133,10 @@ export const FALLBACK_OPTIONS = deepFreeze({
   "max_batch": 8,
   "concurrency": {"default": 2, "max": 8},
   "audio_extensions": ["mp3", "ogg", "wav", "m4a", "aac"],
+  "controls": [
+    "prompt", "negative_prompt", "resolution", "aspect_ratio", "duration", "generate_audio", "voice_ids",
+    "multishot", "segments", "vary", "concurrency", "voice_url", "voice_name", "_voices", "_variations"
+  ],
   "statuses": {
     "active": ["queued", "submitting", "pending", "processing", "unknown", "downloading"],
     "finished": ["completed", "failed", "cancelled", "expired"],
@@ -165,29 +171,6 @@ export function options(model) {
  * once the kernel has judged the new text (not the stale verdict on the old one); `signal` ends
  * every listener with the view.
  */
-
-/**
- * The request controls (traits the user edits). A change to any of them redraws the form.
- * The kernel's own list of them is `_CONTROLS` in foxkling_widgets/_widget.py (plus the
- * studio-only traits at the end of this one).
- */
-export const CONTROL_TRAITS = Object.freeze([
-  "prompt",
-  "negative_prompt",
-  "resolution",
-  "aspect_ratio",
-  "duration",
-  "generate_audio",
-  "voice_ids",
-  "multishot",
-  "segments",
-  "vary",
-  "concurrency",
-  "voice_url",
-  "voice_name",
-  "_voices",
-  "_variations",
-]);
 
 /**
  * @template T

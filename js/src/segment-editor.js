@@ -3,7 +3,9 @@
 // The boundaries between blocks are separators: dragged with the pointer, or focused and moved
 // a second at a time with the arrow keys (segments.moveBoundary keeps every shot >= 1 s).
 
-import { debounce, h, wheelSafe } from "./dom.js";
+import { debounce, h } from "./dom.js";
+import { stepFor } from "./keys.js";
+import { numberField } from "./number-field.js";
 import { options } from "./protocol.js";
 import * as seg from "./segments.js";
 
@@ -111,16 +113,15 @@ export function createSegmentEditor(model, { touch, edited, signal }) {
       },
       on,
     );
-    const seconds = h("input", {
-      class: "fk-input fk-seconds",
-      type: "number",
-      min: 1,
-      max: 10,
-      step: 1,
-      "data-fk": "segment-duration",
-      "aria-label": `Shot ${index + 1} duration in seconds`,
-    });
-    wheelSafe(seconds, signal);
+    const seconds = numberField(
+      {
+        hook: "segment-duration",
+        min: 1,
+        max: Math.max(...limits.durations),
+        label: `Shot ${index + 1} duration in seconds`,
+      },
+      signal,
+    );
     const setSeconds = () => {
       edited(`multi_prompt[${index}].duration`, "multi_prompt");
       const value = seg.parseSeconds(seconds.value);
@@ -224,12 +225,10 @@ export function createSegmentEditor(model, { touch, edited, signal }) {
     sep.addEventListener(
       "keydown",
       (event) => {
-        const step = { ArrowLeft: -1, ArrowDown: -1, ArrowRight: 1, ArrowUp: 1 }[event.key];
-        const far = { Home: -Infinity, End: Infinity }[event.key];
-        if (step === undefined && far === undefined) return;
+        const step = stepFor(event.key);
+        if (step === undefined) return;
         event.preventDefault();
-        const delta = step ?? (far === -Infinity ? -local[index].duration : local[index + 1].duration);
-        moved(seg.moveBoundary(local, index, delta));
+        moved(seg.moveBoundary(local, index, step)); // Home/End: moveBoundary keeps both shots >= 1 s
       },
       on,
     );

@@ -85,3 +85,21 @@ export function createSyncGroup(videos) {
     length: () => longest(videos()),
   };
 }
+
+/**
+ * The member a gallery lets be heard (its card id; null: all stay muted), so Play all never plays
+ * several soundtracks at once (issue 11). The chosen one while it can be heard, else the first
+ * finished one, in batch order, whose audio was requested.
+ * @param {{id: string, status: string, audio_requested: boolean}[]} cards @param {string | null} chosen
+ */
+export function soundSource(cards, chosen) {
+  const audible = cards.filter((c) => c.audio_requested && c.status === "completed");
+  return (audible.find((c) => c.id === chosen) ?? audible[0])?.id ?? null;
+}
+
+/** Mute every video but the one at `heard` (-1: all). @param {{muted: boolean}[]} videos @param {number} heard */
+export function muteAllBut(videos, heard) {
+  videos.forEach((v, i) => {
+    if (v.muted !== (i !== heard)) v.muted = i !== heard; // unchanged: no volumechange event
+  });
+}

@@ -8,7 +8,7 @@ import { createGallery } from "./gallery.js";
 import { createHistory, foldedKeys, tileOf } from "./history.js";
 import { createKeyEntry } from "./key-entry.js";
 import { watchKernel } from "./liveness.js";
-import { CONTROL_TRAITS, INCOMING, KIND, options, request } from "./protocol.js";
+import { INCOMING, KIND, options, request } from "./protocol.js";
 import { createSegmentEditor } from "./segment-editor.js";
 import { createTaskCard } from "./task-card.js";
 import { mountTeacher } from "./teacher.js";
@@ -598,7 +598,7 @@ export function renderStudio({ model, el }) {
   // Every model listener of this view, in one registry: registered once, removed with `life`.
   /** @type {[string, () => void][]} */
   const registry = [
-    ...CONTROL_TRAITS.map((name) => /** @type {[string, () => void]} */ ([`change:${name}`, update])),
+    ...options(model).controls.map((name) => /** @type {[string, () => void]} */ ([`change:${name}`, update])),
     ["change:_problems", settleAndRender],
     ["change:_variations", renderProblems],
     ["change:_voice_problems", settleAndRender],

@@ -1,6 +1,7 @@
 // @vitest-environment happy-dom
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { clampTime, createSyncGroup, longest } from "../src/sync.js";
+import { aspectValue, perRow } from "../src/gallery.js";
+import { clampTime, createSyncGroup, longest, muteAllBut, soundSource } from "../src/sync.js";
 import { toggleVoice, voiceChoices } from "../src/voices.js";
 import widget from "../src/widget.js";
 import { fakeModel } from "./fake-model.js";
@@ -204,5 +205,70 @@ describe("studio: batches and voices", () => {
     expect(request).toBeDefined();
     model.deliver({ id: request.id, kind: "create-voice-response", ok: true, task_id: "t-voice" });
     expect(el.querySelector('[data-fk="voice-note"]').textContent).toContain("Creating the voice");
+  });
+});
+
+describe("gallery: shapes and sound", () => {
+  const member = (id, status = "completed", audio_requested = true) => ({ id, status, audio_requested });
+
+  it("reads a clip's shape and caps rows so they come out even", () => {
+    expect(aspectValue("16:9")).toBeCloseTo(16 / 9, 3);
+    expect(aspectValue("9:16")).toBeCloseTo(9 / 16, 3);
+    expect(aspectValue("1:1")).toBe(1);
+    expect(aspectValue(undefined)).toBeCloseTo(16 / 9, 3); // an older card without a request
+    expect([1, 2, 3, 4, 5, 6, 7, 8].map(perRow)).toEqual([1, 2, 3, 4, 5, 3, 4, 4]);
+  });
+
+  it("hears the chosen member, else the first finished one with audio, else none", () => {
+    const cards = [member("a", "processing"), member("b", "completed", false), member("c"), member("d")];
+    expect(soundSource(cards, null)).toBe("c");
+    expect(soundSource(cards, "d")).toBe("d");
+    expect(soundSource(cards, "b")).toBe("c"); // no audio asked: cannot be the one heard
+    expect(soundSource(cards, "gone")).toBe("c");
+    expect(soundSource([member("a", "queued")], null)).toBeNull();
+  });
+
+  it("mutes every video but one, touching only those that change", () => {
+    const videos = [{ muted: false }, { muted: false }, { muted: true }];
+    muteAllBut(videos, 2);
+    expect(videos.map((v) => v.muted)).toEqual([true, true, false]);
+    muteAllBut(videos, -1);
+    expect(videos.map((v) => v.muted)).toEqual([true, true, true]);
+  });
+});
+
+describe("studio: the gallery's clips", () => {
+  it("turns native controls off, sizes cards by shape, and moves the sound with sound-from", () => {
+    const model = fakeModel({ _variations: ["16:9", "9:16", "1:1"] });
+    widget.render({ model, el });
+    const aspects = ["16:9", "9:16", "1:1"];
+    model.set(
+      "_tasks",
+      [0, 1, 2].map((i) =>
+        card(`t${i}`, i, {
+          status: "completed",
+          audio_requested: true,
+          request: { aspect_ratio: aspects[i], prompt: "a fox" },
+        }),
+      ),
+    );
+    const gallery = el.querySelector('[data-fk="gallery"]');
+    const videos = [...gallery.querySelectorAll('video[data-fk="video"]')];
+    expect(videos.map((v) => v.controls)).toEqual([false, false, false]);
+    const shapes = [...gallery.querySelectorAll('[data-fk="task"]')].map((c) =>
+      Number(c.style.getPropertyValue("--fk-ar")),
+    );
+    expect(shapes[0]).toBeCloseTo(16 / 9, 3);
+    expect(shapes[1]).toBeCloseTo(9 / 16, 3);
+    expect(shapes[2]).toBe(1);
+    expect(gallery.querySelector('[data-fk="gallery-grid"]').hasAttribute("data-even")).toBe(false); // mixed shapes
+    expect(gallery.querySelector('[data-fk="gallery-about"]').textContent).toBe("a fox"); // the shared prompt, once
+    expect(videos.map((v) => v.muted)).toEqual([false, true, true]);
+    const sound = [...gallery.querySelectorAll('[data-fk="sound-from"]')];
+    sound[2].click();
+    expect(videos.map((v) => v.muted)).toEqual([true, true, false]);
+    expect(sound.map((b) => b.getAttribute("aria-pressed"))).toEqual(["false", "false", "true"]);
+    expect(sound[1].getAttribute("aria-label")).toBe("Sound from 9:16");
+    expect(gallery.querySelector('[data-fk="play-one"]').getAttribute("aria-label")).toBe("Play 16:9 alone");
   });
 });

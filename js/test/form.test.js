@@ -68,6 +68,7 @@ describe("options", () => {
         "max_batch",
         "concurrency",
         "audio_extensions",
+        "controls",
         "statuses",
       ].sort(),
     );
@@ -102,6 +103,26 @@ describe("options", () => {
     expect(q('[data-fk="voice-name"]').getAttribute("maxlength")).toBe("12");
     expect(q('[data-fk="concurrency"]').getAttribute("max")).toBe("4");
     expect(q('[data-fk="concurrency"]').value).toBe("3");
+  });
+});
+
+describe("the form's traits come from the kernel", () => {
+  const pressed = () => q('[data-fk="resolution"] [aria-pressed="true"]')?.textContent;
+
+  it("a change to a trait in _options.controls redraws the form", () => {
+    const model = fakeModel();
+    widget.render({ model, el });
+    expect(FALLBACK_OPTIONS.controls).toContain("resolution");
+    model.set("resolution", "4k");
+    expect(pressed()).toBe("4k");
+  });
+
+  it("a trait the kernel does not list is not listened to", () => {
+    const controls = FALLBACK_OPTIONS.controls.filter((name) => name !== "resolution");
+    const model = fakeModel({ _options: { controls } });
+    widget.render({ model, el });
+    model.set("resolution", "4k");
+    expect(pressed()).toBe("720p");
   });
 });
 
@@ -178,9 +199,9 @@ describe("a budget the controls would pass", () => {
   it("holds Generate back with the budget's reason; nothing is sent", () => {
     const model = fakeModel();
     widget.render({ model, el });
-    model.set("_budget", { cap: 0, reserved: 0, left: 0, refused: "the budget of 0 credits is used up." });
+    model.set("_budget", { cap: 0, reserved: 0, left: 0, refused: "No credits may be reserved." });
     expect(off()).toBe(true);
-    expect(q('[data-fk="generate"]').title).toBe("Over the budget: the budget of 0 credits is used up.");
+    expect(q('[data-fk="generate"]').title).toBe("Over the budget: No credits may be reserved.");
     q('[data-fk="generate"]').click();
     expect(model.sent.filter((m) => m.kind === "generate")).toEqual([]);
     model.set("_budget", { cap: 10, reserved: 0, left: 10, refused: "" });

@@ -17,8 +17,8 @@ describe("budget line", () => {
     expect(budgetLine({ cap: null, reserved: 3, left: null, refused: "" })).toBe("");
     expect(budgetLine({ cap: 50, reserved: 12.5, left: 37.5, refused: "" })).toBe("Budget: 37.5 of 50 credits left");
     expect(budgetLine({ cap: 1, reserved: 0, left: 1, refused: "" })).toBe("Budget: 1 of 1 credit left");
-    expect(budgetLine({ cap: 10, reserved: 10, left: 0, refused: "the budget of 10 credits is used up." })).toContain(
-      "refused: the budget",
+    expect(budgetLine({ cap: 10, reserved: 10, left: 0, refused: "All 10 credits are reserved." })).toBe(
+      "Budget: 0 of 10 credits left · Generate is refused: All 10 credits are reserved.",
     );
   });
 
@@ -28,7 +28,12 @@ describe("budget line", () => {
     const line = el.querySelector('[data-fk="budget"]');
     expect(line.hidden).toBe(false);
     expect(line.textContent).toBe("Budget: 20 of 20 credits left");
-    model.set("_budget", { cap: 20, reserved: 15, left: 5, refused: "would pass the budget" });
+    model.set("_budget", {
+      cap: 20,
+      reserved: 15,
+      left: 5,
+      refused: "This clip would cost ≈ 10 credits, more than is left.",
+    });
     expect(line.textContent).toContain("5 of 20 credits left");
     model.set("_budget", { cap: null, reserved: 15, left: null, refused: "" });
     expect(line.hidden).toBe(true);

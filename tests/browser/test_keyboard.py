@@ -10,23 +10,18 @@ it, although JupyterLab's light --jp-* variables are on the page too, as VS Code
 
 from __future__ import annotations
 
-import ast
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-from jupyter_client.blocking.client import BlockingKernelClient
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
-from .conftest import JupyterServer, launch_options
-from .helpers import ALLOWED_PAGE_ERRORS, open_notebook, run_all, wait_for_widget, write_notebook
+from .conftest import JupyterServer
+from .helpers import WIDGET_CELL, KernelClient, notebook_page, type_lines, wait_for_widget
 from .timeouts import TEST_TIMEOUT_S
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(TEST_TIMEOUT_S)]
-
-WIDGET_CELL = "from foxkling_widgets import KlingWidget\n\nw = KlingWidget()\nw"
 
 # What the notebook shows of its cells: how many, and each one's execution prompt ("[1]:").
 CELLS_STATE = """
@@ -78,71 +73,14 @@ VSCODE_DARK = {
 }
 
 
-class Kernel:
-    """A second client of the notebook's kernel: reads values without running a cell."""
-
-    def __init__(self, server: JupyterServer) -> None:
-        sessions = server.api("/api/sessions")
-        assert len(sessions) == 1, sessions
-        runtime = server.root.parent / "config" / "runtime"
-        self.client = BlockingKernelClient(connection_file=str(runtime / f"kernel-{sessions[0]['kernel']['id']}.json"))
-        self.client.load_connection_file()
-        self.client.start_channels()
-
-    def value(self, expression: str) -> Any:
-        # silent: no execution count, no output, so the notebook shows nothing of it.
-        msg_id = self.client.execute("", silent=True, user_expressions={"v": expression})
-        while True:
-            reply = self.client.get_shell_msg(timeout=30)
-            if reply["parent_header"].get("msg_id") == msg_id:
-                break
-        result = reply["content"]["user_expressions"]["v"]
-        assert result["status"] == "ok", result
-        return ast.literal_eval(result["data"]["text/plain"])
-
-    def run(self, code: str) -> None:
-        """Run `code` silently (no execution count, no output in the notebook)."""
-        msg_id = self.client.execute(code, silent=True)
-        while True:
-            reply = self.client.get_shell_msg(timeout=30)
-            if reply["parent_header"].get("msg_id") == msg_id:
-                assert reply["content"]["status"] == "ok", reply["content"]
-                return
-
-    def wait_for(self, expression: str, expected: Any, timeout_s: float = 30) -> None:
-        deadline = time.monotonic() + timeout_s
-        value = None
-        while time.monotonic() < deadline:
-            value = self.value(expression)
-            if value == expected:
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"{expression} = {value!r}, expected {expected!r}")
-
-    def close(self) -> None:
-        self.client.stop_channels()
-
-
-def _type_lines(page: Page, selector: str, lines: list[str], breaks: list[str]) -> None:
-    """Type `lines` into the field key by key, pressing each of `breaks` between two lines."""
-    field = page.locator(selector).first
-    field.click()
-    page.keyboard.press("Control+a")
-    page.keyboard.press("Delete")
-    for i, line in enumerate(lines):
-        if i:
-            page.keyboard.press(breaks[i - 1])
-        page.keyboard.type(line)
-
-
 def _keyboard_flow(page: Page, server: JupyterServer, notebook: Path, shots: Path, name: str) -> None:
     wait_for_widget(page)
     cells = page.evaluate(CELLS_STATE)
     assert len(cells) == 1 and "1" in cells[0], cells
-    kernel = Kernel(server)
+    kernel = KernelClient(server)
     try:
         # The prompt: Enter and Shift+Enter are newlines, not the notebook's.
-        _type_lines(
+        type_lines(
             page, '[data-fk="prompt"]', ["A fox at dawn", "A fox at noon", "A fox at dusk"], ["Enter", "Shift+Enter"]
         )
         typed = "A fox at dawn\nA fox at noon\nA fox at dusk"
@@ -165,7 +103,7 @@ def _keyboard_flow(page: Page, server: JupyterServer, notebook: Path, shots: Pat
         # A shot prompt of the segment editor.
         page.check('[data-fk="multishot"]')
         page.locator('[data-fk="segment-prompt"]').first.wait_for()
-        _type_lines(page, '[data-fk="segment-prompt"]', ["Wide shot", "the harbour at dawn"], ["Enter"])
+        type_lines(page, '[data-fk="segment-prompt"]', ["Wide shot", "the harbour at dawn"], ["Enter"])
         assert page.locator('[data-fk="segment-prompt"]').first.input_value() == "Wide shot\nthe harbour at dawn"
         kernel.wait_for("w.segments[0]['prompt']", "Wide shot\nthe harbour at dawn")
         # The shot's seconds field: digits typed and Enter pressed stay in the studio.
@@ -264,28 +202,18 @@ def _vscode_theme(page: Page, shots: Path) -> None:
 
 
 def _run(server: JupyterServer, url_path: str, artifacts: Path, name: str, theme: bool) -> None:
-    notebook = server.root / f"{name}.ipynb"
-    write_notebook(notebook, WIDGET_CELL)
-    shots = artifacts
-    with sync_playwright() as p:
-        browser = p.chromium.launch(**launch_options())
-        page = browser.new_page(viewport={"width": 1200, "height": 1100})
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        try:
-            page.add_init_script(FORWARDER)
-            open_notebook(page, f"{server.url}/{url_path}/{name}.ipynb?token={server.token}&reset")
-            run_all(page)
-            _keyboard_flow(page, server, notebook, shots, name)
-            if theme:
-                _vscode_theme(page, shots)
-        except Exception:
-            page.screenshot(path=str(shots / f"{name}-failure.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
-    unexpected = [e for e in errors if not any(allowed in e for allowed in ALLOWED_PAGE_ERRORS)]
-    assert not unexpected, unexpected
+    with notebook_page(
+        server,
+        name,
+        WIDGET_CELL,
+        failure_shot=artifacts / f"{name}-failure.png",
+        url_path=url_path,
+        viewport=(1200, 1100),
+        init_script=FORWARDER,
+    ) as page:
+        _keyboard_flow(page, server, server.root / f"{name}.ipynb", artifacts, name)
+        if theme:
+            _vscode_theme(page, artifacts)
 
 
 def test_keys_in_jupyterlab(jupyter_lab: JupyterServer, artifacts: Path) -> None:
@@ -298,22 +226,17 @@ def test_keys_in_notebook7(jupyter_notebook7: JupyterServer, artifacts: Path) ->
 
 def test_lab_dark_theme(jupyter_lab_dark: JupyterServer, artifacts: Path) -> None:
     """JupyterLab's dark theme still reaches the studio (its --jp-* variables), native parts dark too."""
-    notebook = jupyter_lab_dark.root / "dark.ipynb"
-    write_notebook(notebook, WIDGET_CELL)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(**launch_options())
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        try:
-            open_notebook(page, f"{jupyter_lab_dark.url}/lab/tree/dark.ipynb?token={jupyter_lab_dark.token}&reset")
-            run_all(page)
-            root = wait_for_widget(page)
-            style = root.evaluate(STYLE)
-            assert style["bg"] == page.evaluate(RESOLVE, [root.element_handle(), "var(--jp-layout-color1)"]), style
-            assert style["bg"] != "rgb(255, 255, 255)", style
-            assert root.evaluate("(el) => getComputedStyle(el).colorScheme") == "dark"
-            root.screenshot(path=str(artifacts / "theme-lab-dark.png"))
-        except Exception:
-            page.screenshot(path=str(artifacts / "lab-dark-failure.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+    with notebook_page(
+        jupyter_lab_dark,
+        "dark",
+        WIDGET_CELL,
+        failure_shot=artifacts / "lab-dark-failure.png",
+        viewport=(1200, 900),
+        check_page_errors=False,  # this test is about colours; the others check the page's errors
+    ) as page:
+        root = wait_for_widget(page)
+        style = root.evaluate(STYLE)
+        assert style["bg"] == page.evaluate(RESOLVE, [root.element_handle(), "var(--jp-layout-color1)"]), style
+        assert style["bg"] != "rgb(255, 255, 255)", style
+        assert root.evaluate("(el) => getComputedStyle(el).colorScheme") == "dark"
+        root.screenshot(path=str(artifacts / "theme-lab-dark.png"))

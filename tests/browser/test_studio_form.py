@@ -15,24 +15,27 @@ ends that kernel's session), so the shared machine starts one server, not five.
 
 from __future__ import annotations
 
-import ast
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
 import pytest
-from jupyter_client.blocking.client import BlockingKernelClient
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
-from .conftest import Emulator, JupyterServer, _start_jupyter, launch_options
-from .helpers import ALLOWED_PAGE_ERRORS, open_notebook, run_all, wait_for_widget, write_notebook
+from .conftest import Emulator, JupyterServer, _start_jupyter
+from .helpers import (
+    WIDGET_CELL,
+    KernelClient,
+    notebook_page,
+    run_all,
+    screenshots_dir,
+    type_lines,
+    wait_for_widget,
+)
 from .timeouts import GENERATION_MS, KERNEL_IDLE_MS, TEST_TIMEOUT_S, WIDGET_MS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(TEST_TIMEOUT_S)]
 
-WIDGET_CELL = "from foxkling_widgets import KlingWidget\n\nw = KlingWidget()\nw"
 KERNEL_LOST = "The kernel restarted or stopped: run the cell again."
 
 # The studio's visible error messages: shown ones only, and not Generate's reason (read by its
@@ -54,98 +57,19 @@ def lab(tmp_path_factory: pytest.TempPathFactory, emulator_process: Emulator) ->
     yield from _start_jupyter("lab", tmp_path_factory.mktemp("form-lab"), emulator_process)
 
 
-class Kernel:
-    """A second client of the notebook's kernel: reads values and runs code without a cell."""
-
-    def __init__(self, server: JupyterServer) -> None:
-        sessions = server.api("/api/sessions")
-        assert len(sessions) == 1, sessions
-        runtime = server.root.parent / "config" / "runtime"
-        self.client = BlockingKernelClient(connection_file=str(runtime / f"kernel-{sessions[0]['kernel']['id']}.json"))
-        self.client.load_connection_file()
-        self.client.start_channels()
-
-    def _reply(self, msg_id: str, timeout_s: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            reply = self.client.get_shell_msg(timeout=max(1.0, deadline - time.monotonic()))
-            if reply["parent_header"].get("msg_id") == msg_id:
-                return dict(reply)
-
-    def value(self, expression: str) -> Any:
-        # silent: no execution count, no output, so the notebook shows nothing of it.
-        msg_id = self.client.execute("", silent=True, user_expressions={"v": expression})
-        result = self._reply(msg_id, 30)["content"]["user_expressions"]["v"]
-        assert result["status"] == "ok", result
-        return ast.literal_eval(result["data"]["text/plain"])
-
-    def run(self, code: str, timeout_s: float = 30) -> None:
-        reply = self._reply(self.client.execute(code, silent=True), timeout_s)
-        assert reply["content"]["status"] == "ok", reply["content"]
-
-    def wait_for(self, expression: str, expected: Any, timeout_s: float = 30) -> None:
-        deadline = time.monotonic() + timeout_s
-        value = None
-        while time.monotonic() < deadline:
-            value = self.value(expression)
-            if value == expected:
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"{expression} = {value!r}, expected {expected!r}")
-
-    def close(self) -> None:
-        self.client.stop_channels()
-
-
-def _end_sessions(server: JupyterServer) -> None:
-    for session in server.api("/api/sessions") or []:
-        server.api(f"/api/sessions/{session['id']}", method="DELETE")
-
-
 @contextmanager
 def _studio(server: JupyterServer, name: str, *cells: str) -> Iterator[Page]:
-    """A page with notebook `name` (its cells run), closed and its kernel ended afterwards."""
-    write_notebook(server.root / f"{name}.ipynb", *cells)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(**launch_options())
-        context = browser.new_context(
-            viewport={"width": 1280, "height": 1500}, permissions=["clipboard-read", "clipboard-write"]
-        )
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        try:
-            open_notebook(page, f"{server.url}/lab/tree/{name}.ipynb?token={server.token}&reset")
-            run_all(page)
-            wait_for_widget(page)
-            yield page
-            unexpected = [e for e in errors if not any(allowed in e for allowed in ALLOWED_PAGE_ERRORS)]
-            assert not unexpected, unexpected
-        except BaseException:
-            page.screenshot(path=str(_shots() / f"form-{name}-failure.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
-            _end_sessions(server)
-
-
-def _shots() -> Path:
-    from .conftest import ARTIFACTS
-
-    path = ARTIFACTS / "screenshots"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _type(page: Page, selector: str, *lines: str, newline: str = "Shift+Enter") -> None:
-    """Type `lines` into the field key by key (the keyboard, not fill), a newline key between them."""
-    page.locator(selector).first.click()
-    page.keyboard.press("Control+a")
-    page.keyboard.press("Delete")
-    for i, line in enumerate(lines):
-        if i:
-            page.keyboard.press(newline)
-        page.keyboard.type(line)
+    """A page with notebook `name` (its cells run, the studio shown), closed and its kernel ended afterwards."""
+    with notebook_page(
+        server,
+        name,
+        *cells,
+        failure_shot=screenshots_dir() / f"form-{name}-failure.png",
+        permissions=["clipboard-read", "clipboard-write"],
+        end_kernel=True,
+    ) as page:
+        wait_for_widget(page)
+        yield page
 
 
 def _generate_off(page: Page, root_index: int = 0) -> bool:
@@ -164,7 +88,7 @@ def _wait_generate(page: Page, off: bool, root_index: int = 0) -> None:
 
 def test_fresh_studio_is_quiet_until_touched_then_typed_with_the_keyboard(lab: JupyterServer) -> None:
     with _studio(lab, "fresh", WIDGET_CELL) as page:
-        kernel = Kernel(lab)
+        kernel = KernelClient(lab)
         try:
             root = page.locator('[data-fk="root"]').first
             # The kernel's verdict on the empty prompt has arrived: Generate is off...
@@ -177,7 +101,7 @@ def test_fresh_studio_is_quiet_until_touched_then_typed_with_the_keyboard(lab: J
             reason = page.locator(f"#{generate.get_attribute('aria-describedby')}")
             assert "prompt" in reason.text_content().lower()  # type: ignore[union-attr]
             assert generate.get_attribute("title") == reason.text_content()
-            page.screenshot(path=str(_shots() / "form-fresh.png"), full_page=True)
+            page.screenshot(path=str(screenshots_dir() / "form-fresh.png"), full_page=True)
 
             # Leaving the empty prompt: its problem shows beside it, once.
             page.locator('[data-fk="prompt"]').first.click()
@@ -188,7 +112,7 @@ def test_fresh_studio_is_quiet_until_touched_then_typed_with_the_keyboard(lab: J
             assert root.evaluate(VISIBLE_TEXT).count(message) == 1
 
             # A two-line prompt, typed key by key with Enter and Shift+Enter.
-            _type(page, '[data-fk="prompt"]', "A fox at dawn", "A fox at noon", newline="Enter")
+            type_lines(page, '[data-fk="prompt"]', ["A fox at dawn", "A fox at noon"], ["Enter"])
             page.keyboard.press("Shift+Enter")
             page.keyboard.type("A fox at dusk")
             typed = "A fox at dawn\nA fox at noon\nA fox at dusk"
@@ -230,7 +154,7 @@ def test_fresh_studio_is_quiet_until_touched_then_typed_with_the_keyboard(lab: J
             page.mouse.up()
             kernel.wait_for("[s['duration'] for s in w.segments]", [4, 1])
             assert page.locator('[data-fk="segment-sum"]').inner_text() == "Shots add up to 5 s of 5 s"
-            page.screenshot(path=str(_shots() / "form-timeline.png"), full_page=True)
+            page.screenshot(path=str(screenshots_dir() / "form-timeline.png"), full_page=True)
 
             # A shot touched: its problem shows; the other shot's does not.
             page.locator('[data-fk="segment-prompt"]').nth(1).click()
@@ -254,7 +178,7 @@ def test_fresh_studio_is_quiet_until_touched_then_typed_with_the_keyboard(lab: J
             assert folded.inner_text().startswith("A fox at dawn")
             assert not page.locator('[data-fk="prompt"]').first.is_visible()
             assert page.locator('[data-fk="generate"]').first.is_visible()
-            page.screenshot(path=str(_shots() / "form-folded.png"), full_page=True)
+            page.screenshot(path=str(screenshots_dir() / "form-folded.png"), full_page=True)
             folded.click()
             page.locator('[data-fk="prompt"]').first.wait_for(state="visible")
             assert page.locator('[data-fk="collapse"]').get_attribute("aria-expanded") == "true"
@@ -268,12 +192,12 @@ def test_a_kernel_restart_is_noticed_and_the_cell_run_again_brings_everything_ba
     prompt = "A lantern drifts over a dark lake"
     with _studio(lab, "restart", WIDGET_CELL) as page:
         # A clip and a voice, so the journal has a card, a voice and a price to bring back.
-        _type(page, '[data-fk="prompt"]', prompt)
+        type_lines(page, '[data-fk="prompt"]', [prompt])
         page.locator('[data-fk="prompt"]').first.press("Control+Enter")  # at once: the kernel judges the new text
         page.locator('[data-fk="task"][data-status="completed"]', has_text=prompt).first.wait_for(timeout=GENERATION_MS)
         page.click('[data-fk="voices"] > summary')
-        _type(page, '[data-fk="voice-url"]', "https://example.com/audio/narrator.mp3")
-        _type(page, '[data-fk="voice-name"]', "Narrator")
+        type_lines(page, '[data-fk="voice-url"]', ["https://example.com/audio/narrator.mp3"])
+        type_lines(page, '[data-fk="voice-name"]', ["Narrator"])
         page.locator('[data-fk="voice-url"]').first.click()
         page.wait_for_function("() => !document.querySelector('[data-fk=\"create-voice\"]').disabled", timeout=30_000)
         page.click('[data-fk="create-voice"]')
@@ -295,7 +219,7 @@ def test_a_kernel_restart_is_noticed_and_the_cell_run_again_brings_everything_ba
         assert notice.inner_text() == KERNEL_LOST
         _wait_generate(page, off=True)
         assert page.locator('[data-fk="generate"]').first.get_attribute("title") == KERNEL_LOST
-        page.screenshot(path=str(_shots() / "form-kernel-restarted.png"), full_page=True)
+        page.screenshot(path=str(screenshots_dir() / "form-kernel-restarted.png"), full_page=True)
         page.wait_for_function(
             "() => document.querySelector('.jp-Notebook-ExecutionIndicator[data-status=\"idle\"]')",
             timeout=KERNEL_IDLE_MS,
@@ -316,7 +240,7 @@ def test_a_kernel_restart_is_noticed_and_the_cell_run_again_brings_everything_ba
         )
         # ...and it works: a new clip starts and finishes.
         cards = page.locator('[data-fk="task"]').count()
-        _type(page, '[data-fk="prompt"]', "A heron lifts off the water")
+        type_lines(page, '[data-fk="prompt"]', ["A heron lifts off the water"])
         _wait_generate(page, off=False)
         page.click('[data-fk="generate"]')
         page.wait_for_function(
@@ -326,7 +250,7 @@ def test_a_kernel_restart_is_noticed_and_the_cell_run_again_brings_everything_ba
             timeout=GENERATION_MS
         )
         assert emulator_process.stats()["posts"] == posts + 1
-        page.screenshot(path=str(_shots() / "form-after-restart.png"), full_page=True)
+        page.screenshot(path=str(screenshots_dir() / "form-after-restart.png"), full_page=True)
 
 
 def test_classroom_mode_has_no_key_field_and_a_budget_refuses_a_batch_without_a_post(
@@ -367,14 +291,14 @@ def test_classroom_mode_has_no_key_field_and_a_budget_refuses_a_batch_without_a_
         budget.locator('[data-fk="prompt"]').press("Control+Enter")
         time.sleep(1.0)  # a POST would have been made by now; none may be
         assert emulator_process.stats()["posts"] == posts
-        page.screenshot(path=str(_shots() / "form-teacher.png"), full_page=True)
+        page.screenshot(path=str(screenshots_dir() / "form-teacher.png"), full_page=True)
 
 
 def test_copied_code_sends_the_same_request_in_the_same_kernel(lab: JupyterServer, emulator_process: Emulator) -> None:
     with _studio(lab, "copy", WIDGET_CELL) as page:
-        kernel = Kernel(lab)
+        kernel = KernelClient(lab)
         try:
-            _type(page, '[data-fk="prompt"]', "A kite over the dunes", "wind in the grass")
+            type_lines(page, '[data-fk="prompt"]', ["A kite over the dunes", "wind in the grass"], ["Shift+Enter"])
             page.click('[data-fk="aspect"] [data-value="9:16"]')
             kernel.wait_for("(w.prompt, w.aspect_ratio)", ("A kite over the dunes\nwind in the grass", "9:16"))
             page.click('[data-fk="generate"]')

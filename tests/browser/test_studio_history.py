@@ -11,19 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
-from .conftest import JupyterServer, launch_options
-from .helpers import (
-    ALLOWED_PAGE_ERRORS,
-    check_video,
-    open_notebook,
-    run_all,
-    type_into,
-    wait_for_widget,
-    write_notebook,
-)
-from .test_studio_form import Kernel
+from .conftest import JupyterServer
+from .helpers import KernelClient, check_video, notebook_page, type_into, wait_for_widget
 from .timeouts import GENERATION_MS, TEST_TIMEOUT_S
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(TEST_TIMEOUT_S)]
@@ -52,74 +43,59 @@ def _shot(page: Page, path: Path) -> None:
 
 def test_history_keeps_the_studio_small(jupyter_lab: JupyterServer, artifacts: Path) -> None:
     server = jupyter_lab
-    write_notebook(server.root / "history.ipynb", WIDGET_CELL)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(**launch_options())
-        page = browser.new_page(viewport={"width": 1280, "height": 1500})
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
+    with notebook_page(server, "history", WIDGET_CELL, failure_shot=artifacts / "history-failure.png") as page:
+        wait_for_widget(page)
+        type_into(page, '[data-fk="prompt"]', "Clip 1: a red fox trots through fresh snow at dawn")
+        page.wait_for_function(
+            "() => document.querySelector('[data-fk=\"generate\"]').getAttribute('aria-disabled') === 'false'",
+            timeout=30_000,
+        )
+        page.click('[data-fk="generate"]')
+        page.locator('[data-fk="task"][data-status="completed"]').first.wait_for(timeout=GENERATION_MS)
+        assert check_video(page)["t1"] > 0
+        one = page.evaluate(ROOT_HEIGHT)
+        _shot(page, artifacts / "history-1-one-clip.png")
+
+        kernel = KernelClient(server)
         try:
-            open_notebook(page, f"{server.url}/lab/tree/history.ipynb?token={server.token}")
-            run_all(page)
-            wait_for_widget(page)
-            type_into(page, '[data-fk="prompt"]', "Clip 1: a red fox trots through fresh snow at dawn")
-            page.wait_for_function(
-                "() => document.querySelector('[data-fk=\"generate\"]').getAttribute('aria-disabled') === 'false'",
-                timeout=30_000,
-            )
-            page.click('[data-fk="generate"]')
-            page.locator('[data-fk="task"][data-status="completed"]').first.wait_for(timeout=GENERATION_MS)
-            assert check_video(page)["t1"] > 0
-            one = page.evaluate(ROOT_HEIGHT)
-            _shot(page, artifacts / "history-1-one-clip.png")
-
-            kernel = Kernel(server)
-            try:
-                kernel.run(NINE_MORE, timeout_s=GENERATION_MS / 1000)
-                assert kernel.value("len(w.generations)") == 10
-            finally:
-                kernel.close()
-            tiles = page.locator('[data-fk="history-tile"]')
-            page.wait_for_function(
-                "() => document.querySelectorAll('[data-fk=\"history-tile\"]').length === 9", timeout=30_000
-            )
-            newest = page.locator('[data-fk="tasks"] [data-fk="task"]')
-            assert newest.count() == 1 and newest.first.get_attribute("data-status") == "completed"
-            assert "Clip 10" in newest.first.inner_text()
-            check_video(page, '[data-fk="tasks"] video[data-fk="video"]')  # measured as the first: playing
-            ten = page.evaluate(ROOT_HEIGHT)
-            print(f"studio height: one clip {one:.0f} px, ten clips {ten:.0f} px, ratio {ten / one:.2f}")
-            _shot(page, artifacts / "history-2-ten-clips.png")
-            assert ten / one <= MAX_GROWTH, (one, ten)
-
-            # The tiles say when and what: the oldest (Clip 1) is last, with a date and its poster.
-            oldest = tiles.nth(8)
-            assert "Clip 1:" in oldest.inner_text()
-            assert oldest.locator('[data-fk="tile-date"]').inner_text().strip()
-            assert oldest.locator("img").get_attribute("src", timeout=5_000).startswith("data:image/jpeg")  # type: ignore[union-attr]
-            # A tile unfolds its clip in place, which plays; pressed again (Enter) it folds.
-            oldest.click()
-            assert oldest.get_attribute("aria-expanded") == "true"
-            video = check_video(page, '[data-fk="history-item"]:not([hidden]) video[data-fk="video"]')
-            assert video["t1"] > video["t0"], video
-            _shot(page, artifacts / "history-3-tile-unfolded.png")
-            oldest.focus()
-            page.keyboard.press("Enter")
-            assert oldest.get_attribute("aria-expanded") == "false"
-            assert page.locator('[data-fk="history-item"]:not([hidden])').count() == 0
-
-            page.click('[data-fk="clear"]')
-            note = page.locator('[data-fk="history-note"]')
-            note.filter(has_text="Cleared 10 finished generations").wait_for(timeout=30_000)
-            page.wait_for_function(
-                '() => document.querySelectorAll(\'[data-fk="history-tile"], [data-fk="task"]\').length === 0',
-                timeout=30_000,
-            )
-            _shot(page, artifacts / "history-4-cleared.png")
-            unexpected = [e for e in errors if not any(a in e for a in ALLOWED_PAGE_ERRORS)]
-            assert not unexpected, unexpected
-        except BaseException:
-            page.screenshot(path=str(artifacts / "history-failure.png"), full_page=True)
-            raise
+            kernel.run(NINE_MORE, timeout_s=GENERATION_MS / 1000)
+            assert kernel.value("len(w.generations)") == 10
         finally:
-            browser.close()
+            kernel.close()
+        tiles = page.locator('[data-fk="history-tile"]')
+        page.wait_for_function(
+            "() => document.querySelectorAll('[data-fk=\"history-tile\"]').length === 9", timeout=30_000
+        )
+        newest = page.locator('[data-fk="tasks"] [data-fk="task"]')
+        assert newest.count() == 1 and newest.first.get_attribute("data-status") == "completed"
+        assert "Clip 10" in newest.first.inner_text()
+        check_video(page, '[data-fk="tasks"] video[data-fk="video"]')  # measured as the first: playing
+        ten = page.evaluate(ROOT_HEIGHT)
+        print(f"studio height: one clip {one:.0f} px, ten clips {ten:.0f} px, ratio {ten / one:.2f}")
+        _shot(page, artifacts / "history-2-ten-clips.png")
+        assert ten / one <= MAX_GROWTH, (one, ten)
+
+        # The tiles say when and what: the oldest (Clip 1) is last, with a date and its poster.
+        oldest = tiles.nth(8)
+        assert "Clip 1:" in oldest.inner_text()
+        assert oldest.locator('[data-fk="tile-date"]').inner_text().strip()
+        assert oldest.locator("img").get_attribute("src", timeout=5_000).startswith("data:image/jpeg")  # type: ignore[union-attr]
+        # A tile unfolds its clip in place, which plays; pressed again (Enter) it folds.
+        oldest.click()
+        assert oldest.get_attribute("aria-expanded") == "true"
+        video = check_video(page, '[data-fk="history-item"]:not([hidden]) video[data-fk="video"]')
+        assert video["t1"] > video["t0"], video
+        _shot(page, artifacts / "history-3-tile-unfolded.png")
+        oldest.focus()
+        page.keyboard.press("Enter")
+        assert oldest.get_attribute("aria-expanded") == "false"
+        assert page.locator('[data-fk="history-item"]:not([hidden])').count() == 0
+
+        page.click('[data-fk="clear"]')
+        note = page.locator('[data-fk="history-note"]')
+        note.filter(has_text="Cleared 10 finished generations").wait_for(timeout=30_000)
+        page.wait_for_function(
+            '() => document.querySelectorAll(\'[data-fk="history-tile"], [data-fk="task"]\').length === 0',
+            timeout=30_000,
+        )
+        _shot(page, artifacts / "history-4-cleared.png")

@@ -83,7 +83,7 @@ export function createHistory(actions, signal) {
     class: "fk-button",
     "data-fk": "clear",
     text: "Clear finished",
-    title: "Remove finished generations from the studio; the task journal keeps them.",
+    title: "The task journal keeps them",
   });
   const note = h("div", { class: "fk-note", "data-fk": "history-note", "aria-live": "polite" });
   const grid = h("div", { class: "fk-history-grid", "data-fk": "history-grid" });

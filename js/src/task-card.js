@@ -19,7 +19,7 @@ import { blobUrl, isDirectVideoUrl, isSafePoster, playedWithoutAudio, setSafeSrc
 
 /** A stopped card that can be followed again says how: with its Resume button, here. */
 const RESUMABLE_NOTE =
-  "Not watching. FoxAPI has no cancel: the provider may keep running and billing this task. Resume follows it again here; nothing is submitted again.";
+  "Not watching: the provider may keep running and billing it (FoxAPI has no cancel). Resume follows it again here.";
 
 /** How long "Copied" stays on the button before it reads "Copy as code" again. */
 const COPIED_MS = 2_000;
@@ -93,7 +93,7 @@ export function createTaskCard(actions, model) {
     class: "fk-button",
     "data-fk": "resume",
     text: "Resume",
-    title: "Follow this task at the provider again and download its video; nothing is submitted again.",
+    title: "Follow it again; nothing is submitted again",
   });
   // It refills the form only (nothing is sent): the name says so. The hook keeps its old name.
   const rerun = h("button", {
@@ -101,7 +101,7 @@ export function createTaskCard(actions, model) {
     class: "fk-button",
     "data-fk": "edit-rerun",
     text: "Edit settings",
-    title: "Load this clip's settings into the form, to change them and generate again",
+    title: "Load its settings into the form",
   });
   const codeBox = h("textarea", {
     class: "fk-code",

@@ -353,8 +353,8 @@ export function renderStudio({ model, el }) {
         onProgress: (received, total) => cards.get(id)?.videoProgress(received, total),
         onDone: (loaded) => {
           loads.delete(id);
-          cards.get(id)?.setVideo(loaded);
           const view = cards.get(id);
+          view?.setVideo(loaded);
           if (playOnLoad.delete(id) && view) playQuietly(view.video);
           for (const gallery of galleries.values()) gallery.refresh();
         },
@@ -433,7 +433,8 @@ export function renderStudio({ model, el }) {
       clear: () =>
         send(
           { kind: KIND.clearFinished },
-          (reply) => cleared(reply.ok ? clearedText(Number(reply.cleared) || 0) : String(reply.error ?? "")),
+          (reply) =>
+            cleared(reply.ok ? clearedText(Number(reply.cleared) || 0) : String(reply.error ?? "Nothing was cleared.")),
           (ms) => cleared(timeoutText(ms)),
         ),
     },
@@ -465,7 +466,7 @@ export function renderStudio({ model, el }) {
       itemOf.set(card.id, key);
       let item = byKey.get(key);
       if (!item) {
-        item = { key, el: cardsEl, cards: [] };
+        item = { key, el: cardsEl, cards: [] }; // el: its card's or its gallery's, set below
         byKey.set(key, item);
         items.push(item);
       }
@@ -605,9 +606,9 @@ export function renderStudio({ model, el }) {
     ["change:_mode", renderMode],
     ["change:_has_key", renderMode],
     ["change:_tasks", renderTasks],
-    ["change:_posters", renderTasks],
+    ["change:_posters", renderTasks], // posters come once, apart from the cards (docs/widget-protocol.md)
     ["change:_tasks_total", renderTasks],
-    ["change:_voices", renderTasks], // voice names stand where the prompts say <<<voice_N>>> // posters come once, apart from the cards (docs/widget-protocol.md)
+    ["change:_voices", renderTasks], // voice names stand where the prompts say <<<voice_N>>>
     ["change:_credits", renderCredits],
     ["change:_budget", renderProblems],
   ];

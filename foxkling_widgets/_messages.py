@@ -226,6 +226,7 @@ class VideoRequestMessage(_VideoAsk, total=False):
     encoding: Literal["binary", "base64"]
     direct: bool
     audio: Literal["mp3"]
+    container: Literal["fmp4"]  # progressive playback: fragmented MP4 made while it is sent
 
 
 class _Answer(TypedDict):
@@ -252,6 +253,8 @@ class VideoResponse(_VideoAnswer, total=False):
     chunk_size: int
     window: int
     encoding: Literal["binary", "base64"]
+    container: Literal["fmp4"]  # a stream: no total or chunks (the last chunk says), an estimate
+    estimate: int
     error: str
 
 

@@ -12,9 +12,10 @@ the Jupyter server 3-4x the file, VS Code's extension turns a binary frame into 
 numbers (~3.4x), and Colab's widget manager drops binary buffers altogether
 (googlecolab/colab-cdn-widget-manager#33).
 
-The sender runs on a thread of its own: it waits for acks, which arrive as comm messages on
-the kernel's main thread, so waiting there would deadlock. ipykernel sends IOPub messages from
-any thread (the controller's loop thread publishes the task cards the same way).
+Every transfer of the kernel is sent by one :class:`SendScheduler` thread, in turns (its
+docstring says why and in which order). It runs off the kernel's main thread because acks
+arrive there as comm messages, so waiting there would deadlock. ipykernel sends IOPub
+messages from any thread (the controller's loop thread publishes the task cards the same way).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, Final, Literal
 
 __all__ = [
@@ -37,11 +38,14 @@ __all__ = [
     "VIDEO_CHUNK",
     "VIDEO_ERROR",
     "WINDOW",
+    "SLOW_START",
     "ChunkSender",
     "Encoding",
+    "SendScheduler",
     "chunk_count",
     "chunk_size_for",
     "direct_play_url",
+    "shared_scheduler",
 ]
 
 logger = logging.getLogger("foxkling_widgets")
@@ -52,6 +56,9 @@ CHUNK_SIZE: Final = 2 * 1024 * 1024
 #: Chunks sent but not yet acknowledged, at most. Two would leave the pipe idle for a round trip
 #: after each ack; more only holds more bytes in the Jupyter server and the browser.
 WINDOW: Final = 3
+#: Chunks each transfer sends before any transfer sends more (the scheduler's slow start): one is
+#: a fragmented clip's init segment and first fragment, all its first frame needs.
+SLOW_START: Final = 1
 #: A transfer with no ack for this long gives up (the view went away, or its host stalled).
 IDLE_TIMEOUT_S: Final = 60.0
 #: The probe's known buffer: a view whose probe answer lacks these bytes asks for base64.
@@ -88,10 +95,12 @@ class ChunkSender:
     """Sends one file to one view in acknowledged chunks (see the module docstring).
 
     ``file`` is an open binary file positioned anywhere: each chunk is read at its own offset,
-    never the whole file. ``run()`` does the sending (call it on a thread of its own, or use
-    :meth:`start`); :meth:`ack` and :meth:`cancel` are called from the kernel's main thread.
-    ``on_done`` is called once, with why the transfer ended: ``"complete"``, ``"cancelled"``,
-    ``"timeout"`` or ``"error"``.
+    never the whole file. Or ``stream``: chunks ``(bytes, last)`` made while sending (a fragmented
+    copy, ``_fragment.py``), of sizes and a count known only as they come (``total`` is then
+    ``None`` until the last one). :meth:`start` hands the sender to the shared :class:`SendScheduler`
+    (``run()`` sends it on the calling thread instead: tests); :meth:`ack` and :meth:`cancel`
+    are called from the kernel's main thread. ``on_done`` is called once, with why the transfer
+    ended: ``"complete"``, ``"cancelled"``, ``"timeout"`` or ``"error"``.
     """
 
     def __init__(
@@ -99,9 +108,10 @@ class ChunkSender:
         *,
         transfer_id: str,
         task_id: str,
-        file: BinaryIO,
-        total: int,
+        file: BinaryIO | None = None,
+        total: int | None = None,
         send: Send,
+        stream: Iterator[tuple[bytes, bool]] | None = None,
         encoding: Encoding = BINARY,
         chunk_size: int = CHUNK_SIZE,
         window: int = WINDOW,
@@ -111,6 +121,8 @@ class ChunkSender:
     ) -> None:
         if chunk_size < 1 or window < 1:
             raise ValueError("chunk_size and window must be at least 1")
+        if (file is None) == (stream is None) or (file is not None and total is None):
+            raise ValueError("give a file and its total, or a stream")
         self.transfer_id = transfer_id
         self.task_id = task_id
         self.total = total
@@ -118,8 +130,11 @@ class ChunkSender:
         self.chunk_size = chunk_size
         self.window = window
         self.idle_timeout = idle_timeout
-        self.chunks = chunk_count(total, chunk_size)
+        #: How many chunks: known up front for a file, after the last one for a stream (``None``).
+        self.chunks: int | None = chunk_count(total, chunk_size) if file is not None and total is not None else None
         self._file = file
+        self._stream = stream
+        self._streamed = 0  # bytes of the stream sent so far (its next chunk's offset)
         self._send = send
         self._clock = clock
         self._on_done = on_done
@@ -130,13 +145,14 @@ class ChunkSender:
         self._cancelled = False
         self._deadline = clock() + idle_timeout
         self.outcome: str | None = None
-        self._thread: threading.Thread | None = None
+        self._scheduler: SendScheduler | None = None
+        self._ended = threading.Event()
 
     # -- called from the kernel's main thread ---------------------------------------------------
-    def start(self) -> None:
-        """Send on a daemon thread of its own (a kernel shutting down does not wait for it)."""
-        self._thread = threading.Thread(target=self.run, name=f"foxkling-video-{self.task_id}", daemon=True)
-        self._thread.start()
+    def start(self, scheduler: SendScheduler | None = None, *, thread: bool = True) -> None:
+        """Send on the shared scheduler's thread (or ``scheduler``'s), with every other transfer."""
+        self._scheduler = scheduler if scheduler is not None else shared_scheduler()
+        self._scheduler.add(self, thread=thread)
 
     def ack(self, index: int) -> bool:
         """The front end has chunk ``index``. False for an index that was never sent."""
@@ -149,18 +165,19 @@ class ChunkSender:
                 self._contiguous += 1
             self._deadline = self._clock() + self.idle_timeout
             self._cond.notify_all()
-            return True
+        self._wake()
+        return True
 
     def cancel(self) -> None:
         """Stop sending (the view went away, or asked for the video another way)."""
         with self._cond:
             self._cancelled = True
             self._cond.notify_all()
+        self._wake()
 
     def join(self, timeout: float | None = None) -> None:
-        """Wait for the sending thread (tests)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        """Wait until the transfer has ended (tests)."""
+        self._ended.wait(timeout)
 
     @property
     def acknowledged(self) -> int:
@@ -174,55 +191,101 @@ class ChunkSender:
         with self._cond:
             return self._next
 
-    # -- the sending thread ----------------------------------------------------------------------
-    def run(self) -> None:
-        """Send every chunk, keeping at most ``window`` unacknowledged; return when all are acked."""
-        outcome = "error"
+    # -- the scheduler's side ---------------------------------------------------------------------
+    def _wake(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.wake()
+
+    def ready(self) -> bool:
+        """A chunk may go now: not cancelled, chunks left, and room in the window."""
+        with self._cond:
+            return not self._cancelled and not self._blocked() and not self._all_sent()
+
+    def ending(self, now: float) -> str | None:
+        """Why the transfer is over, if it is: cancelled, complete, or no ack before the deadline."""
+        with self._cond:
+            if self._cancelled:
+                return "cancelled"
+            if self._all_sent() and self._contiguous >= self._next:
+                return "complete"  # every chunk sent and acknowledged
+            if self._blocked() and now >= self._deadline:
+                return "timeout"
+            return None
+
+    def deadline(self) -> float:
+        with self._cond:
+            return self._deadline
+
+    def step(self) -> None:
+        """Send the next chunk (on the scheduler's thread; acks may arrive meanwhile)."""
+        with self._cond:
+            index = self._next
+        self._send_chunk(index)
+        with self._cond:
+            self._next = index + 1
+            # The idle clock runs from the last chunk or ack: a turn may come late when many share.
+            self._deadline = max(self._deadline, self._clock() + self.idle_timeout)
+
+    def finish(self, outcome: str, error: BaseException | None = None) -> None:
+        """End the transfer once: say so on a timeout or ``error``, close the file, call ``on_done``."""
         try:
-            outcome = self._run()
-        except Exception as error:  # noqa: BLE001  (a thread's error must reach the view, not vanish)
-            logger.error("sending video %s failed: %s: %s", self.task_id, type(error).__name__, error)
-            self._fail(f"the kernel could not read or send it ({type(error).__name__}; see the kernel's log)")
+            if outcome == "timeout":
+                self._timed_out()
+            elif error is not None:
+                logger.error("sending video %s failed: %s: %s", self.task_id, type(error).__name__, error)
+                self._fail(f"the kernel could not read or send it ({type(error).__name__}; see the kernel's log)")
         finally:
             self.outcome = outcome
-            with contextlib.suppress(OSError):
-                self._file.close()
-            if self._on_done is not None:
-                self._on_done(outcome)
+            with contextlib.suppress(Exception):
+                if self._file is not None:
+                    self._file.close()
+                close = getattr(self._stream, "close", None)
+                if close is not None:
+                    close()  # a generator: its files close now
+            try:
+                if self._on_done is not None:
+                    self._on_done(outcome)
+            finally:
+                self._ended.set()
 
-    def _run(self) -> str:
-        while True:
-            with self._cond:
-                while not self._cancelled and self._blocked():
-                    remaining = self._deadline - self._clock()
-                    if remaining <= 0:
-                        return self._timed_out()
-                    self._cond.wait(remaining)
-                if self._cancelled:
-                    return "cancelled"
-                if self._next >= self.chunks:
-                    return "complete"  # every chunk sent and acknowledged
-                index = self._next
-            self._send_chunk(index)  # outside the lock: acks may arrive meanwhile
-            with self._cond:
-                self._next = index + 1
+    def run(self) -> None:
+        """Send every chunk on this thread alone, keeping at most ``window`` unacknowledged."""
+        try:
+            while (outcome := self._wait_until_ready()) == "":
+                self.step()
+        except Exception as error:  # noqa: BLE001  (the error must reach the view, not vanish)
+            self.finish("error", error)
+            return
+        self.finish(outcome)
+
+    def _wait_until_ready(self) -> str:
+        with self._cond:
+            while True:
+                ended = self.ending(self._clock())
+                if ended is not None:
+                    return ended
+                if not self._blocked():
+                    return ""
+                self._cond.wait(max(0.0, self._deadline - self._clock()))
+
+    def _all_sent(self) -> bool:
+        return self.chunks is not None and self._next >= self.chunks
 
     def _blocked(self) -> bool:
         # Waiting for acks: the window is full, or everything is sent but not all acknowledged.
-        if self._next >= self.chunks:
-            return self._contiguous < self.chunks
+        if self._all_sent():
+            return self._contiguous < self._next
         return self._next >= self._contiguous + self.window
 
-    def _timed_out(self) -> str:
-        if self._next >= self.chunks:
+    def _timed_out(self) -> None:
+        if self._all_sent():
             # Everything went out; only the last acks are missing (the view may be gone). Nothing to say.
             logger.debug("video %s: the last acks never came", self.task_id)
-            return "timeout"
+            return
         seconds = f"{self.idle_timeout:g}"
-        logger.warning("video %s: no ack for %s s after chunk %d of %d", self.task_id, seconds, self._next, self.chunks)
+        logger.warning("video %s: no ack for %s s after chunk %d of %s", self.task_id, seconds, self._next, self.chunks)
         # A reason, not a sentence: the front end says "The video could not be loaded: <reason>. Press Retry…".
         self._fail(f"the page did not confirm a part for {seconds} s, so the kernel stopped sending it")
-        return "timeout"
 
     def _fail(self, error: str) -> None:
         with contextlib.suppress(Exception):  # a closed comm: nobody is listening any more
@@ -231,23 +294,37 @@ class ChunkSender:
                 None,
             )
 
-    def _send_chunk(self, index: int) -> None:
+    def _read(self, index: int) -> tuple[bytes, int, bool]:
+        """Chunk ``index``'s bytes, offset, and whether it is the last."""
+        if self._stream is not None:
+            data, last = next(self._stream, (b"", True))  # an empty stream: one empty last chunk
+            offset = self._streamed
+            self._streamed += len(data)
+            if last:
+                with self._cond:
+                    self.chunks, self.total = index + 1, self._streamed
+            return data, offset, last
+        assert self._file is not None and self.total is not None and self.chunks is not None
         offset = index * self.chunk_size
         size = min(self.chunk_size, max(0, self.total - offset))
         self._file.seek(offset)
         data = self._file.read(size) if size else b""
         if len(data) != size:
             raise OSError(f"chunk {index}: read {len(data)} of {size} bytes (the file changed)")
+        return data, offset, index == self.chunks - 1
+
+    def _send_chunk(self, index: int) -> None:
+        data, offset, last = self._read(index)
         content: dict[str, Any] = {
             "id": self.transfer_id,
             "kind": VIDEO_CHUNK,
             "task_id": self.task_id,
             "index": index,
             "offset": offset,
-            "size": size,
-            "total": self.total,
+            "size": len(data),
+            "total": self.total,  # None for a stream until its last chunk
             "encoding": self.encoding,
-            "last": index == self.chunks - 1,
+            "last": last,
         }
         if self.encoding == BASE64:
             content["data"] = base64.b64encode(data).decode("ascii")
@@ -255,6 +332,110 @@ class ChunkSender:
             self._send(content, None)
         else:
             self._send(content, [data])
+
+
+class SendScheduler:
+    """One thread that sends the chunks of every transfer in the kernel, in turns.
+
+    Why one thread for all (not one per transfer): transfers on their own threads race for the
+    comm, and the clip whose thread happens to win fills the pipe, so a gallery of four showed its
+    first frames one clip after another (4.6x the time of one). Here each turn sends one chunk of
+    the next transfer that has room in its window, round-robin, with a slow start: a transfer that
+    has sent fewer than ``slow_start`` chunks goes before any that has sent more. A fragmented
+    clip's first chunk is its init segment and first fragment (``_fragment.py``), so every clip's
+    first frame leaves before any clip's second second. Acks still pace each transfer (its window),
+    and the thread sleeps while every transfer waits for acks.
+    """
+
+    def __init__(self, slow_start: int = SLOW_START, clock: Callable[[], float] = time.monotonic) -> None:
+        self.slow_start = slow_start
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._senders: list[ChunkSender] = []
+        self._turn = 0  # where the round-robin looks first
+        self._thread: threading.Thread | None = None
+
+    def add(self, sender: ChunkSender, *, thread: bool = True) -> None:
+        """Serve ``sender`` from now on (``thread=False``: only :meth:`drain` sends, for tests)."""
+        with self._cond:
+            self._senders.append(sender)
+            if thread and (self._thread is None or not self._thread.is_alive()):
+                # A daemon: a kernel shutting down does not wait for it.
+                self._thread = threading.Thread(target=self._loop, name="foxkling-video-sender", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def wake(self) -> None:
+        """Something changed (an ack, a cancel): look again."""
+        with self._cond:
+            self._cond.notify_all()
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._senders)
+
+    def next_turn(self) -> tuple[ChunkSender | None, list[tuple[ChunkSender, str]]]:
+        """The sender whose chunk goes next (or ``None``), and the senders that have ended, removed.
+
+        Deterministic, for tests: slow-start senders first, then the rest, each group round-robin.
+        """
+        with self._cond:
+            now = self._clock()
+            ended = [(s, why) for s in self._senders if (why := s.ending(now)) is not None]
+            for sender, _why in ended:
+                self._senders.remove(sender)
+            count = len(self._senders)
+            order = [self._senders[(self._turn + i) % count] for i in range(count)]
+            ready = [s for s in order if s.ready()]
+            starting = [s for s in ready if s.sent < self.slow_start]
+            candidates = starting or ready
+            chosen = candidates[0] if candidates else None
+            if chosen is not None:
+                self._turn = (self._senders.index(chosen) + 1) % count
+            return chosen, ended
+
+    def drain(self) -> None:
+        """Take turns on the calling thread until every transfer waits for acks or has ended (tests)."""
+        while self._turn_once():
+            pass
+
+    def _turn_once(self) -> bool:
+        """One turn: end what has ended, send one chunk. False when there was nothing to do."""
+        chosen, ended = self.next_turn()
+        for sender, why in ended:
+            sender.finish(why)
+        if chosen is not None:
+            try:
+                chosen.step()
+            except Exception as error:  # noqa: BLE001  (one transfer's error must not stop the others)
+                with self._cond:
+                    if chosen in self._senders:
+                        self._senders.remove(chosen)
+                chosen.finish("error", error)
+        return chosen is not None or bool(ended)
+
+    def _loop(self) -> None:
+        while True:
+            if self._turn_once():
+                continue
+            with self._cond:
+                if any(s.ready() or s.ending(self._clock()) for s in self._senders):
+                    continue
+                deadlines = [s.deadline() for s in self._senders]
+                self._cond.wait(max(0.0, min(deadlines) - self._clock()) if deadlines else None)
+
+
+_shared: SendScheduler | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_scheduler() -> SendScheduler:
+    """The kernel's one scheduler (every widget's transfers share the comm and its bandwidth)."""
+    global _shared  # one per process, made on first use
+    with _shared_lock:
+        if _shared is None:
+            _shared = SendScheduler()
+        return _shared
 
 
 #: A provider URL is played directly only while it has at least this long left (the contract's

@@ -1,9 +1,10 @@
 """Answering a view's ``video-request``: a direct URL, or a header and then acknowledged chunks.
 
 One :class:`VideoTransfers` per widget keeps the transfers in flight (all views together), by
-request id, at most :data:`MAX_TRANSFERS` at once; each is a :class:`~._transport.ChunkSender`
-on a thread of its own, which removes itself when it ends. How the bytes travel and why is
-``_transport.py``'s docstring; which path each host takes is the README's host table.
+request id, at most :data:`MAX_TRANSFERS` at once; each is a :class:`~._transport.ChunkSender`,
+sent in turns with every other by the kernel's one scheduler, which removes itself when it
+ends. How the bytes travel and why is ``_transport.py``'s docstring; which path each host
+takes is the README's host table.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import threading
 from collections.abc import Callable
 from typing import Any, Final
 
-from . import _remux, _transport
+from . import _fragment, _remux, _transport
 from ._cache import VideoCache
 from ._controller import Generation
 
-__all__ = ["MAX_TRANSFERS", "VideoTransfers"]
+__all__ = ["FMP4", "MAX_TRANSFERS", "VideoTransfers"]
 
+#: The ``container`` a view with Media Source Extensions asks for (docs/widget-protocol.md).
+FMP4: Final = "fmp4"
 MAX_TRANSFERS: Final = 16  # videos loading at once per widget (all views): each holds a file and a thread
 
 #: ``reply(message, buffers, **fields)``: the widget's answer to ``message``.
@@ -84,6 +87,10 @@ class VideoTransfers:
                 message, ok=False, task_id=generation.key, error=f"{MAX_TRANSFERS} other videos are loading already"
             )
             return
+        # Progressive playback: a view with Media Source Extensions asks for fragmented MP4, made
+        # while it is sent (_fragment.py). Not for an MP3 copy (VS Code's path keeps its file).
+        fragmented = message.get("container") == FMP4 and path == generation.path
+        mime = _fragment.fmp4_mime(path) if fragmented else None
         file = path.open("rb", buffering=0)  # unbuffered: each read is one chunk, no copy
         try:
             total = os.fstat(file.fileno()).st_size
@@ -96,30 +103,46 @@ class VideoTransfers:
                     if self._senders.get(transfer_id) is sender:
                         del self._senders[transfer_id]
 
-            sender = _transport.ChunkSender(
-                transfer_id=transfer_id,
-                task_id=generation.key,
-                file=file,
-                total=total,
-                send=self._send,
-                encoding=encoding,
-                chunk_size=_transport.chunk_size_for(encoding),
-                on_done=done,
-            )
+            chunk_size = _transport.chunk_size_for(encoding)
+            if mime is not None:
+                file.close()  # the stream opens the file itself
+                stream = _fragment.fmp4_chunks(path, chunk_size)
+                sender = _transport.ChunkSender(
+                    transfer_id=transfer_id,
+                    task_id=generation.key,
+                    stream=stream,
+                    send=self._send,
+                    encoding=encoding,
+                    chunk_size=chunk_size,
+                    on_done=done,
+                )
+            else:
+                sender = _transport.ChunkSender(
+                    transfer_id=transfer_id,
+                    task_id=generation.key,
+                    file=file,
+                    total=total,
+                    send=self._send,
+                    encoding=encoding,
+                    chunk_size=chunk_size,
+                    on_done=done,
+                )
             with self._lock:
                 self._senders[transfer_id] = sender
             # The header first: it goes out before the sender's first chunk (IOPub keeps order).
+            # A stream's size and chunk count are known at its last chunk; until then the
+            # original's size is its estimate (the packets are the same, only the boxes differ).
+            layout = {"container": FMP4, "estimate": total} if mime else {"total": total, "chunks": sender.chunks}
             self._reply(
                 message,
                 ok=True,
                 task_id=generation.key,
-                mime="video/mp4",
+                mime=mime or "video/mp4",
                 name=name,
-                total=total,
-                chunks=sender.chunks,
                 chunk_size=sender.chunk_size,
                 window=sender.window,
                 encoding=encoding,
+                **layout,
             )
         except BaseException:
             file.close()

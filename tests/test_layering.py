@@ -47,6 +47,7 @@ RANKS = {
     "_request_flags": 5,
     "_transport": 5,
     "_remux": 5,
+    "_fragment": 5,
     "_classroom": 5,
     "_client_choice": 5,
     "_voice_panel": 5,

@@ -12,8 +12,9 @@ import foxkling_widgets
 
 STATIC = Path(foxkling_widgets.__file__).parent / "static"
 # Raised from 60 KiB, after trimming, for the task history and the progress deltas (features users
-# asked for: issue 11); the smallest round figure the work on this branch fits in.
-BUDGET = 68 * 1024
+# asked for: issue 11); the smallest round figure the work on this branch fits in. Then to 70 KiB
+# for progressive playback (issue 13: ~1.9 KiB minified for the MediaSource stream and its hooks).
+BUDGET = 70 * 1024
 
 
 def test_bundle_is_built_and_under_budget() -> None:

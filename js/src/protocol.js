@@ -50,12 +50,13 @@
 /** @typedef {{id: string, kind: "load-task", task_id: string}} LoadTaskRequest */
 /** @typedef {{id: string, kind: "clear-finished"}} ClearFinishedRequest */
 /** @typedef {{id: string | null, kind: "clear-finished-response", ok: boolean, cleared: number}} ClearFinishedResponse */
-/** @typedef {{id: string, kind: "video-request", task_id: string, encoding?: "binary" | "base64", direct?: boolean, audio?: "mp3"}} VideoRequestMessage */
+/** @typedef {{id: string, kind: "video-request", task_id: string, encoding?: "binary" | "base64", direct?: boolean, audio?: "mp3", container?: "fmp4"}} VideoRequestMessage */
 /**
+ * A stream's header (`container: "fmp4"`) has no `total` or `chunks` (its last chunk says) but an `estimate`.
  * @typedef {{
  *   id: string | null, kind: "video-response", ok: boolean, task_id?: string, mime?: string, name?: string,
  *   url?: string, total?: number, chunks?: number, chunk_size?: number, window?: number,
- *   encoding?: "binary" | "base64", error?: string
+ *   encoding?: "binary" | "base64", container?: "fmp4", estimate?: number, error?: string
  * }} VideoResponse
  */
 /** @typedef {{id: string, kind: "video-ack", transfer: string, index: number}} VideoAckRequest */

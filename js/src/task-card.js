@@ -38,8 +38,9 @@ export function posterOf(model, card) {
  * `requestVideo(id, direct)` starts loading the card's video (`direct`: a provider URL may be
  * played as is). The card asks for its video once by itself, when the card first says it is
  * ready; after a failure only the Retry button asks again, so a failing load never repeats on
- * every task update.
- * @param {{stopWatching: (id: string) => void, resume: (id: string) => void, requestVideo: (id: string, direct: boolean) => void, load: (id: string) => void}} actions
+ * every task update. `save(id)`: Download of a progressive clip, which fetches the original file
+ * and hands it to `setDownload`.
+ * @param {{stopWatching: (id: string) => void, resume: (id: string) => void, requestVideo: (id: string, direct: boolean) => void, load: (id: string) => void, save: (id: string) => void}} actions
  * @param {{get: (name: any) => any}} model the studio's model: posters (`_posters`) and voice names (`_voices`)
  */
 export function createTaskCard(actions, model) {
@@ -134,8 +135,12 @@ export function createTaskCard(actions, model) {
   let url = null;
   let requested = false;
   let direct = true; // a provider URL may be tried; false once one failed to play here
-  /** @type {"blob" | "direct" | null} */
+  /** @type {"blob" | "direct" | "media" | null} */
   let source = null;
+  /** @type {Blob | null} a progressive clip's bytes, once all came: what plays if the stream fails */
+  let whole = null;
+  /** @type {string | null} a progressive clip's original file, fetched when Download is first pressed */
+  let saved = null;
 
   stop.addEventListener("click", () => card && actions.stopWatching(card.id));
   resume.addEventListener("click", () => card && actions.resume(card.id));
@@ -165,8 +170,19 @@ export function createTaskCard(actions, model) {
     failure.hidden = true;
     actions.requestVideo(card.id, direct);
   });
+  download.addEventListener("click", (event) => {
+    // A stream plays a remuxed copy: Download saves the kernel's original, pulled when pressed.
+    if (source !== "media" || saved || !card) return;
+    event.preventDefault();
+    actions.save(card.id);
+  });
   video.addEventListener("error", () => {
     if (!card || !url) return;
+    if (source === "media") {
+      // The MediaSource failed after its last byte came: the same bytes as a Blob, once (before, the loader switches).
+      if (whole) setVideo({ blob: whole, name: download.getAttribute("download") ?? "", mime: whole.type });
+      return;
+    }
     if (source === "direct") {
       // The provider URL did not play here (expired early, blocked by a proxy...): the kernel
       // has the file, so fetch it the usual way, once.
@@ -260,9 +276,20 @@ export function createTaskCard(actions, model) {
 
   /** Show a loaded video: Blob bytes from the kernel, or a provider URL. @param {LoadedVideo} loaded */
   function setVideo(loaded) {
+    if (loaded.mediaUrl && loaded.mediaUrl === url) {
+      whole = loaded.blob ?? null; // a progressive clip's last byte
+      loading.hidden = Boolean(whole);
+      return;
+    }
     forget();
     const name = safeFileName(loaded.name);
-    if (loaded.blob) {
+    if (loaded.mediaUrl) {
+      url = loaded.mediaUrl; // a MediaSource (progressive.js): plays while the bytes arrive
+      source = "media";
+      download.setAttribute("download", name);
+      download.setAttribute("href", "#"); // focusable; the click handler fetches the file
+      download.removeAttribute("target");
+    } else if (loaded.blob) {
       url = blobUrl(loaded.blob);
       source = "blob";
       download.setAttribute("download", name);
@@ -280,12 +307,20 @@ export function createTaskCard(actions, model) {
       return;
     }
     setSafeSrc(video, url);
-    setSafeSrc(download, url);
-    loading.hidden = true;
+    if (source !== "media") setSafeSrc(download, url);
+    if (source !== "media") loading.hidden = true; // a stream's progress stays until its last byte
     failure.hidden = true;
     video.hidden = false;
     download.hidden = false;
     media.hidden = false;
+  }
+
+  /** The original file a progressive clip's Download asked for: saved now. @param {Blob} blob */
+  function setDownload(blob) {
+    if (source !== "media") return;
+    saved = blobUrl(blob);
+    setSafeSrc(download, saved);
+    download.click();
   }
 
   /** @param {number} received @param {number} total */
@@ -310,7 +345,9 @@ export function createTaskCard(actions, model) {
   }
 
   function forget() {
-    if (url && source === "blob") URL.revokeObjectURL(url);
+    if (url && (source === "blob" || source === "media")) URL.revokeObjectURL(url);
+    if (saved) URL.revokeObjectURL(saved);
+    whole = saved = null;
     url = null;
     source = null;
   }
@@ -334,6 +371,7 @@ export function createTaskCard(actions, model) {
     setProgress,
     tick,
     setVideo,
+    setDownload,
     videoProgress,
     videoFailed,
     dispose,

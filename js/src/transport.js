@@ -96,10 +96,12 @@ export function failureText(reason) {
   return `The video could not be loaded: ${why}. Press Retry; if it keeps failing, restart the kernel and reload the page.`;
 }
 
+/** @typedef {import("./progressive.js").Stream} Stream */
 /**
  * @typedef {{
- *   blob?: Blob, url?: string, name: string, mime: string,
- * }} LoadedVideo `blob` for bytes from the kernel, `url` for a provider URL the browser plays itself
+ *   blob?: Blob, url?: string, mediaUrl?: string, name: string, mime: string,
+ * }} LoadedVideo `blob` for bytes from the kernel, `url` for a provider URL the browser plays itself,
+ * `mediaUrl` for a MediaSource that plays while the bytes arrive (with `blob` once they all have)
  */
 
 /**
@@ -116,10 +118,19 @@ export function failureText(reason) {
  * `onFail(message, reason)`: `reason` is "buffers-dropped" when binary chunks came without their
  * bytes (the caller should ask again in base64), "refused", "timeout", "error" or "bad-chunk".
  *
+ * Progressive playback: with `container: "fmp4"` and a `stream` factory (progressive.js's
+ * `openStream`), the request asks for fragmented MP4 (not with `audio: "mp3"`). When the header
+ * says `container: "fmp4"` (no `total` or `chunks`: the last chunk says; `estimate` for progress)
+ * and `stream(mime)` gives a Stream, `onStream({mediaUrl})` is called at once and each chunk is
+ * appended in order and acknowledged only once appended. The Blob is built as always;
+ * `onDone` gets `mediaUrl` too unless the stream failed on the way (then the Blob alone: the
+ * fallback, without asking again).
+ *
  * @param {MessageModel} model
  * @param {string} taskId
  * @param {{
  *   encoding?: Encoding, direct?: boolean, audio?: "mp3", signal?: AbortSignal,
+ *   container?: "fmp4", stream?: (mime: string) => Stream | null, onStream?: (video: LoadedVideo) => void,
  *   onProgress?: (received: number, total: number) => void,
  *   onDone: (video: LoadedVideo) => void,
  *   onFail: (message: string, reason: string) => void,
@@ -130,6 +141,7 @@ export function failureText(reason) {
 export function loadVideo(model, taskId, options) {
   const { encoding = "binary", direct = false, audio = preferredAudio(), signal, onProgress, onDone, onFail } = options;
   const idleMs = options.idleMs ?? VIDEO_IDLE_MS;
+  const container = options.stream && !audio ? options.container : undefined;
   const id = nextId();
   /** @type {Map<number, Blob>} */
   const parts = new Map();
@@ -139,6 +151,14 @@ export function loadVideo(model, taskId, options) {
   let mime = "video/mp4";
   let name = `${taskId}.mp4`;
   let answered = false; // the header came
+  let estimate = -1; // a stream's expected size, for progress until its last chunk gives the total
+  /** @type {Stream | null} */
+  let stream = null;
+  /** @type {Map<number, Uint8Array>} chunks that came before their turn to be appended */
+  const early = new Map();
+  let appendNext = 0; // the next chunk the stream takes
+  /** @type {Set<number>} */
+  const unacked = new Set(); // received chunks still waiting for the stream: acknowledged at the end
   let over = false;
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   let timer;
@@ -177,9 +197,28 @@ export function loadVideo(model, taskId, options) {
     const ordered = [];
     for (let i = 0; i < count; i += 1) ordered.push(/** @type {Blob} */ (parts.get(i)));
     cleanup();
+    for (const index of unacked) ack(index); // the kernel can end the transfer; the stream still has them
+    stream?.end();
+    const mediaUrl = stream && !stream.failed() ? stream.url : undefined;
     // A Blob of Blobs: the parts are referenced, not copied into one big ArrayBuffer.
-    onDone({ blob: new Blob(ordered, { type: mime }), name, mime });
+    onDone({ blob: new Blob(ordered, { type: mime }), name, mime, ...(mediaUrl ? { mediaUrl } : {}) });
   }
+
+  /** Hand chunks to the stream in order; each is acknowledged once the stream has taken it. */
+  function feed() {
+    while (stream && early.has(appendNext)) {
+      const index = appendNext;
+      const bytes = /** @type {Uint8Array} */ (early.get(index));
+      early.delete(index);
+      appendNext += 1;
+      stream.append(bytes, () => {
+        if (!unacked.delete(index) || over) return;
+        ack(index);
+      });
+    }
+  }
+
+  const shownTotal = () => (total >= 0 ? total : estimate);
 
   /** @param {any} reply @param {unknown[] | undefined} buffers */
   function handler(reply, buffers) {
@@ -201,7 +240,12 @@ export function loadVideo(model, taskId, options) {
       }
       if (Number.isInteger(reply.total) && reply.total >= 0) total = reply.total;
       if (Number.isInteger(reply.chunks) && reply.chunks > 0) count = reply.chunks;
-      onProgress?.(received, total);
+      if (Number.isInteger(reply.estimate) && reply.estimate > 0) estimate = reply.estimate;
+      if (reply.container === "fmp4" && options.stream && parts.size === 0) {
+        stream = options.stream(mime);
+        if (stream) options.onStream?.({ mediaUrl: stream.url, name, mime });
+      }
+      onProgress?.(received, shownTotal());
       if (count > 0 && parts.size >= count) complete();
       return;
     }
@@ -233,9 +277,13 @@ export function loadVideo(model, taskId, options) {
     received += size;
     if (Number.isInteger(reply.total) && total < 0) total = reply.total;
     if (reply.last === true && count < 0) count = index + 1;
-    ack(index);
+    if (stream) {
+      unacked.add(index);
+      early.set(index, bytes);
+      feed();
+    } else ack(index);
     if (over) return; // the ack's own answers may have ended the load meanwhile (a re-entrant host)
-    onProgress?.(received, total);
+    onProgress?.(received, shownTotal());
     if (count > 0 && parts.size >= count) complete();
   }
 
@@ -246,7 +294,15 @@ export function loadVideo(model, taskId, options) {
   model.on("msg:custom", handler);
   signal?.addEventListener("abort", cancel);
   arm(TIMEOUT_MS[KIND.videoRequest]);
-  model.send({ kind: KIND.videoRequest, id, task_id: taskId, encoding, direct, ...(audio ? { audio } : {}) });
+  model.send({
+    kind: KIND.videoRequest,
+    id,
+    task_id: taskId,
+    encoding,
+    direct,
+    ...(audio ? { audio } : {}),
+    ...(container ? { container } : {}),
+  });
   return { id, cancel };
 }
 

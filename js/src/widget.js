@@ -8,6 +8,7 @@ import { createGallery } from "./gallery.js";
 import { createHistory, foldedKeys, tileOf } from "./history.js";
 import { createKeyEntry } from "./key-entry.js";
 import { watchKernel } from "./liveness.js";
+import { canStream, openStream } from "./progressive.js";
 import { INCOMING, KIND, options, request } from "./protocol.js";
 import { createSegmentEditor } from "./segment-editor.js";
 import { createTaskCard } from "./task-card.js";
@@ -350,6 +351,10 @@ export function renderStudio({ model, el }) {
         encoding: /** @type {import("./transport.js").Encoding} */ (encoding),
         direct,
         signal: life.signal,
+        // Progressive playback where this page has Media Source Extensions (progressive.js).
+        container: canStream() ? "fmp4" : undefined,
+        stream: (mime) => openStream(mime, () => cards.get(id)?.video.currentTime ?? 0),
+        onStream: (loaded) => cards.get(id)?.setVideo(loaded),
         onProgress: (received, total) => cards.get(id)?.videoProgress(received, total),
         onDone: (loaded) => {
           loads.delete(id);
@@ -375,6 +380,15 @@ export function renderStudio({ model, el }) {
     };
     start();
   };
+
+  /** A progressive clip's Download: the kernel's original file (the stream is a remuxed copy). @param {string} id */
+  const saveOriginal = (id) =>
+    loadVideo(model, id, {
+      encoding: encoding ?? "base64",
+      signal: life.signal,
+      onDone: (loaded) => loaded.blob && cards.get(id)?.setDownload(loaded.blob),
+      onFail: (message) => cards.get(id)?.videoFailed(message),
+    });
 
   /** @param {string} failed what to say when the kernel answers "no" @returns {(reply: any) => void} */
   const noticeUnlessOk = (failed) => (reply) => showNotice(reply.ok ? "" : String(reply.error ?? failed));
@@ -506,6 +520,7 @@ export function renderStudio({ model, el }) {
                   noticeTimeout,
                 ),
               requestVideo: requestShown,
+              save: saveOriginal,
             },
             model,
           );

@@ -11,8 +11,11 @@ wire protocol, VS Code's for a local kernel). Per run:
 - time to first frame: from the view's video probe going out (the transport's first message,
   in the page's own clock) to the card's ``<video>`` firing ``loadeddata``, and to the first
   ``requestVideoFrameCallback`` after a muted ``play()`` (the frame is on screen);
+- time until every byte is here (``done``: no card says "Loading video" any more; a progressive
+  clip plays long before);
 - kernel and Jupyter server memory added by the send: each process's peak RSS from the probe
-  to the frame (+0.5 s) above its RSS just before (sampled every 5 ms from outside);
+  to the frame or the last byte, whichever is later (+0.5 s), above its RSS just before
+  (sampled every 5 ms from outside);
 - the tab's JS heap added: peak ``Runtime.getHeapUsage`` (used + ArrayBuffer backing stores)
   over the same window above the figure before it (after a forced GC), and the page's own
   ``performance.memory`` peak (exact figures: ``--enable-precise-memory-info``) above its start.
@@ -26,6 +29,10 @@ four have played a frame. Goal: four <= 2x one.
 
     .venv/bin/python benchmarks/bench_hosts_first_frame.py
     FOXKLING_BENCH_PARTS=gallery FOXKLING_BENCH_SIZES_MB=5,30 .venv/bin/python benchmarks/bench_hosts_first_frame.py
+
+``FOXKLING_BENCH_WARM_AV=1`` imports PyAV in the kernel before the send, as a kernel that has made
+a poster or rendered a clip has: PyAV's one-time import (~25 MB of libraries) is then not counted
+as the send's memory (progressive playback remuxes with PyAV while it sends).
 
 Needs the front end built and js/node_modules (the stand-in's npm packages and esbuild).
 Clips are rendered before any server starts (not measured); each run gets its own server,
@@ -53,6 +60,7 @@ from tests.browser.test_vscode import build_static  # noqa: E402 - the stand-in'
 
 SIZES_MB = [int(s) for s in os.environ.get("FOXKLING_BENCH_SIZES_MB", "5,30,100").split(",")]
 PARTS = os.environ.get("FOXKLING_BENCH_PARTS", "first-frame,gallery").split(",")
+WARM_AV = os.environ.get("FOXKLING_BENCH_WARM_AV") == "1"
 # Real-size renders per size: (resolution, seconds). The tiers' rates make these sizes
 # (720p 4 Mbit/s, 4k 80 Mbit/s): 5, 30 and 100 MB (10^6 bytes).
 CLIPS = {5: ("720p", 10), 30: ("4k", 3), 100: ("4k", 10)}
@@ -172,6 +180,8 @@ def measure(browser: Browser, lab: Lab, host: str, paths: list[Path]) -> dict[st
     """One run: open the host, run the cell, wait until every clip has shown a frame."""
     opener, runner = HOSTS[host]
     cell = CELL.replace("__PATHS__", repr([str(p) for p in paths]))
+    if WARM_AV:
+        cell = "import av\n" + cell
     page = browser.new_page(viewport={"width": 1280, "height": 1400})
     console: list[str] = []
     page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
@@ -201,6 +211,12 @@ def measure(browser: Browser, lab: Lab, host: str, paths: list[Path]) -> dict[st
                 + f"\nscreenshot: {shot}"
             )
         time.sleep(0.05)
+    # A progressive clip plays before its last byte: memory is measured until every byte is here
+    # too (the card's loading note hides), so "added by the send" covers the whole send.
+    while page.locator('[data-fk="video-loading"]:not([hidden])').count() and time.monotonic() - ran < TRANSFER_S:
+        watch.tick()
+        time.sleep(0.05)
+    done = time.time()
     watch.stop()
     page.close()
     start = timing["start"] / 1000
@@ -209,7 +225,8 @@ def measure(browser: Browser, lab: Lab, host: str, paths: list[Path]) -> dict[st
     return {
         "loaded": loaded - start,
         "frame": framed - start,
-        **watch.added(start, framed),
+        "done": max(done, framed) - start,
+        **watch.added(start, max(done, framed)),
         "page_heap": max(0, timing["memPeak"] - timing["memStart"]) / MB,
     }
 
@@ -227,14 +244,21 @@ def render_clip(directory: Path, name: str, resolution: str, seconds: int, promp
 def _row(label: str, result: dict[str, float], note: str) -> str:
     figures = " | ".join(
         f"{result[k]:{w}.{d}f}"
-        for k, w, d in (("loaded", 8, 2), ("frame", 8, 2), ("kernel", 10, 1), ("server", 10, 1), ("heap", 9, 1))
+        for k, w, d in (
+            ("loaded", 8, 2),
+            ("frame", 8, 2),
+            ("done", 8, 2),
+            ("kernel", 10, 1),
+            ("server", 10, 1),
+            ("heap", 9, 1),
+        )
     )
     return f"{label} | {figures} | {result['page_heap']:9.1f}  {note}"
 
 
 HEADER = (
-    f"{'':<32} | {'loaded s':>8} | {'frame s':>8} | {'kernel +MB':>10} | {'server +MB':>10} | {'heap +MB':>9}"
-    f" | {'perf +MB':>9}"
+    f"{'':<32} | {'loaded s':>8} | {'frame s':>8} | {'done s':>8} | {'kernel +MB':>10} | {'server +MB':>10}"
+    f" | {'heap +MB':>9} | {'perf +MB':>9}"
 )
 
 

@@ -3,7 +3,7 @@
 // drives them, adds a play-alone and a sound-from button under each, and keeps one clip audible.
 
 import { h } from "./dom.js";
-import { clock } from "./format.js";
+import { clock, failedStatus } from "./format.js";
 import { createSyncGroup, muteAllBut, soundSource } from "./sync.js";
 
 /** @typedef {import("./protocol.js").TaskCard} TaskCard */
@@ -166,8 +166,9 @@ export function createGallery(batchId) {
   /**
    * Show these cards, in batch order, and describe the batch.
    * @param {MemberView[]} views @param {TaskCard[]} cards same order as views @param {number} concurrency
+   * @param {import("./format.js").StatusGroups} [groups] the kernel's status groups (`options(model).statuses`)
    */
-  function setMembers(views, cards, concurrency) {
+  function setMembers(views, cards, concurrency, groups) {
     members = views;
     memberCards = cards;
     const prompts = new Set(cards.map((c) => c.request?.prompt));
@@ -185,7 +186,7 @@ export function createGallery(batchId) {
     });
     const done = cards.filter((c) => c.status === "completed").length;
     const queued = cards.filter((c) => c.status === "queued").length;
-    const failed = cards.filter((c) => ["failed", "cancelled", "uncertain"].includes(c.status)).length;
+    const failed = cards.filter((c) => failedStatus(c.status, groups)).length;
     const count = Math.max(cards.length, cards[0]?.batch?.count ?? 0);
     title.textContent = `${count} variations`;
     const parts = [`${done} of ${count} done`];

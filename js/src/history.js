@@ -3,7 +3,7 @@
 // card or gallery in place, and folds it again. "Clear finished" asks the kernel to drop them.
 
 import { h } from "./dom.js";
-import { cardDate, clip, inFlight, plural, withVoiceNames } from "./format.js";
+import { cardDate, clip, failedStatus, inFlight, plural, withVoiceNames } from "./format.js";
 import { posterOf } from "./task-card.js";
 import { isSafePoster } from "./video.js";
 
@@ -21,24 +21,25 @@ export const RECENT_FAILURE_MS = 15 * 60_000;
  * Whether a card needs attention, so it stays unfolded: still running, an unknown outcome (the
  * submit may have been billed), a stop the user may want to resume, a recent failure.
  * @param {TaskCard} card @param {number} now ms since epoch
+ * @param {import("./format.js").StatusGroups} [groups] the kernel's (`options(model).statuses`)
  */
-export function needsAttention(card, now) {
-  if (inFlight(card.status) || card.status === "uncertain" || card.resumable) return true;
-  const failed = ["failed", "cancelled", "expired"].includes(card.status);
-  return failed && now - (card.finished_at ?? now) < RECENT_FAILURE_MS;
+export function needsAttention(card, now, groups) {
+  if (inFlight(card.status, groups) || card.status === "uncertain" || card.resumable) return true;
+  return failedStatus(card.status, groups) && now - (card.finished_at ?? now) < RECENT_FAILURE_MS;
 }
 
 /**
  * Which items fold into the history: all but the newest item, the newest video item (a voice
  * card made after a clip does not fold the clip away) and those needing attention.
  * @param {{key: string, cards: TaskCard[]}[]} items newest first @param {number} now
+ * @param {import("./format.js").StatusGroups} [groups] the kernel's (`options(model).statuses`)
  * @returns {Set<string>} the folded items' keys
  */
-export function foldedKeys(items, now) {
+export function foldedKeys(items, now, groups) {
   const newestVideo = items.find((item) => item.cards.some((c) => c.kind !== "voice"));
   const folded = new Set();
   items.forEach((item, index) => {
-    if (index === 0 || item === newestVideo || item.cards.some((c) => needsAttention(c, now))) return;
+    if (index === 0 || item === newestVideo || item.cards.some((c) => needsAttention(c, now, groups))) return;
     folded.add(item.key);
   });
   return folded;

@@ -11,6 +11,7 @@ import {
   timing,
   withVoiceNames,
 } from "./format.js";
+import { options } from "./protocol.js";
 import { loadingText } from "./transport.js";
 import { blobUrl, isDirectVideoUrl, isSafePoster, playedWithoutAudio, setSafeSrc } from "./video.js";
 
@@ -193,7 +194,7 @@ export function createTaskCard(actions, model) {
     summary.title = text; // the full text where the gallery clamps it to two lines
     idEl.textContent = next.id;
     showProgress(next.progress);
-    progress.hidden = !inFlight(next.status) && next.status !== "completed";
+    progress.hidden = !inFlight(next.status, options(model).statuses) && next.status !== "completed";
     tick(now);
     error.hidden = !next.error;
     const failed = next.error ? failureText(next.error, next.task_id) : { message: "", hint: "", code: "" };

@@ -473,7 +473,7 @@ export function renderStudio({ model, el }) {
       item.cards.push(card);
     }
     // Decided before the cards update: a folded card's first video request waits (requestShown).
-    foldedItems = foldedKeys(items, now);
+    foldedItems = foldedKeys(items, now, options(model).statuses);
     for (const item of items) {
       /** @type {ReturnType<typeof createTaskCard>[]} */
       const views = [];
@@ -535,6 +535,7 @@ export function renderStudio({ model, el }) {
         ranked.map((r) => r.view),
         item.cards,
         model.get("concurrency") ?? options(model).concurrency.default,
+        options(model).statuses,
       );
     }
     // Keep DOM order without recreating nodes (a playing video keeps playing).

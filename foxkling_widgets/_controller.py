@@ -23,7 +23,7 @@ from typing import Any
 
 from . import _transport
 from ._cache import VideoCache
-from ._cards import CARD_LIMIT, FULL_EVERY_S, CardPlanner
+from ._cards import FULL_EVERY_S, CardPlanner, in_sight
 from ._exceptions import FoxAPIError, SubmitUncertainError, TaskFailedError
 from ._filenames import download_name
 from ._loop import LoopThread
@@ -250,6 +250,19 @@ class Generation:
             and self.task_id is not None
         )
 
+    @property
+    def needs_sight(self) -> bool:
+        """Whether its card must stay in ``_tasks`` however many newer cards there are.
+
+        Work going on here (submitting, followed, downloading), a stop that can be resumed, or a
+        submit that may have been billed: the user can still act on these. Queued ones are not
+        kept (a batch of hundreds would undo the cap): they have sent nothing, and come into
+        sight as they start.
+        """
+        if self.status == TaskStatus.UNCERTAIN or self.resumable:
+            return True
+        return self.watching and self.status != TaskStatus.QUEUED
+
     def direct_url(self, mode: str) -> str | None:
         """The provider's URL the browser may play itself now (see ``_transport.direct_play_url``)."""
         return _transport.direct_play_url(self.task, mode) if self.request is not None else None
@@ -396,8 +409,9 @@ class Controller:
     Args:
         client: the async client; its coroutines run on ``runner``'s loop.
         runner: the loop thread that owns all of this controller's work.
-        publish: called (on the loop thread) with the cards, newest first (at most ``CARD_LIMIT``;
-            ``total_published`` is how many generations there are).
+        publish: called (on the loop thread) with the cards, newest first (the newest ``CARD_LIMIT``
+            and older ones that need the user, ``_cards.in_sight``; ``total_published`` is how
+            many generations there are).
         video_dir: where finished videos are kept.
         max_rate: the most ``publish`` calls per second.
         send_progress: when given, called instead of ``publish`` when only the cards' progress
@@ -488,7 +502,7 @@ class Controller:
         """
         with self._publish_lock:
             generations, mode = self.generations, self.client.mode
-            cards = [g.to_card(mode) for g in generations[:CARD_LIMIT]]
+            cards = [g.to_card(mode) for g in in_sight(generations, lambda g: g.needs_sight)]
             plan = self._planner.plan(cards, len(generations), deltas=self._send_progress is not None and not full)
             if plan is None:
                 return False  # nothing visible changed (a poll that saw the same progress)

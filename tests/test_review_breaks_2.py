@@ -1,0 +1,112 @@
+"""Promises a second adversarial review (of stable keys, resume, the card cap, clear-finished, the
+budget and the widget's split) broke, each kept as a test that failed before its fix.
+
+Over the real emulator on loopback, and ``fake_server`` where a host must answer nothing useful.
+Waits are bounded polls, never timing assertions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from foxkling_widgets import FoxClient, KlingWidget, TaskStatus, VideoRequest
+from foxkling_widgets._cards import CARD_LIMIT
+from foxkling_widgets._controller import Generation
+from foxkling_widgets.emulator import EmulatorConfig, EmulatorServer
+
+pytestmark = pytest.mark.timeout(120)
+HANG_GUARD = 60.0
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[EmulatorServer]:
+    with EmulatorServer(EmulatorConfig(seconds_per_video=0.5)) as running:
+        yield running
+
+
+@pytest.fixture
+def slow(emulator: EmulatorServer) -> Iterator[Callable[[float], None]]:
+    """Set the emulator's generation time for this test (progress is computed from it live)."""
+
+    def set_seconds(seconds: float) -> None:
+        emulator.emulator.config.seconds_per_video = seconds
+
+    yield set_seconds
+    set_seconds(0.5)
+
+
+@pytest.fixture
+def widget(emulator: EmulatorServer) -> Iterator[KlingWidget]:
+    client = FoxClient("sk-review-two-test-key", emulator.url)
+    w = KlingWidget(client=client)
+    sent: list[tuple[dict[str, Any], Any]] = []
+    w.send = lambda content, buffers=None: sent.append((content, buffers))  # type: ignore[method-assign]
+    w.sent = sent  # type: ignore[attr-defined]
+    yield w
+    w.close()
+    client.close()
+
+
+def message(w: KlingWidget, **content: Any) -> dict[str, Any]:
+    """Deliver a front-end message; return the answer to it."""
+    w._on_custom_message(w, {"id": "r2", **content}, [])
+    answer = f"{content['kind']}-response"
+    sent: list[tuple[dict[str, Any], Any]] = w.sent  # type: ignore[attr-defined]
+    return next(c for c, _b in reversed(sent) if c.get("id") == "r2" and c.get("kind") in (answer, "error-response"))
+
+
+def until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + HANG_GUARD
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        time.sleep(0.02)
+
+
+def card_ids(w: KlingWidget) -> list[str]:
+    return [str(c["id"]) for c in w._tasks]
+
+
+def started(w: KlingWidget, prompt: str) -> Generation:
+    """A generation started from the controls, once its submit was answered."""
+    w.prompt = prompt
+    generation = w._find(w.generate_nowait())
+    assert generation is not None
+    until(lambda: generation.task_id is not None, "the submit was answered")
+    return generation
+
+
+# -- finding 1: the card cap hides work that still needs the user --------------------------------
+def test_the_card_cap_never_hides_a_running_stopped_or_uncertain_generation(
+    widget: KlingWidget, slow: Callable[[float], None]
+) -> None:
+    """``_tasks`` held the newest 50 whatever their state.
+
+    A generation still running (or stopped and resumable, or "uncertain": maybe billed) behind
+    50 newer cards (a finished batch, or the first members of a big batch, which run first and
+    are the oldest) dropped out of ``_tasks``: the views could neither see it nor stop, resume or
+    play it, though it was being billed.
+    """
+    slow(60)
+    running = started(widget, "a fox still running")
+    stopped = started(widget, "a fox stopped by the user")
+    assert widget.stop_watching(stopped.key)
+    until(lambda: stopped.resumable, "stopped")
+    uncertain = Generation(VideoRequest(prompt="a fox maybe billed"), status=TaskStatus.UNCERTAIN, watching=False)
+    widget._controller.add_finished(uncertain)
+    for i in range(CARD_LIMIT + 5):
+        widget._controller.add_finished(
+            Generation(VideoRequest(prompt=f"clip {i}"), id=f"task-done-{i}", status="failed", watching=False)
+        )
+    widget._settle()
+    shown = card_ids(widget)
+    assert widget._tasks_total == CARD_LIMIT + 8
+    for generation in (running, stopped, uncertain):
+        assert generation.key in shown, f"{generation.status} card dropped out of sight"
+    assert shown[:CARD_LIMIT] == [g.key for g in widget.tasks[:CARD_LIMIT]]  # the newest, newest first
+    assert next(c for c in widget._tasks if c["id"] == running.key)["watching"] is True
+    assert message(widget, kind="stop-watching", task_id=running.key)["ok"] is True

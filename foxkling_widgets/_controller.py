@@ -446,6 +446,9 @@ class Controller:
         self._publish_lock = threading.Lock()  # cards are computed and published as one step
         self._generations: list[Generation] = []
         self._jobs: dict[str, asyncio.Task[Task]] = {}
+        # The client each generation was submitted (or restored) with, by key: a resume follows
+        # the task on that API, not on the one a key pasted since points to.
+        self._clients: dict[str, AsyncFoxClient] = {}
         self._next_publish = 0.0
         self._flush_scheduled = False
         self._concurrency = max(1, int(concurrency))
@@ -580,7 +583,7 @@ class Controller:
     def start(self, request: VideoRequest) -> tuple[Generation, concurrent.futures.Future[Task]]:
         """Start a generation (the request must already be valid); returns its record and a future."""
         generation, client = Generation(request), self.client
-        return generation, self._launch(generation, lambda: self._run(generation, client))
+        return generation, self._launch(generation, client, lambda: self._run(generation, client))
 
     def start_batch(self, requests: Sequence[VideoRequest], labels: Sequence[str]) -> Batch:
         """Start several generations as one gallery; they run ``concurrency`` at a time, in order."""
@@ -590,18 +593,21 @@ class Controller:
             for i, (request, label) in enumerate(zip(requests, labels, strict=True))
         ]
         client = self.client  # the whole batch goes to the API it was started on, even if the key changes
-        futures = [self._launch(g, lambda g=g: self._run(g, client)) for g in generations]  # type: ignore[misc]
+        futures = [self._launch(g, client, lambda g=g: self._run(g, client)) for g in generations]  # type: ignore[misc]
         return Batch(batch_id, generations, futures, settle=self.on_settle)
 
     def start_voice(self, url: str, name: str) -> tuple[Generation, concurrent.futures.Future[Task]]:
         """Create a voice from an audio URL (already validated), with its own card."""
         generation, client = Generation(None, voice={"url": url, "name": name, "voice_id": None}), self.client
-        return generation, self._launch(generation, lambda: self._run_voice(generation, client))
+        return generation, self._launch(generation, client, lambda: self._run_voice(generation, client))
 
-    def _launch(self, generation: Generation, work: Callable[[], Awaitable[Task]]) -> concurrent.futures.Future[Task]:
-        generation.code_session = generation.code_session or CodeSession.of(self.client)
+    def _launch(
+        self, generation: Generation, client: AsyncFoxClient, work: Callable[[], Awaitable[Task]]
+    ) -> concurrent.futures.Future[Task]:
+        generation.code_session = generation.code_session or CodeSession.of(client)
         with self._lock:
             self._generations.append(generation)
+            self._clients[generation.key] = client
         self.changed()
         return self.runner.submit(self._track(generation, work))
 
@@ -726,11 +732,12 @@ class Controller:
     def resume(self, generation: Generation) -> concurrent.futures.Future[Task]:
         """Follow an already-submitted task (e.g. from the journal after a restart)."""
         assert generation.task is not None
-        generation.code_session = generation.code_session or CodeSession.of(self.client)
+        task, client = generation.task, self.client
+        generation.code_session = generation.code_session or CodeSession.of(client)
         with self._lock:
             self._generations.append(generation)
+            self._clients[generation.key] = client
         self.changed()
-        task, client = generation.task, self.client
         follow = self._follow_voice if generation.voice is not None else self._follow
         return self.runner.submit(self._track(generation, lambda: follow(generation, task, client)))
 
@@ -765,7 +772,8 @@ class Controller:
         generation.watching, generation.stop_requested = True, False
         generation.status = task.status
         generation.note, generation.stopped_at = "", None
-        client = self.client
+        with self._lock:
+            client = self._clients.get(generation.key, self.client)  # where it was submitted
         follow = self._follow_voice if generation.voice is not None else self._follow
         self.changed()
         # Its own job, like resume(): not through a concurrency slot, since nothing is submitted
@@ -784,6 +792,8 @@ class Controller:
             gone = [g for g in self._generations if g.status in FINISHED and not g.watching]
             dropped = {id(g) for g in gone}
             self._generations = [g for g in self._generations if id(g) not in dropped]
+            for generation in gone:
+                self._clients.pop(generation.key, None)
         if gone:
             self.changed()
         return gone

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from fake_server import FakeServer
 
 from foxkling_widgets import FoxClient, KlingWidget, TaskStatus, VideoRequest
 from foxkling_widgets._cards import CARD_LIMIT
@@ -110,3 +111,34 @@ def test_the_card_cap_never_hides_a_running_stopped_or_uncertain_generation(
     assert shown[:CARD_LIMIT] == [g.key for g in widget.tasks[:CARD_LIMIT]]  # the newest, newest first
     assert next(c for c in widget._tasks if c["id"] == running.key)["watching"] is True
     assert message(widget, kind="stop-watching", task_id=running.key)["ok"] is True
+
+
+# -- finding 2: resume follows the task on whatever API the studio uses now ----------------------
+def test_resume_after_the_key_changed_follows_the_task_where_it_was_submitted(
+    widget: KlingWidget,
+    emulator: EmulatorServer,
+    server: FakeServer,
+    slow: Callable[[float], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``_resume`` polled with ``self.client``: the client of the key pasted since.
+
+    A clip submitted on one API, stopped, then resumed after a key was pasted (or cleared) was
+    polled on the other API, which does not know the task: the card turned "failed" although the
+    provider kept running (and billing) it, and its task id went to a host that never had it.
+    A batch already stays on the API it was started on; so must a resumed generation.
+    """
+    slow(60)
+    generation = started(widget, "a fox on the first API")
+    assert widget.stop_watching(generation.key)
+    until(lambda: generation.resumable, "stopped")
+    monkeypatch.setenv("FOXAPI_BASE_URL", server.url)  # where a pasted key's client goes
+    assert message(widget, kind="set-key", key="sk-pasted-review-key-0123456789")["ok"] is True
+    posts = emulator.emulator.stats["posts"]
+
+    slow(0.5)
+    assert message(widget, kind="resume", task_id=generation.key)["ok"] is True
+    done = widget.wait(generation.key, timeout=HANG_GUARD)
+    assert done.status == "completed" and done.done, (done.status, done.error)
+    assert server.requests == []  # the other API never heard of this task
+    assert emulator.emulator.stats["posts"] == posts

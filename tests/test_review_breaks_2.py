@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from fake_server import FakeServer
+from fake_server import FakeServer, Reply, json_reply
 
-from foxkling_widgets import FoxClient, KlingWidget, TaskStatus, VideoRequest
+from foxkling_widgets import FoxClient, InvalidRequestError, KlingWidget, TaskStatus, VideoRequest
 from foxkling_widgets._cards import CARD_LIMIT
 from foxkling_widgets._controller import Generation
 from foxkling_widgets.emulator import EmulatorConfig, EmulatorServer
@@ -142,3 +142,53 @@ def test_resume_after_the_key_changed_follows_the_task_where_it_was_submitted(
     assert done.status == "completed" and done.done, (done.status, done.error)
     assert server.requests == []  # the other API never heard of this task
     assert emulator.emulator.stats["posts"] == posts
+
+
+# -- finding 3: a submitted task whose price the server never said slipped out of the budget -----
+def unpriced_server(server: FakeServer) -> None:
+    """A server whose answers carry no ``usage`` (the contract only says it was seen there)."""
+    count = 0
+
+    def answer(seen: Any) -> Reply:
+        nonlocal count
+        if seen.method == "POST":
+            count += 1
+            return json_reply(
+                {
+                    "id": f"task-unified-1700000000-unpriced{count}",
+                    "status": "pending",
+                    "progress": 0,
+                    "created": int(time.time()),
+                }
+            )
+        task_id = seen.path.rsplit("/", 1)[-1].split("?")[0]
+        return json_reply({"id": task_id, "status": "processing", "progress": 10, "created": int(time.time())})
+
+    server.answer = answer
+
+
+def test_a_stopped_task_of_unknown_price_still_counts_against_the_budget(server: FakeServer) -> None:
+    """``BudgetGuard._pending`` held only generations still watched (or uncertain).
+
+    One stopped by the user before its price was known (the server said none yet) keeps running,
+    and billing, at the provider, yet counted for nothing: with no price to go on, "one clip of
+    unknown price at a time" let the next one start, and the next, each stopped in turn, so a
+    budget of 10 let any number of clips be billed.
+    """
+    unpriced_server(server)
+    client = FoxClient("sk-review-budget-key-0123456789", server.url)
+    w = KlingWidget(client=client, budget=10)
+    w.send = lambda content, buffers=None: None  # type: ignore[method-assign]
+    try:
+        first = started(w, "a fox of unknown price")
+        assert first.task is not None and first.task.credits_reserved is None
+        assert w.stop_watching(first.key)
+        until(lambda: not first.watching, "stopped")
+        w.prompt = "a second fox"
+        with pytest.raises(InvalidRequestError) as refused:
+            w.generate_nowait()
+        assert refused.value.field == "budget"
+        assert server.count("POST") == 1  # the second clip was never sent
+    finally:
+        w.close()
+        client.close()

@@ -7,6 +7,7 @@ Waits are bounded polls, never timing assertions.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -191,4 +192,58 @@ def test_a_stopped_task_of_unknown_price_still_counts_against_the_budget(server:
         assert server.count("POST") == 1  # the second clip was never sent
     finally:
         w.close()
+        client.close()
+
+
+# -- finding 4: two batches started at once from two threads both passed the budget's check -----
+def test_two_batches_started_at_once_never_pass_the_budget_together(emulator: EmulatorServer) -> None:
+    """``generate_batch`` checked the budget, then started the batch, with nothing held between.
+
+    Two threads (a notebook's thread pool, or a helper thread beside the kernel's) starting a
+    batch each both passed the check before either batch was counted, so together they reserved
+    more than the cap. The check and the start must be one step.
+    """
+    import threading
+
+    client = FoxClient("sk-review-budget-race-key", emulator.url)
+    try:
+        first = KlingWidget(client=client)  # one priced clip in the journal: prices are known
+        first.send = lambda content, buffers=None: None  # type: ignore[method-assign]
+        first.prompt = "a fox that sets the price"
+        priced = first.wait(first.generate_nowait(), timeout=HANG_GUARD)
+        price = priced.task.credits_reserved if priced.task else None
+        assert price
+        first.close()
+
+        w = KlingWidget(client=client, budget=3 * price)  # one batch of two fits, two do not
+        w.send = lambda content, buffers=None: None  # type: ignore[method-assign]
+        both_checked = threading.Barrier(2, timeout=2.0)
+        check = w._budget_guard.problems
+
+        def slow_check(*args: Any, **kwargs: Any) -> Any:
+            answer = check(*args, **kwargs)
+            # Widen the window between the check and the start (a lock makes it wait alone).
+            with contextlib.suppress(threading.BrokenBarrierError):
+                both_checked.wait()
+            return answer
+
+        w._budget_guard.problems = slow_check  # type: ignore[method-assign]
+        outcomes: list[str] = []
+
+        def start(label: str) -> None:
+            try:
+                w.generate_batch([{"prompt": f"{label} fox"}, {"prompt": f"{label} owl"}])
+                outcomes.append("started")
+            except InvalidRequestError as error:
+                outcomes.append(f"refused:{error.field}")
+
+        threads = [threading.Thread(target=start, args=(name,)) for name in ("left", "right")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(HANG_GUARD)
+        assert sorted(outcomes) == ["refused:budget", "started"]
+        assert len([g for g in w.tasks if not g.restored]) == 2  # the first studio's clip shows restored
+        w.close()
+    finally:
         client.close()

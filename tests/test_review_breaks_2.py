@@ -18,6 +18,7 @@ from fake_server import FakeServer, Reply, json_reply
 from foxkling_widgets import FoxClient, InvalidRequestError, KlingWidget, TaskStatus, VideoRequest
 from foxkling_widgets._cards import CARD_LIMIT
 from foxkling_widgets._controller import Generation
+from foxkling_widgets._restore import RESTORE_LIMIT
 from foxkling_widgets.emulator import EmulatorConfig, EmulatorServer
 
 pytestmark = pytest.mark.timeout(120)
@@ -245,5 +246,38 @@ def test_two_batches_started_at_once_never_pass_the_budget_together(emulator: Em
         assert sorted(outcomes) == ["refused:budget", "started"]
         assert len([g for g in w.tasks if not g.restored]) == 2  # the first studio's clip shows restored
         w.close()
+    finally:
+        client.close()
+
+
+# -- finding 5: a restart followed only the newest 20 journaled tasks -----------------------------
+def test_a_restart_follows_every_unfinished_task_not_only_the_newest_twenty(
+    emulator: EmulatorServer, slow: Callable[[float], None]
+) -> None:
+    """``restore_from_journal`` read ``history(RESTORE_LIMIT)`` and nothing more.
+
+    A kernel that restarted while more than 20 clips ran (a Python caller's loop, at a generous
+    concurrency) showed and followed only the newest 20: the oldest members, which
+    had started first and were billed like the others, were neither followed nor downloaded in
+    the new studio, and no card said they existed.
+    """
+    count = RESTORE_LIMIT + 2
+    client = FoxClient("sk-review-restart-key", emulator.url)
+    try:
+        slow(60)
+        before = KlingWidget(client=client, concurrency=count)
+        before.send = lambda content, buffers=None: None  # type: ignore[method-assign]
+        generations = [started(before, f"clip {i}") for i in range(count)]  # batches take 8: one by one
+        task_ids = [str(g.task_id) for g in generations]
+        before.close()  # the kernel goes away; the provider keeps running them
+        slow(0.5)
+
+        after = KlingWidget(client=client)  # the new kernel's studio
+        after.send = lambda content, buffers=None: None  # type: ignore[method-assign]
+        known = {g.task_id for g in after.tasks}
+        assert [t for t in task_ids if t not in known] == [], "unfinished tasks not restored"
+        for task_id in task_ids:
+            assert after.wait(task_id, timeout=HANG_GUARD).done
+        after.close()
     finally:
         client.close()

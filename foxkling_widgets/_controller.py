@@ -32,8 +32,7 @@ from ._secrets import scrub
 from ._status import FINISHED, TaskStatus
 from ._types import Task, VideoRequest
 from ._validation import MODEL_CREATE_VOICE
-from .client import EMULATOR_KEY, AsyncFoxClient
-from .client._async import _is_loopback_url
+from .client import EMULATOR_KEY, AsyncFoxClient, is_loopback_url
 
 __all__ = ["Batch", "CodeSession", "Controller", "Generation", "request_code", "request_summary", "voice_code"]
 
@@ -321,7 +320,7 @@ class Generation:
         if session is not None and (session.emulator or session.key == "emulator"):
             emulated = True
         elif session is not None and session.base_url is not None:
-            emulated = _is_loopback_url(session.base_url)
+            emulated = is_loopback_url(session.base_url)
         return {
             "id": self.key,
             "task_id": self.task_id,

@@ -166,7 +166,8 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     ) -> None:
         # Settings first: a bad budget or a live client in classroom mode fails before any thread starts.
         cap, in_classroom = budget_setting(budget), classroom_setting(classroom)
-        emulator = emulator_for(in_classroom, emulator, client.mode if client is not None else None)
+        given_mode, given_url = (client.mode, client.base_url) if client is not None else (None, None)
+        emulator = emulator_for(in_classroom, emulator, given_mode, given_url)
         super().__init__(concurrency=max(1, int(concurrency)), **kwargs)  # the observer below comes later
         if isinstance(client, FoxClient):
             self._runner = client.runner

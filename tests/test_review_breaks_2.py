@@ -281,3 +281,19 @@ def test_a_restart_follows_every_unfinished_task_not_only_the_newest_twenty(
         after.close()
     finally:
         client.close()
+
+
+# -- finding 6: classroom mode took a client that only said it was the emulator ------------------
+def test_classroom_mode_refuses_a_client_marked_emulator_that_sends_elsewhere() -> None:
+    """``emulator_for`` trusted the client's ``mode`` label alone.
+
+    ``FoxClient(key, "https://<the live API>", mode="emulator")`` (a label, not where it sends)
+    was accepted in classroom mode: the studio said "emulator · nothing is billed" and every
+    student's clip went to the live API with the key. Every emulator runs on this machine.
+    """
+    labelled = FoxClient("sk-a-real-looking-key-123", "https://api.example", mode="emulator")
+    try:
+        with pytest.raises(ValueError, match="classroom"):
+            KlingWidget(classroom=True, client=labelled)
+    finally:
+        labelled.close()

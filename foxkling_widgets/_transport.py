@@ -134,9 +134,25 @@ class ChunkSender:
 
     # -- called from the kernel's main thread ---------------------------------------------------
     def start(self) -> None:
-        """Send on a daemon thread of its own (a kernel shutting down does not wait for it)."""
-        self._thread = threading.Thread(target=self.run, name=f"foxkling-video-{self.task_id}", daemon=True)
-        self._thread.start()
+        """Send on a daemon thread of its own (a kernel shutting down does not wait for it).
+
+        Never raises: the request's answer (this transfer's header) has gone out already, so a
+        thread that cannot start (a process out of threads) is told to the view as this
+        transfer's ``video-error``, not as a second answer to its request.
+        """
+        thread = threading.Thread(target=self.run, name=f"foxkling-video-{self.task_id}", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError as error:
+            logger.error("sending video %s could not start: %s", self.task_id, error)
+            self.outcome = "error"
+            self._fail("the kernel could not start sending it (no thread for it; see the kernel's log)")
+            with contextlib.suppress(OSError):
+                self._file.close()
+            if self._on_done is not None:
+                self._on_done("error")
+            return
+        self._thread = thread
 
     def ack(self, index: int) -> bool:
         """The front end has chunk ``index``. False for an index that was never sent."""

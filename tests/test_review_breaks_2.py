@@ -8,7 +8,9 @@ Waits are bounded polls, never timing assertions.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
+import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -204,8 +206,6 @@ def test_two_batches_started_at_once_never_pass_the_budget_together(emulator: Em
     batch each both passed the check before either batch was counted, so together they reserved
     more than the cap. The check and the start must be one step.
     """
-    import threading
-
     client = FoxClient("sk-review-budget-race-key", emulator.url)
     try:
         first = KlingWidget(client=client)  # one priced clip in the journal: prices are known
@@ -297,3 +297,35 @@ def test_classroom_mode_refuses_a_client_marked_emulator_that_sends_elsewhere() 
             KlingWidget(classroom=True, client=labelled)
     finally:
         labelled.close()
+
+
+# -- finding 7: a video-request could get two answers ---------------------------------------------
+def test_a_video_request_whose_sender_cannot_start_gets_one_answer_and_a_video_error(
+    widget: KlingWidget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``VideoTransfers.request`` sent the header (the answer), then started the sender's thread.
+
+    When the thread could not start (a process out of threads: ``RuntimeError: can't start new
+    thread``), the error escaped to the dispatcher, which answered the same request a second
+    time; the view ignores a second answer, so it waited for chunks that never came until its
+    timeout, and the open file and the registered transfer stayed behind.
+    """
+    from foxkling_widgets import _transport
+
+    widget.prompt = "a fox to play"
+    done = widget.wait(widget.generate_nowait(), timeout=HANG_GUARD)
+    assert done.done
+
+    class NoThread(threading.Thread):
+        def start(self) -> None:
+            raise RuntimeError("can't start new thread")
+
+    # Only the transport module's threads: everything else keeps starting its own.
+    monkeypatch.setattr(_transport, "threading", types.SimpleNamespace(Thread=NoThread, Condition=threading.Condition))
+    widget._on_custom_message(widget, {"id": "v1", "kind": "video-request", "task_id": done.key}, [])
+    sent: list[tuple[dict[str, Any], Any]] = widget.sent  # type: ignore[attr-defined]
+    answers = [c for c, _b in sent if c.get("id") == "v1" and c.get("kind") in ("video-response", "error-response")]
+    errors = [c for c, _b in sent if c.get("id") == "v1" and c.get("kind") == "video-error"]
+    assert len(answers) == 1, answers
+    assert len(errors) == 1 and errors[0]["ok"] is False
+    assert len(widget._transfers) == 0  # nothing left registered

@@ -329,3 +329,33 @@ def test_a_video_request_whose_sender_cannot_start_gets_one_answer_and_a_video_e
     assert len(answers) == 1, answers
     assert len(errors) == 1 and errors[0]["ok"] is False
     assert len(widget._transfers) == 0  # nothing left registered
+
+
+# -- finding 8: FOXKLING_CLASSROOM=1 kept studios on the emulator, but not the %%kling magic -------
+def test_classroom_mode_keeps_the_kling_magic_on_the_emulator_too(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The magic chose live whenever a key was set, ignoring ``FOXKLING_CLASSROOM``.
+
+    A teacher sets ``FOXKLING_CLASSROOM=1`` so nothing in the class goes live; with
+    ``FOXAPI_API_KEY`` also in the environment (the teacher's own), a ``%%kling`` cell in a
+    student's notebook submitted, and billed, on the live API with that key.
+    """
+    import IPython.display
+
+    import foxkling_widgets.emulator as emulator_package
+    from foxkling_widgets._magic import kling
+
+    class Handle:
+        def update(self, _obj: Any) -> None:
+            return None
+
+    monkeypatch.setattr(IPython.display, "display", lambda *_a, display_id=None, **_k: Handle() if display_id else None)
+    monkeypatch.setenv("FOXKLING_CLASSROOM", "1")
+    monkeypatch.setenv("FOXAPI_API_KEY", "sk-the-teachers-own-key-0123456789")
+    monkeypatch.setenv("FOXAPI_BASE_URL", server.url)  # stands for the live API: it records what it gets
+    with EmulatorServer(EmulatorConfig(seconds_per_video=0)) as local:
+        monkeypatch.setattr(emulator_package, "shared_emulator", lambda: local)
+        kling("", "a fox in class")
+        assert server.requests == []  # nothing reached the "live" API
+        assert local.emulator.stats["posts"] == 1

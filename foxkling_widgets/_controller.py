@@ -48,6 +48,10 @@ CUT_OFF_NOTE = (
     "its task id, once answered, is in the task journal (foxkling tasks, client.history()), "
     "and an unanswered one is listed there as possibly billed."
 )
+NAMED_NOTE = (
+    "The submit's answer was an error, but it named this task, so the task exists and may be billed. "
+    "It is followed like any other; the submit was not sent again."
+)
 DEFAULT_CONCURRENCY = 2
 #: The front end's concurrency box offers 1 to this. Python callers may set more (a researcher's
 #: batch of 20 on a generous rate limit); the box is the classroom's guard against 429s.
@@ -646,6 +650,16 @@ class Controller:
             task = await post
         except asyncio.CancelledError:
             raise  # still ``sending``: _track reports the cut-off POST as uncertain, never as unbilled
+        except FoxAPIError as error:
+            generation.sending = False
+            if not error.task_id:
+                raise
+            # The answer was an error (a 5xx, cut off, not usable JSON) yet named its task: the
+            # task exists and is billed, and the client has journaled it. Follow it like any
+            # other (polling is safe); the submit is never sent again.
+            logger.warning("the submit's answer was an error but named task %s: following it", error.task_id)
+            task = Task(id=error.task_id)
+            generation.note = NAMED_NOTE
         except BaseException:
             generation.sending = False
             raise

@@ -359,3 +359,45 @@ def test_classroom_mode_keeps_the_kling_magic_on_the_emulator_too(
         kling("", "a fox in class")
         assert server.requests == []  # nothing reached the "live" API
         assert local.emulator.stats["posts"] == 1
+
+
+# -- finding 9: a submit whose error answer named its task: the studio dropped the id ------------
+def named_by_a_502(server: FakeServer) -> str:
+    """A gateway 502 whose body names the task it created; polls say the task is running."""
+    task_id = "task-unified-1700000000-paid502x"
+
+    def answer(seen: Any) -> Reply:
+        if seen.method == "POST":
+            return json_reply({"id": task_id, "status": "pending", "error": {"message": "upstream timeout"}}, 502)
+        return json_reply({"id": task_id, "status": "processing", "progress": 40, "created": int(time.time())})
+
+    server.answer = answer
+    return task_id
+
+
+def test_a_task_named_by_an_error_answer_is_followed_by_the_studio(server: FakeServer) -> None:
+    """``Controller._submit`` let every error through to ``Generation.fail``.
+
+    A submit answered with an error that still named its task (a 502 with the id, an answer cut
+    off after the id, a body that was not usable JSON) is journaled with that id by the client,
+    whose docstring says "resume() and the widget follow it". The studio did not: the card said
+    "uncertain" with ``task_id: null``, nothing polled the task the provider was running and
+    billing, and it could be neither resumed nor played in this session.
+    """
+    task_id = named_by_a_502(server)
+    client = FoxClient("sk-review-named-key-0123456789", server.url)
+    w = KlingWidget(client=client)
+    w.send = lambda content, buffers=None: None  # type: ignore[method-assign]
+    try:
+        w.prompt = "a fox behind a flaky gateway"
+        generation = w._find(w.generate_nowait())
+        assert generation is not None
+        until(lambda: generation.task_id is not None or not generation.watching, "the submit ended")
+        assert generation.task_id == task_id, (generation.status, generation.error)
+        until(lambda: generation.status == "processing", "the task is followed")
+        assert generation.watching and server.count("POST") == 1  # followed, never re-sent
+        assert w.stop_watching(generation.key)
+        until(lambda: generation.resumable, "stopped, and resumable")
+    finally:
+        w.close()
+        client.close()

@@ -7,6 +7,7 @@ Waits are bounded polls, never timing assertions.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
@@ -15,9 +16,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from fake_server import FakeServer, Reply, json_reply
+from fake_server import FakeServer, Reply, instant, json_reply, scratch_journal
 
-from foxkling_widgets import FoxClient, InvalidRequestError, KlingWidget, TaskStatus, VideoRequest
+from foxkling_widgets import (
+    AsyncFoxClient,
+    FoxClient,
+    InvalidRequestError,
+    KlingWidget,
+    SubmitUncertainError,
+    TaskStatus,
+    VideoRequest,
+)
 from foxkling_widgets._cards import CARD_LIMIT
 from foxkling_widgets._controller import Generation
 from foxkling_widgets._restore import RESTORE_LIMIT
@@ -401,3 +410,26 @@ def test_a_task_named_by_an_error_answer_is_followed_by_the_studio(server: FakeS
     finally:
         w.close()
         client.close()
+
+
+# -- finding 10: a task named by an error answer was journaled under the wrong host --------------
+def test_a_task_named_by_an_error_answer_is_journaled_under_the_clients_journal_host(server: FakeServer) -> None:
+    """``_submit_payload`` recorded such a task under ``base_url``, every other task under ``journal_host``.
+
+    For a client whose two differ (the built-in emulator, journaled as one host across kernels
+    whose ports change; a proxy named by ``journal_host``), the task sat in the journal under a
+    host nothing reads: ``history()``, a new studio's restore and ``resume()`` never found it,
+    so after a restart it was neither shown nor followed.
+    """
+    task_id = named_by_a_502(server)
+    journal = scratch_journal()
+
+    async def go() -> list[str]:
+        async with AsyncFoxClient(
+            "sk-review-host-key-0123456789", server.url, journal=journal, journal_host="foxapi-main", sleep=instant
+        ) as client:
+            with pytest.raises(SubmitUncertainError):
+                await client.submit(VideoRequest(prompt="a fox behind a flaky gateway"))
+            return [entry.task_id for entry in client.history()]
+
+    assert asyncio.run(go()) == [task_id]

@@ -380,7 +380,7 @@ class AsyncFoxClient:
                 # The answer was an error, yet it named a task: that task may be billed, so it is
                 # journaled like any other (resume() and the widget follow it).
                 await self._record(
-                    "recording a task", lambda j: j.record_submitted(intent, Task(id=named), payload, self.base_url)
+                    "recording a task", lambda j: j.record_submitted(intent, Task(id=named), payload, self.journal_host)
                 )
             else:
                 await self._record("recording an uncertain submit", partial(_uncertain, intent=intent, error=uncertain))

@@ -125,9 +125,10 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     _posters = traitlets.Dict(
         help="Posters by card id ('data:image/jpeg;base64,...'): sent once each, not with every card update."
     ).tag(sync=True, kernel_owned=True)
-    _tasks_total = traitlets.Int(0, help="How many generations the studio knows (_tasks holds the newest 50).").tag(
-        sync=True, kernel_owned=True
-    )
+    _tasks_total = traitlets.Int(
+        0,
+        help="How many generations the studio knows (_tasks: the newest 50, and older ones that need the user).",
+    ).tag(sync=True, kernel_owned=True)
     _credits = traitlets.Dict(
         help="Credits: {estimate (median of past same-tier tasks, or null), session, journal} for this API host."
     ).tag(sync=True, kernel_owned=True)

@@ -4,7 +4,7 @@ import { aspectValue, perRow } from "../src/gallery.js";
 import { clampTime, createSyncGroup, longest, muteAllBut, soundSource } from "../src/sync.js";
 import { toggleVoice, voiceChoices } from "../src/voices.js";
 import widget from "../src/widget.js";
-import { fakeModel } from "./fake-model.js";
+import { fakeCard, fakeModel } from "./fake-model.js";
 
 /** A video-like object with the properties the sync group uses. */
 function fakeVideo(duration, currentTime = 0) {
@@ -75,30 +75,17 @@ describe("voice chips", () => {
   });
 });
 
-const card = (id, index, over = {}) => ({
-  id,
-  status: "processing",
-  status_text: "processing",
-  progress: 40,
-  created: 1,
-  submitted_at: Date.now(),
-  finished_at: null,
-  estimated_time: 10,
-  credits_reserved: 5,
-  request: {},
-  summary: "a fox",
-  error: null,
-  video: null,
-  poster: "",
-  watching: true,
-  code: "",
-  audio_requested: false,
-  note: "",
-  kind: "video",
-  batch: { id: "batch-1", index, count: 3, label: ["16:9", "9:16", "1:1"][index] },
-  voice: null,
-  ...over,
-});
+const card = (id, index, over = {}) =>
+  fakeCard({
+    id,
+    submitted_at: Date.now(),
+    summary: "a fox",
+    code: "",
+    kind: "video",
+    batch: { id: "batch-1", index, count: 3, label: ["16:9", "9:16", "1:1"][index] },
+    voice: null,
+    ...over,
+  });
 
 let el;
 beforeEach(() => {

@@ -2,32 +2,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { credits, creditsLine, emulatorNote, plural, statusLabel, timing } from "../src/format.js";
 import widget from "../src/widget.js";
-import { fakeModel } from "./fake-model.js";
+import { fakeCard, fakeModel } from "./fake-model.js";
 
 const POSTER = "data:image/jpeg;base64,AAAA";
 
-const card = (over = {}) => ({
-  id: "gen-0000000001",
-  task_id: "task-1",
-  status: "processing",
-  status_text: "processing",
-  progress: 40,
-  created: 1,
-  submitted_at: Date.now() - 5000,
-  finished_at: null,
-  estimated_time: 10,
-  credits_reserved: 5,
-  request: {},
-  summary: "16:9 · 5 s · 720p — a fox",
-  error: null,
-  video: null,
-  poster: "",
-  watching: true,
-  code: "print(1)",
-  audio_requested: false,
-  note: "",
-  ...over,
-});
+const card = (over = {}) => fakeCard({ id: "gen-0000000001", task_id: "task-1", ...over });
 
 let el;
 beforeEach(() => {

@@ -64,3 +64,32 @@ export function fakeModel(initial = {}) {
     listeners: () => [...handlers.values()].reduce((n, s) => n + s.size, 0),
   };
 }
+
+/**
+ * A task card as the kernel sends it (docs/widget-protocol.md), running at 40 %: one shape for
+ * every test, each overriding what it is about.
+ * @param {Record<string, unknown>} [over]
+ */
+export function fakeCard(over = {}) {
+  return {
+    id: "task-unified-1-abcdefgh",
+    status: "processing",
+    status_text: "processing",
+    progress: 40,
+    created: 1,
+    submitted_at: Date.now() - 5000,
+    finished_at: null,
+    estimated_time: 10,
+    credits_reserved: 5,
+    request: {},
+    summary: "16:9 · 5 s · 720p — a fox",
+    error: null,
+    video: null,
+    poster: "",
+    watching: true,
+    code: "print(1)",
+    audio_requested: false,
+    note: "",
+    ...over,
+  };
+}

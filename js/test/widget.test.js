@@ -3,29 +3,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { TIMEOUT_MS } from "../src/protocol.js";
 import { PROBE_BYTES } from "../src/transport.js";
 import widget from "../src/widget.js";
-import { fakeModel } from "./fake-model.js";
+import { fakeCard, fakeModel } from "./fake-model.js";
 
-const card = (over = {}) => ({
-  id: "task-unified-1-abcdefgh",
-  status: "processing",
-  status_text: "processing",
-  progress: 40,
-  created: 1,
-  submitted_at: Date.now() - 5000,
-  finished_at: null,
-  estimated_time: 10,
-  credits_reserved: 5,
-  request: {},
-  summary: "16:9 · 5 s · 720p — a fox",
-  error: null,
-  video: null,
-  poster: "",
-  watching: true,
-  code: "print(1)",
-  audio_requested: false,
-  note: "",
-  ...over,
-});
+const card = (over = {}) => fakeCard(over);
 
 /** Answer the view's probe: with the known buffer (binary) or without it (a Colab-like host). */
 function answerProbe(model, binary = true) {

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from fake_server import FakeServer, Reply, instant, json_reply, scratch_journal
+from waits import until
 
 from foxkling_widgets import (
     AsyncFoxClient,
@@ -71,14 +72,6 @@ def message(w: KlingWidget, **content: Any) -> dict[str, Any]:
     answer = f"{content['kind']}-response"
     sent: list[tuple[dict[str, Any], Any]] = w.sent  # type: ignore[attr-defined]
     return next(c for c, _b in reversed(sent) if c.get("id") == "r2" and c.get("kind") in (answer, "error-response"))
-
-
-def until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + HANG_GUARD
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        time.sleep(0.02)
 
 
 def card_ids(w: KlingWidget) -> list[str]:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from waits import until
 
 from foxkling_widgets import FoxClient, KlingWidget, Task, TaskStatus, VideoRequest
 from foxkling_widgets._controller import Generation
@@ -63,14 +64,6 @@ def message(w: KlingWidget, **content: Any) -> dict[str, Any]:
     answer = f"{content['kind']}-response" if content["kind"] != "video-request" else "video-response"
     sent: list[tuple[dict[str, Any], Any]] = w.sent  # type: ignore[attr-defined]
     return next(c for c, _b in reversed(sent) if c.get("id") == "w1" and c.get("kind") in (answer, "error-response"))
-
-
-def until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + HANG_GUARD
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        time.sleep(0.02)
 
 
 def card_of(w: KlingWidget, key: str) -> dict[str, Any] | None:

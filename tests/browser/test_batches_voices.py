@@ -23,6 +23,7 @@ from .helpers import (
     open_notebook,
     run_all,
     type_into,
+    wait_for,
     wait_for_widget,
     write_notebook,
 )
@@ -40,15 +41,6 @@ VIDEOS_STATE = """
 
 def _videos(page: Page) -> list[dict[str, Any]]:
     return list(page.evaluate(VIDEOS_STATE))
-
-
-def _wait(predicate: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _voice_flow(page: Page, emulator: Emulator, shots: Path, name: str) -> None:
@@ -113,13 +105,13 @@ def _batch_flow(page: Page, emulator: Emulator, shots: Path, name: str) -> None:
             and all(cards.nth(i).get_attribute("data-status") == "completed" for i in range(3))
         )
 
-    _wait(all_done, GENERATION_MS / 1000, "three completed variations")
+    wait_for(all_done, GENERATION_MS / 1000, "three completed variations")
     assert "queued" in statuses, statuses  # two at a time: the third waited for a slot
     assert emulator.stats()["posts"] == posts + 3
     labels = gallery.locator('[data-fk="variation-label"]').all_inner_texts()
     assert labels == ["16:9", "9:16", "1:1"], labels
 
-    _wait(lambda: len(v := _videos(page)) == 3 and all(x["ready"] >= 2 for x in v), 60, "three loaded videos")
+    wait_for(lambda: len(v := _videos(page)) == 3 and all(x["ready"] >= 2 for x in v), 60, "three loaded videos")
     shapes = [round(v["w"] / v["h"], 2) for v in _videos(page)]
     assert shapes == [round(16 / 9, 2), round(9 / 16, 2), 1.0], shapes
     assert {v["src"] for v in _videos(page)} == {"blob"}
@@ -128,10 +120,10 @@ def _batch_flow(page: Page, emulator: Emulator, shots: Path, name: str) -> None:
     assert play_all.is_enabled()
     page.evaluate("() => document.querySelectorAll('[data-fk=\"gallery\"] video').forEach((v) => { v.muted = true; })")
     play_all.click()
-    _wait(lambda: all(not v["paused"] for v in _videos(page)), 10, "all three playing")
+    wait_for(lambda: all(not v["paused"] for v in _videos(page)), 10, "all three playing")
     time.sleep(1.5)
     play_all.click()
-    _wait(lambda: all(v["paused"] for v in _videos(page)), 10, "all three paused")
+    wait_for(lambda: all(v["paused"] for v in _videos(page)), 10, "all three paused")
     times = [v["t"] for v in _videos(page)]
     assert min(times) > 0.5 and max(times) - min(times) < 0.3, times
     print(f"{name} synced playback: 3 videos {max(times) - min(times):.3f} s apart after {min(times):.1f} s of play")
@@ -140,7 +132,7 @@ def _batch_flow(page: Page, emulator: Emulator, shots: Path, name: str) -> None:
         "() => { const s = document.querySelector('[data-fk=\"scrub\"]'); s.value = '2.5';"
         " for (const e of ['input', 'change']) s.dispatchEvent(new Event(e, {bubbles: true})); }"
     )
-    _wait(lambda: all(abs(v["t"] - 2.5) < 0.1 for v in _videos(page)), 10, "all three at 2.5 s")
+    wait_for(lambda: all(abs(v["t"] - 2.5) < 0.1 for v in _videos(page)), 10, "all three at 2.5 s")
     gallery.scroll_into_view_if_needed()
     gallery.screenshot(path=str(shots / f"{name}-gallery.png"))
 

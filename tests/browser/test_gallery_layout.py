@@ -9,7 +9,6 @@ from the keyboard.
 from __future__ import annotations
 
 import itertools
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 
 from .conftest import JupyterServer, launch_options
-from .helpers import ALLOWED_PAGE_ERRORS, open_notebook, run_all, type_into, wait_for_widget, write_notebook
+from .helpers import ALLOWED_PAGE_ERRORS, open_notebook, run_all, type_into, wait_for, wait_for_widget, write_notebook
 from .timeouts import GENERATION_MS, TEST_TIMEOUT_S, VIDEO_MS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(TEST_TIMEOUT_S)]
@@ -48,15 +47,6 @@ LAYOUT = """
 
 def _layout(page: Page) -> dict[str, Any]:
     return dict(page.evaluate(LAYOUT))
-
-
-def _wait(predicate: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _set_cell_width(page: Page, width: int) -> dict[str, Any]:
@@ -118,8 +108,8 @@ def test_gallery_layout_and_sound(app: str, request: pytest.FixtureRequest, arti
             gallery = page.locator('[data-fk="gallery"]').first
             gallery.wait_for(timeout=30_000)
             done = gallery.locator('[data-fk="task"][data-status="completed"]')
-            _wait(lambda: done.count() == 3, GENERATION_MS / 1000, "three completed variations")
-            _wait(
+            wait_for(lambda: done.count() == 3, GENERATION_MS / 1000, "three completed variations")
+            wait_for(
                 lambda: len(v := _layout(page)["videos"]) == 3 and all(x["ready"] >= 2 for x in v),
                 VIDEO_MS / 1000,
                 "three loaded videos",
@@ -146,7 +136,7 @@ def test_gallery_layout_and_sound(app: str, request: pytest.FixtureRequest, arti
             # Play all: every clip plays, one soundtrack is heard (the first, by default).
             play_all = page.locator('[data-fk="play-all"]').first
             play_all.click()
-            _wait(lambda: all(not v["paused"] for v in _layout(page)["videos"]), 10, "all three playing")
+            wait_for(lambda: all(not v["paused"] for v in _layout(page)["videos"]), 10, "all three playing")
             assert _unmuted(page) == [0]
             sound = gallery.locator('[data-fk="sound-from"]')
             assert [sound.nth(i).get_attribute("aria-pressed") for i in range(3)] == ["true", "false", "false"]
@@ -154,26 +144,27 @@ def test_gallery_layout_and_sound(app: str, request: pytest.FixtureRequest, arti
             # The keyboard moves the sound: focus the second card's control, press Enter; the third's, Space.
             sound.nth(1).focus()
             page.keyboard.press("Enter")
-            _wait(lambda: _unmuted(page) == [1], 5, "the sound on the second clip")
+            wait_for(lambda: _unmuted(page) == [1], 5, "the sound on the second clip")
             assert [sound.nth(i).get_attribute("aria-pressed") for i in range(3)] == ["false", "true", "false"]
             sound.nth(2).focus()
             page.keyboard.press("Space")
-            _wait(lambda: _unmuted(page) == [2], 5, "the sound on the third clip")
+            wait_for(lambda: _unmuted(page) == [2], 5, "the sound on the third clip")
             assert all(not v["paused"] for v in _layout(page)["videos"]), "moving the sound stops no clip"
             gallery.screenshot(path=str(artifacts / f"gallery-{name}-playing.png"))
 
             # Pause all, then a click on a clip plays the group again, still with one soundtrack.
             play_all.click()
-            _wait(lambda: all(v["paused"] for v in _layout(page)["videos"]), 10, "all three paused")
+            wait_for(lambda: all(v["paused"] for v in _layout(page)["videos"]), 10, "all three paused")
             gallery.locator('video[data-fk="video"]').first.click()
-            _wait(lambda: all(not v["paused"] for v in _layout(page)["videos"]), 10, "a click on a clip plays all")
+            wait_for(lambda: all(not v["paused"] for v in _layout(page)["videos"]), 10, "a click on a clip plays all")
             assert _unmuted(page) == [2]
             play_all.click()
 
             # One clip alone, from the keyboard: the others stay paused.
             gallery.locator('[data-fk="play-one"]').nth(1).focus()
             page.keyboard.press("Enter")
-            _wait(lambda: [v["paused"] for v in _layout(page)["videos"]] == [True, False, True], 10, "one clip alone")
+            alone = [True, False, True]
+            wait_for(lambda: [v["paused"] for v in _layout(page)["videos"]] == alone, 10, "one clip alone")
             assert _unmuted(page) == [1]  # alone, it is the one heard
             unexpected = [e for e in errors if not any(a in e for a in ALLOWED_PAGE_ERRORS)]
             assert not unexpected, unexpected

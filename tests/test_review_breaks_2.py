@@ -37,23 +37,6 @@ pytestmark = pytest.mark.timeout(120)
 HANG_GUARD = 60.0
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorServer]:
-    with EmulatorServer(EmulatorConfig(seconds_per_video=0.5)) as running:
-        yield running
-
-
-@pytest.fixture
-def slow(emulator: EmulatorServer) -> Iterator[Callable[[float], None]]:
-    """Set the emulator's generation time for this test (progress is computed from it live)."""
-
-    def set_seconds(seconds: float) -> None:
-        emulator.emulator.config.seconds_per_video = seconds
-
-    yield set_seconds
-    set_seconds(0.5)
-
-
 @pytest.fixture
 def widget(emulator: EmulatorServer) -> Iterator[KlingWidget]:
     client = FoxClient("sk-review-two-test-key", emulator.url)

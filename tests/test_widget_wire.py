@@ -19,16 +19,10 @@ from waits import until
 from foxkling_widgets import FoxClient, KlingWidget, Task, TaskStatus, VideoRequest
 from foxkling_widgets._controller import Generation
 from foxkling_widgets._fallback import FallbackOutputs
-from foxkling_widgets.emulator import EmulatorConfig, EmulatorServer
+from foxkling_widgets.emulator import EmulatorServer
 
 pytestmark = pytest.mark.timeout(120)
 HANG_GUARD = 60.0
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorServer]:
-    with EmulatorServer(EmulatorConfig(seconds_per_video=0.5)) as running:
-        yield running
 
 
 @pytest.fixture
@@ -41,17 +35,6 @@ def widget(emulator: EmulatorServer) -> Iterator[KlingWidget]:
     yield w
     w.close()
     client.close()
-
-
-@pytest.fixture
-def slow(emulator: EmulatorServer) -> Iterator[Callable[[float], None]]:
-    """Set the emulator's generation time for this test (progress is computed from it live)."""
-
-    def set_seconds(seconds: float) -> None:
-        emulator.emulator.config.seconds_per_video = seconds
-
-    yield set_seconds
-    set_seconds(0.5)
 
 
 def message(w: KlingWidget, **content: Any) -> dict[str, Any]:

@@ -14,19 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
-from .conftest import Emulator, JupyterServer, launch_options
-from .helpers import (
-    ALLOWED_PAGE_ERRORS,
-    check_video,
-    open_notebook,
-    run_all,
-    type_into,
-    wait_for,
-    wait_for_widget,
-    write_notebook,
-)
+from .conftest import Emulator, JupyterServer
+from .helpers import WIDGET_CELL, check_video, notebook_page, type_into, wait_for, wait_for_widget
 from .timeouts import GENERATION_MS, TEST_TIMEOUT_S
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(TEST_TIMEOUT_S)]
@@ -137,36 +128,19 @@ def _batch_flow(page: Page, emulator: Emulator, shots: Path, name: str) -> None:
     gallery.screenshot(path=str(shots / f"{name}-gallery.png"))
 
 
-@pytest.mark.parametrize(
-    ("app", "url_path"), [("jupyter_lab", "/lab/tree/batch.ipynb"), ("jupyter_notebook7", "/notebooks/batch.ipynb")]
-)
+@pytest.mark.parametrize(("app", "url_path"), [("jupyter_lab", "lab/tree"), ("jupyter_notebook7", "notebooks")])
 def test_voices_and_batches(
     app: str, url_path: str, request: pytest.FixtureRequest, emulator_process: Emulator, artifacts: Path
 ) -> None:
     server: JupyterServer = request.getfixturevalue(app)
     name = "lab" if app == "jupyter_lab" else "notebook7"
-    write_notebook(server.root / "batch.ipynb", "from foxkling_widgets import KlingWidget\n\nw = KlingWidget()\nw")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(**launch_options())
-        page = browser.new_page(viewport={"width": 1280, "height": 1600})
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        try:
-            open_notebook(page, f"{server.url}{url_path}?token={server.token}")
-            run_all(page)
-            wait_for_widget(page)
-            started = time.monotonic()
-            _voice_flow(page, emulator_process, artifacts, name)
-            voice_s = time.monotonic() - started
-            started = time.monotonic()
-            _batch_flow(page, emulator_process, artifacts, name)
-            print(
-                f"{name}: voice flow {voice_s:.1f} s, batch of 3 to synced playback {time.monotonic() - started:.1f} s"
-            )
-            unexpected = [e for e in errors if not any(a in e for a in ALLOWED_PAGE_ERRORS)]
-            assert not unexpected, unexpected
-        except BaseException:
-            page.screenshot(path=str(artifacts / f"{name}-batch-failure.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+    shot = artifacts / f"{name}-batch-failure.png"
+    page_of = notebook_page(server, "batch", WIDGET_CELL, failure_shot=shot, url_path=url_path, viewport=(1280, 1600))
+    with page_of as page:
+        wait_for_widget(page)
+        started = time.monotonic()
+        _voice_flow(page, emulator_process, artifacts, name)
+        voice_s = time.monotonic() - started
+        started = time.monotonic()
+        _batch_flow(page, emulator_process, artifacts, name)
+        print(f"{name}: voice flow {voice_s:.1f} s, batch of 3 to synced playback {time.monotonic() - started:.1f} s")

@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { credits, creditsLine, emulatorNote, plural, statusLabel, timing } from "../src/format.js";
 import widget from "../src/widget.js";
-import { fakeCard, fakeModel } from "./fake-model.js";
+import { answerProbe, fakeCard, fakeModel, sendVideo } from "./fake-model.js";
 
 const POSTER = "data:image/jpeg;base64,AAAA";
 
@@ -98,12 +98,6 @@ const done = (n, over = {}) =>
   });
 
 /** Answer the probe so video requests go out. */
-function answerProbe(model) {
-  const probe = model.sent.find((m) => m.kind === "video-probe");
-  model.deliver({ id: probe.id, kind: "video-probe-response", ok: true, size: 4 }, [
-    new DataView(new Uint8Array([0x46, 0x4b, 0x00, 0xff]).buffer),
-  ]);
-}
 
 describe("history", () => {
   it("keeps the newest and running cards unfolded and folds older finished ones into tiles", () => {
@@ -145,31 +139,7 @@ describe("history", () => {
     item.querySelector("video").play = play;
     const request = model.sent.filter((m) => m.kind === "video-request")[1];
     URL.createObjectURL = vi.fn(() => "blob:http://localhost/v");
-    model.deliver({
-      id: request.id,
-      kind: "video-response",
-      ok: true,
-      name: "1.mp4",
-      mime: "video/mp4",
-      total: 4,
-      chunks: 1,
-      chunk_size: 4,
-      window: 3,
-      encoding: "binary",
-    });
-    model.deliver(
-      {
-        id: request.id,
-        kind: "video-chunk",
-        task_id: request.task_id,
-        index: 0,
-        offset: 0,
-        size: 4,
-        total: 4,
-        last: true,
-      },
-      [new DataView(new ArrayBuffer(4))],
-    );
+    sendVideo(model, request, 4, "1.mp4");
     expect(play).toHaveBeenCalledTimes(1);
     tile.click();
     expect(tile.getAttribute("aria-expanded")).toBe("false");

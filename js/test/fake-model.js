@@ -1,4 +1,5 @@
 import { vi } from "vitest";
+import { PROBE_BYTES } from "../src/transport.js";
 
 /**
  * A fake anywidget model: get/set/on/off/save_changes/send, and a way to deliver custom messages.
@@ -92,4 +93,43 @@ export function fakeCard(over = {}) {
     note: "",
     ...over,
   };
+}
+
+/** Answer the view's probe: with the known buffer (binary) or without it (a Colab-like host). */
+export function answerProbe(model, binary = true) {
+  const probe = model.sent.find((m) => m.kind === "video-probe");
+  model.deliver(
+    { id: probe.id, kind: "video-probe-response", ok: true, size: 4 },
+    binary ? [new DataView(new Uint8Array(PROBE_BYTES).buffer)] : [],
+  );
+}
+
+/** Answer a video-request with a header and one chunk of `size` bytes. */
+export function sendVideo(model, request, size = 8, name = "a.mp4") {
+  model.deliver({
+    id: request.id,
+    kind: "video-response",
+    ok: true,
+    name,
+    mime: "video/mp4",
+    total: size,
+    chunks: 1,
+    chunk_size: size,
+    window: 3,
+    encoding: "binary",
+  });
+  model.deliver(
+    {
+      id: request.id,
+      kind: "video-chunk",
+      task_id: request.task_id,
+      index: 0,
+      offset: 0,
+      size,
+      total: size,
+      encoding: "binary",
+      last: true,
+    },
+    [new DataView(new ArrayBuffer(size))],
+  );
 }

@@ -1,50 +1,10 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { TIMEOUT_MS } from "../src/protocol.js";
-import { PROBE_BYTES } from "../src/transport.js";
 import widget from "../src/widget.js";
-import { fakeCard, fakeModel } from "./fake-model.js";
+import { answerProbe, fakeCard, fakeModel, sendVideo } from "./fake-model.js";
 
 const card = (over = {}) => fakeCard(over);
-
-/** Answer the view's probe: with the known buffer (binary) or without it (a Colab-like host). */
-function answerProbe(model, binary = true) {
-  const probe = model.sent.find((m) => m.kind === "video-probe");
-  model.deliver(
-    { id: probe.id, kind: "video-probe-response", ok: true, size: 4 },
-    binary ? [new DataView(new Uint8Array(PROBE_BYTES).buffer)] : [],
-  );
-}
-
-/** Answer a video-request with a header and one chunk of `size` bytes. */
-function sendVideo(model, request, size = 8) {
-  model.deliver({
-    id: request.id,
-    kind: "video-response",
-    ok: true,
-    name: "a.mp4",
-    mime: "video/mp4",
-    total: size,
-    chunks: 1,
-    chunk_size: size,
-    window: 3,
-    encoding: "binary",
-  });
-  model.deliver(
-    {
-      id: request.id,
-      kind: "video-chunk",
-      task_id: request.task_id,
-      index: 0,
-      offset: 0,
-      size,
-      total: size,
-      encoding: "binary",
-      last: true,
-    },
-    [new DataView(new ArrayBuffer(size))],
-  );
-}
 
 let el;
 beforeEach(() => {

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from fake_server import FakeServer, Reply, instant, json_reply, scratch_journal
 from waits import until
+from widget_messages import message, recording_widget
 
 from foxkling_widgets import (
     AsyncFoxClient,
@@ -39,22 +40,8 @@ HANG_GUARD = 60.0
 
 @pytest.fixture
 def widget(emulator: EmulatorServer) -> Iterator[KlingWidget]:
-    client = FoxClient("sk-review-two-test-key", emulator.url)
-    w = KlingWidget(client=client)
-    sent: list[tuple[dict[str, Any], Any]] = []
-    w.send = lambda content, buffers=None: sent.append((content, buffers))  # type: ignore[method-assign]
-    w.sent = sent  # type: ignore[attr-defined]
-    yield w
-    w.close()
-    client.close()
-
-
-def message(w: KlingWidget, **content: Any) -> dict[str, Any]:
-    """Deliver a front-end message; return the answer to it."""
-    w._on_custom_message(w, {"id": "r2", **content}, [])
-    answer = f"{content['kind']}-response"
-    sent: list[tuple[dict[str, Any], Any]] = w.sent  # type: ignore[attr-defined]
-    return next(c for c, _b in reversed(sent) if c.get("id") == "r2" and c.get("kind") in (answer, "error-response"))
+    with recording_widget("sk-review-two-test-key", emulator.url) as w:
+        yield w
 
 
 def card_ids(w: KlingWidget) -> list[str]:

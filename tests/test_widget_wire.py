@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 from waits import until
+from widget_messages import message, recording_widget
 
-from foxkling_widgets import FoxClient, KlingWidget, Task, TaskStatus, VideoRequest
+from foxkling_widgets import KlingWidget, Task, TaskStatus, VideoRequest
 from foxkling_widgets._controller import Generation
 from foxkling_widgets._fallback import FallbackOutputs
 from foxkling_widgets.emulator import EmulatorServer
@@ -27,26 +28,8 @@ HANG_GUARD = 60.0
 
 @pytest.fixture
 def widget(emulator: EmulatorServer) -> Iterator[KlingWidget]:
-    client = FoxClient("sk-widget-wire-test-key", emulator.url)
-    w = KlingWidget(client=client)
-    sent: list[tuple[dict[str, Any], Any]] = []
-    w.send = lambda content, buffers=None: sent.append((content, buffers))  # type: ignore[method-assign]
-    w.sent = sent  # type: ignore[attr-defined]
-    yield w
-    w.close()
-    client.close()
-
-
-def message(w: KlingWidget, **content: Any) -> dict[str, Any]:
-    """Deliver a front-end message; return the answer to it.
-
-    The answer, not the last message with its id: a ``video-request``'s chunks carry the request's
-    id too, and its sender's thread may have sent some before this looks.
-    """
-    w._on_custom_message(w, {"id": "w1", **content}, [])
-    answer = f"{content['kind']}-response" if content["kind"] != "video-request" else "video-response"
-    sent: list[tuple[dict[str, Any], Any]] = w.sent  # type: ignore[attr-defined]
-    return next(c for c, _b in reversed(sent) if c.get("id") == "w1" and c.get("kind") in (answer, "error-response"))
+    with recording_widget("sk-widget-wire-test-key", emulator.url) as w:
+        yield w
 
 
 def card_of(w: KlingWidget, key: str) -> dict[str, Any] | None:

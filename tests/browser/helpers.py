@@ -230,3 +230,15 @@ class KernelClient:
 def wait_for(predicate: Any, timeout_s: float, what: str) -> None:
     """Poll a page-reading ``predicate`` every 0.1 s until it holds; fail after ``timeout_s``."""
     until(predicate, what, timeout_s=timeout_s, every_s=0.1)
+
+
+def generate_variations(page: Page, count: int) -> Any:
+    """Press Generate once it offers ``count`` variations; return the batch's gallery (a Locator) once shown."""
+    page.wait_for_function(
+        f"() => document.querySelector('[data-fk=\"generate\"]').textContent === 'Generate {count} variations'",
+        timeout=30_000,
+    )
+    page.click('[data-fk="generate"]')
+    gallery = page.locator('[data-fk="gallery"]').first
+    gallery.wait_for(timeout=30_000)
+    return gallery

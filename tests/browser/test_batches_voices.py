@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Page
 
 from .conftest import Emulator, JupyterServer
-from .helpers import WIDGET_CELL, check_video, notebook_page, type_into, wait_for, wait_for_widget
+from .helpers import WIDGET_CELL, check_video, generate_variations, notebook_page, type_into, wait_for, wait_for_widget
 from .timeouts import GENERATION_MS, TEST_TIMEOUT_S
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(TEST_TIMEOUT_S)]
@@ -78,13 +78,7 @@ def _voice_flow(page: Page, emulator: Emulator, shots: Path, name: str) -> None:
 def _batch_flow(page: Page, emulator: Emulator, shots: Path, name: str) -> None:
     posts = emulator.stats()["posts"]
     page.click('[data-fk="vary"] [data-value="aspect_ratio"]')
-    page.wait_for_function(
-        "() => document.querySelector('[data-fk=\"generate\"]').textContent === 'Generate 3 variations'",
-        timeout=30_000,
-    )
-    page.click('[data-fk="generate"]')
-    gallery = page.locator('[data-fk="gallery"]').first
-    gallery.wait_for(timeout=30_000)
+    gallery = generate_variations(page, 3)
     statuses: set[str] = set()
 
     def all_done() -> bool:

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Page
 
 from .conftest import JupyterServer
-from .helpers import WIDGET_CELL, notebook_page, type_into, wait_for, wait_for_widget
+from .helpers import WIDGET_CELL, generate_variations, notebook_page, type_into, wait_for, wait_for_widget
 from .timeouts import GENERATION_MS, TEST_TIMEOUT_S, VIDEO_MS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(TEST_TIMEOUT_S)]
@@ -93,13 +93,7 @@ def test_gallery_layout_and_sound(app: str, request: pytest.FixtureRequest, arti
         type_into(page, '[data-fk="prompt"]', "\n".join(PROMPTS))
         page.click('[data-fk="audio"]')
         page.click('[data-fk="vary"] [data-value="prompts"]')
-        page.wait_for_function(
-            "() => document.querySelector('[data-fk=\"generate\"]').textContent === 'Generate 3 variations'",
-            timeout=30_000,
-        )
-        page.click('[data-fk="generate"]')
-        gallery = page.locator('[data-fk="gallery"]').first
-        gallery.wait_for(timeout=30_000)
+        gallery = generate_variations(page, 3)
         done = gallery.locator('[data-fk="task"][data-status="completed"]')
         wait_for(lambda: done.count() == 3, GENERATION_MS / 1000, "three completed variations")
         wait_for(

@@ -146,6 +146,8 @@ export function createHistory(actions, signal) {
 
   function layout() {
     let index = 0;
+    /** @type {HTMLButtonElement | null} */
+    let heir = null;
     /** @param {Element} node */
     const place = (node) => {
       if (grid.children[index] !== node) grid.insertBefore(node, grid.children[index] ?? null);
@@ -159,7 +161,12 @@ export function createHistory(actions, signal) {
       place(tile);
       // Folded, the card stays in the page, hidden under its tile (its state, its video's place,
       // a search of the page by its text); moved there once, so a playing video is not re-parented.
-      if (item.el.parentElement !== wrap) wrap.replaceChildren(item.el);
+      if (item.el.parentElement !== wrap) {
+        // A card folding under the keyboard's focus (a newer clip came) would drop it to the
+        // page's start: its tile takes it, once the grid is shown.
+        if (!unfolded && item.el.contains(document.activeElement)) heir = tile;
+        wrap.replaceChildren(item.el);
+      }
       wrap.hidden = !unfolded;
       place(wrap);
     }
@@ -172,6 +179,7 @@ export function createHistory(actions, signal) {
     clear.hidden = !state.clearable;
     note.hidden = !note.textContent;
     el.hidden = !shown.length && !state.older && !state.clearable && !note.textContent;
+    heir?.focus();
   }
 
   /**

@@ -319,3 +319,14 @@ describe("emulator storyboards", () => {
     expect(notes).toEqual(["Emulator storyboard (small preview). The live API returns a 1280×720 clip of 10 s.", ""]);
   });
 });
+
+describe("focus", () => {
+  it("a card that folds while a button in it has the focus hands the focus to its tile", () => {
+    const model = fakeModel({ _tasks: [done(1)] });
+    widget.render({ model, el });
+    el.querySelector('[data-fk="copy-code"]').focus();
+    model.set("_tasks", [done(2), done(1)]); // a newer clip: this one folds
+    const tile = el.querySelector('[data-fk="history-tile"][data-key="gen-0000000001"]');
+    expect(document.activeElement).toBe(tile);
+  });
+});

@@ -193,6 +193,9 @@ export function createHistory(actions, signal) {
     const keys = new Set(items.map((item) => item.key));
     for (const key of [...entries.keys()]) {
       if (keys.has(key)) continue;
+      // Its tile goes too, here: left for layout() to trim, the tiles after it would be moved
+      // past it, and a moved element loses the keyboard's focus.
+      entries.get(key)?.tile.remove();
       entries.get(key)?.wrap.remove();
       entries.delete(key);
       open.delete(key);

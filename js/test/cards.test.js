@@ -329,4 +329,16 @@ describe("focus", () => {
     const tile = el.querySelector('[data-fk="history-tile"][data-key="gen-0000000001"]');
     expect(document.activeElement).toBe(tile);
   });
+
+  it("a focused tile keeps the focus when a tile before it leaves the history (it is not moved)", () => {
+    const model = fakeModel({ _tasks: [done(4), done(3), done(2), done(1)] });
+    widget.render({ model, el });
+    const tile = el.querySelector('[data-fk="history-tile"][data-key="gen-0000000001"]');
+    tile.focus();
+    const running = done(2, { status: "processing", progress: 10, finished_at: null, watching: true, video: null });
+    model.set("_tasks", [done(4), running, done(3), done(1)]); // resumed from code: it unfolds
+    const keys = [...el.querySelectorAll('[data-fk="history-tile"]')].map((t) => t.getAttribute("data-key"));
+    expect(keys).toEqual(["gen-0000000003", "gen-0000000001"]);
+    expect(document.activeElement).toBe(tile);
+  });
 });

@@ -218,6 +218,11 @@ export function createTaskCard(actions, model) {
     emulated.textContent = emulated.hidden ? "" : emulatorNote(next.request ?? {});
     stop.hidden = !next.watching;
     resume.hidden = !next.resumable;
+    // The button just pressed hides once the kernel acts on it: its counterpart, shown in its
+    // place, takes the keyboard's focus rather than dropping it to the page's start.
+    const focused = document.activeElement;
+    if (focused === stop && stop.hidden) resume.focus(); // a hidden one takes no focus
+    if (focused === resume && resume.hidden) stop.focus();
     const ready = Boolean(next.video);
     const image = posterOf(model, next);
     if (isSafePoster(image) && !url) {

@@ -341,4 +341,18 @@ describe("focus", () => {
     expect(keys).toEqual(["gen-0000000003", "gen-0000000001"]);
     expect(document.activeElement).toBe(tile);
   });
+
+  it("Stop watching and Resume hand the focus to each other when the kernel swaps them", () => {
+    const model = fakeModel({ _tasks: [card()] });
+    widget.render({ model, el });
+    const stop = el.querySelector('[data-fk="stop-watching"]');
+    const resume = el.querySelector('[data-fk="resume"]');
+    stop.focus();
+    model.set("_tasks", [card({ status: "stopped", watching: false, resumable: true })]);
+    expect(stop.hidden).toBe(true);
+    expect(document.activeElement).toBe(resume);
+    model.set("_tasks", [card()]); // resumed: watched again
+    expect(resume.hidden).toBe(true);
+    expect(document.activeElement).toBe(stop);
+  });
 });

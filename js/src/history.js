@@ -86,7 +86,9 @@ export function createHistory(actions, signal) {
     text: "Clear finished",
     title: "The task journal keeps them",
   });
-  const note = h("div", { class: "fk-note", "data-fk": "history-note", "aria-live": "polite" });
+  // Not a live region: the studio's announcer says what Clear finished did (a note shown only
+  // once it has text is missed by screen readers); both would say it twice.
+  const note = h("div", { class: "fk-note", "data-fk": "history-note" });
   const grid = h("div", { class: "fk-history-grid", "data-fk": "history-grid" });
   const el = h(
     "section",

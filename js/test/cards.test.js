@@ -356,3 +356,16 @@ describe("focus", () => {
     expect(document.activeElement).toBe(stop);
   });
 });
+
+describe("announcer", () => {
+  it("says what Clear finished did once: one live region carries it", () => {
+    const model = fakeModel({ _tasks: [done(2), done(1)] });
+    widget.render({ model, el });
+    el.querySelector('[data-fk="clear"]').click();
+    const sent = model.sent.find((m) => m.kind === "clear-finished");
+    model.deliver({ id: sent.id, kind: "clear-finished-response", ok: true, cleared: 1 });
+    const live = [...el.querySelectorAll("[aria-live]")].filter((n) => n.textContent.includes("Cleared 1"));
+    expect(live.map((n) => n.getAttribute("data-fk"))).toEqual(["announcer"]);
+    expect(el.querySelector('[data-fk="history-note"]').textContent).toContain("Cleared 1 finished generation");
+  });
+});

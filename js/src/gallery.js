@@ -3,7 +3,7 @@
 // drives them, adds a play-alone and a sound-from button under each, and keeps one clip audible.
 
 import { h } from "./dom.js";
-import { clock, failedStatus } from "./format.js";
+import { clock, failedStatus, plural } from "./format.js";
 import { createSyncGroup, muteAllBut, soundSource } from "./sync.js";
 
 /** @typedef {import("./protocol.js").TaskCard} TaskCard */
@@ -188,7 +188,7 @@ export function createGallery(batchId) {
     const queued = cards.filter((c) => c.status === "queued").length;
     const failed = cards.filter((c) => failedStatus(c.status, groups)).length;
     const count = Math.max(cards.length, cards[0]?.batch?.count ?? 0);
-    title.textContent = `${count} variations`;
+    title.textContent = plural(count, "variation"); // generate_batch takes a single request too
     const parts = [`${done} of ${count} done`];
     if (failed) parts.push(`${failed} failed`);
     // After a restart: members still queued when the kernel stopped were never sent (nor billed).

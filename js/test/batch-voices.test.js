@@ -259,3 +259,11 @@ describe("studio: the gallery's clips", () => {
     expect(gallery.querySelector('[data-fk="play-one"]').getAttribute("aria-label")).toBe("Play 16:9 alone");
   });
 });
+
+describe("studio: the gallery's words", () => {
+  it("a batch of one says 1 variation", () => {
+    const model = fakeModel({ _tasks: [card("t0", 0, { batch: { id: "b1", index: 0, count: 1, label: "16:9" } })] });
+    widget.render({ model, el });
+    expect(el.querySelector(".fk-gallery-title").textContent).toBe("1 variation");
+  });
+});

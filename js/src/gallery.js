@@ -105,7 +105,8 @@ export function createGallery(batchId) {
       clip.sound.hidden = !memberCards[i]?.audio_requested;
       // Names that tell the cards apart for a screen reader (each card has the same buttons).
       clip.sound.setAttribute("aria-label", `Sound from ${label}`);
-      clip.one.setAttribute("aria-label", `Play ${label} alone`);
+      // Its name follows its icon: while the clip plays, the button pauses it.
+      clip.one.setAttribute("aria-label", m.video.paused ? `Play ${label} alone` : `Pause ${label}`);
       clip.sound.setAttribute("aria-pressed", String(memberCards[i]?.id === heard));
       clip.one.textContent = m.video.paused ? "▶" : "❚❚";
     });

@@ -4,7 +4,7 @@ import { aspectValue, perRow } from "../src/gallery.js";
 import { clampTime, createSyncGroup, longest, muteAllBut, soundSource } from "../src/sync.js";
 import { toggleVoice, voiceChoices } from "../src/voices.js";
 import widget from "../src/widget.js";
-import { fakeCard, fakeModel } from "./fake-model.js";
+import { answerProbe, fakeCard, fakeModel, sendVideo } from "./fake-model.js";
 
 /** A video-like object with the properties the sync group uses. */
 function fakeVideo(duration, currentTime = 0) {
@@ -265,5 +265,20 @@ describe("studio: the gallery's words", () => {
     const model = fakeModel({ _tasks: [card("t0", 0, { batch: { id: "b1", index: 0, count: 1, label: "16:9" } })] });
     widget.render({ model, el });
     expect(el.querySelector(".fk-gallery-title").textContent).toBe("1 variation");
+  });
+
+  it("play-alone's name says Pause while its clip plays", () => {
+    URL.createObjectURL = vi.fn(() => "blob:http://localhost/v");
+    const model = fakeModel({ _tasks: [0, 1].map((i) => card(`t${i}`, i, { status: "completed", video: { x: 1 } })) });
+    widget.render({ model, el });
+    answerProbe(model);
+    for (const request of model.sent.filter((m) => m.kind === "video-request")) sendVideo(model, request, 4);
+    const one = el.querySelector('[data-fk="play-one"]');
+    const video = el.querySelector('video[data-fk="video"]');
+    expect(one.getAttribute("aria-label")).toMatch(/^Play .+ alone$/);
+    Object.defineProperty(video, "paused", { value: false, configurable: true });
+    video.dispatchEvent(new Event("play"));
+    expect(one.textContent).toBe("❚❚");
+    expect(one.getAttribute("aria-label")).toMatch(/^Pause /);
   });
 });

@@ -188,7 +188,8 @@ export function createTaskCard(actions, model) {
     el.setAttribute("data-status", next.status);
     el.setAttribute("data-task-id", next.id);
     status.textContent = statusLabel(next.status);
-    status.className = `fk-status fk-status-${next.status}`;
+    // A status is one word (the kernel's TaskStatus): what else a server sends adds no class of its own.
+    status.className = `fk-status fk-status-${String(next.status).replace(/\W/g, "")}`;
     const text = withVoiceNames(next.summary, next.request?.voice_ids, model.get("_voices"));
     summary.textContent = text;
     summary.title = text; // the full text where the gallery clamps it to two lines

@@ -369,3 +369,14 @@ describe("announcer", () => {
     expect(el.querySelector('[data-fk="history-note"]').textContent).toContain("Cleared 1 finished generation");
   });
 });
+
+describe("hostile card fields", () => {
+  it("a status with spaces adds no class of its own (it could hide the card's text)", () => {
+    const model = fakeModel({ _tasks: [card({ status: "failed fk-sr" })] });
+    widget.render({ model, el });
+    const status = el.querySelector(".fk-status");
+    expect([...status.classList]).toEqual(["fk-status", "fk-status-failedfksr"]); // one class, matching no rule
+    expect(status.textContent).toBe("failed fk-sr"); // said as text
+    expect(el.querySelector('[data-fk="task"]').getAttribute("data-status")).toBe("failed fk-sr");
+  });
+});

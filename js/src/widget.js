@@ -571,13 +571,16 @@ export function renderStudio({ model, el }) {
     startDeferred(); // a card that unfolded (it needs attention again) loads now
   }
 
+  // The cards the view opens with (restored, or shown in another view already) are not news:
+  // a studio of old failures would greet a screen reader with one of them.
+  let opening = true;
   /** Announce status changes and each 25% of progress, not every tick. @param {TaskCard} card */
   function announce(card) {
     const key = `${card.status}:${Math.floor(card.progress / 25)}`;
     if (announced.get(card.id) === key) return;
     const first = !announced.has(card.id);
     announced.set(card.id, key);
-    if (first && card.status === "completed") return; // restored cards are not news
+    if (first && (opening || card.status === "completed")) return; // restored cards are not news
     announcer.textContent = `${statusLabel(card.status)}: ${Math.round(card.progress)}%`;
   }
 
@@ -649,6 +652,7 @@ export function renderStudio({ model, el }) {
   renderProblems();
   renderMode();
   renderTasks();
+  opening = false;
   renderCredits();
   renderVoiceProblems();
 

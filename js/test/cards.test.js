@@ -368,6 +368,16 @@ describe("announcer", () => {
     expect(live.map((n) => n.getAttribute("data-fk"))).toEqual(["announcer"]);
     expect(el.querySelector('[data-fk="history-note"]').textContent).toContain("Cleared 1 finished generation");
   });
+
+  it("says nothing about the cards a view opens with (restored: not news), then says their changes", () => {
+    const old = { status: "failed", video: null, finished_at: Date.now() - 3_600_000 };
+    const model = fakeModel({ _tasks: [card({ id: "gen-run" }), done(1, old)] });
+    widget.render({ model, el });
+    const announcer = el.querySelector('[data-fk="announcer"]');
+    expect(announcer.textContent).toBe("");
+    model.set("_tasks", [card({ id: "gen-run", progress: 80 }), done(1, old)]);
+    expect(announcer.textContent).toBe("Generating: 80%");
+  });
 });
 
 describe("hostile card fields", () => {

@@ -538,11 +538,8 @@ export function renderStudio({ model, el }) {
         options(model).statuses,
       );
     }
-    // Keep DOM order without recreating nodes (a playing video keeps playing).
-    const kept = items.filter((item) => !foldedItems.has(item.key));
-    kept.forEach((item, index) => {
-      if (cardsEl.children[index] !== item.el) cardsEl.insertBefore(item.el, cardsEl.children[index] ?? null);
-    });
+    // The folding items go under their tiles first: ordered around, the cards after them would
+    // be moved, and a moved element loses the keyboard's focus.
     const finished = options(model).statuses.finished;
     history.set(
       items.filter((item) => foldedItems.has(item.key)).map((item) => tileOf(model, item)),
@@ -551,6 +548,11 @@ export function renderStudio({ model, el }) {
         clearable: list.some((c) => finished.includes(c.status) && !c.watching),
       },
     );
+    // Keep DOM order without recreating nodes (a playing video keeps playing).
+    const kept = items.filter((item) => !foldedItems.has(item.key));
+    kept.forEach((item, index) => {
+      if (cardsEl.children[index] !== item.el) cardsEl.insertBefore(item.el, cardsEl.children[index] ?? null);
+    });
     for (const [id, view] of cards) {
       if (!seen.has(id)) {
         loads.get(id)?.cancel();

@@ -355,6 +355,18 @@ describe("focus", () => {
     expect(resume.hidden).toBe(true);
     expect(document.activeElement).toBe(stop);
   });
+
+  it("a running card keeps the focus when a card above it folds away (it is not moved)", () => {
+    const running = card({ id: "gen-0000000001" });
+    const model = fakeModel({ _tasks: [done(2), running] });
+    widget.render({ model, el });
+    const stop = el.querySelector('[data-task-id="gen-0000000001"] [data-fk="stop-watching"]');
+    stop.focus();
+    model.set("_tasks", [card({ id: "gen-0000000003" }), done(2), running]); // a new clip: 2 folds
+    const top = [...el.querySelector('[data-fk="tasks"]').children].map((n) => n.getAttribute("data-task-id"));
+    expect(top).toEqual(["gen-0000000003", "gen-0000000001"]);
+    expect(document.activeElement).toBe(stop);
+  });
 });
 
 describe("announcer", () => {

@@ -18,9 +18,10 @@ import { blobUrl, isDirectVideoUrl, isSafePoster, playedWithoutAudio, setSafeSrc
 /** @typedef {import("./protocol.js").TaskCard} TaskCard */
 /** @typedef {import("./transport.js").LoadedVideo} LoadedVideo */
 
-/** A stopped card that can be followed again says how: with its Resume button, here. */
+/** A stopped card that can be followed again says how: with its Resume button, here. Its status
+ * already says "Not watching": the note does not say it again. */
 const RESUMABLE_NOTE =
-  "Not watching: the provider may keep running and billing it (FoxAPI has no cancel). Resume follows it again here.";
+  "The provider may keep running and billing it (FoxAPI has no cancel). Resume follows it again here.";
 
 /** How long "Copied" stays on the button before it reads "Copy as code" again. */
 const COPIED_MS = 2_000;

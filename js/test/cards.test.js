@@ -270,6 +270,14 @@ describe("resume and edit settings", () => {
     expect(el.querySelector('[data-fk="resume"]').hidden).toBe(true);
   });
 
+  it("a resumable card says its state once: the note does not repeat Not watching", () => {
+    const model = fakeModel({ _tasks: [stopped()] });
+    widget.render({ model, el });
+    const task = el.querySelector('[data-fk="task"]');
+    expect(task.querySelector(".fk-status").textContent).toBe("Not watching");
+    expect(task.textContent.split("Not watching").length).toBe(2); // once
+  });
+
   it("a lost resume answer goes through the same notice as stop-watching", () => {
     vi.useFakeTimers();
     const model = fakeModel({ _tasks: [stopped()] });

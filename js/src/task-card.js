@@ -254,7 +254,9 @@ export function createTaskCard(actions, model) {
    * @param {number} value @param {string} statusText @param {number} now
    */
   function setProgress(value, statusText, now) {
-    if (!card || typeof value !== "number" || !Number.isFinite(value)) return;
+    // The kernel sends ticks for running cards only; one that comes late (or from a hostile
+    // server) must not pull a finished card's bar back. (Number.isFinite is false for a non-number.)
+    if (!card || !Number.isFinite(value) || !inFlight(card.status, options(model).statuses)) return;
     card = { ...card, progress: value, status_text: String(statusText ?? card.status_text) };
     showProgress(value);
     tick(now);

@@ -62,6 +62,14 @@ describe("cards-progress", () => {
     expect(el.querySelector('[data-fk="task"]').getAttribute("data-progress")).toBe("40");
   });
 
+  it("moves only a card still in flight: a late tick does not pull a finished card back", () => {
+    const model = fakeModel({ _tasks: [card({ status: "completed", progress: 100, watching: false })] });
+    widget.render({ model, el });
+    model.deliver({ kind: "cards-progress", cards: [{ id: "gen-0000000001", progress: 30, status_text: "x" }] });
+    expect(el.querySelector('[data-fk="task"]').getAttribute("data-progress")).toBe("100");
+    expect(el.querySelector('[data-fk="announcer"]').textContent).toBe("");
+  });
+
   it("stops listening when the view goes", () => {
     const model = fakeModel({ _tasks: [card()] });
     const cleanup = widget.render({ model, el });

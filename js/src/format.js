@@ -132,6 +132,7 @@ const LABELS = /** @type {Record<string, string>} */ ({
   downloading: "Downloading",
   failed: "Failed",
   cancelled: "Cancelled",
+  expired: "Expired",
   stopped: "Not watching",
   uncertain: "Outcome unknown",
   unknown: "Working",

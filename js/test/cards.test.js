@@ -1,6 +1,7 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { credits, creditsLine, emulatorNote, plural, statusLabel, timing } from "../src/format.js";
+import { FALLBACK_OPTIONS } from "../src/protocol.js";
 import widget from "../src/widget.js";
 import { answerProbe, fakeCard, fakeModel, sendVideo } from "./fake-model.js";
 
@@ -216,6 +217,13 @@ describe("words", () => {
   it("one word per state: Waiting for the studio's queue, Queued at the provider", () => {
     expect(statusLabel("queued")).toBe("Waiting");
     expect(statusLabel("pending")).toBe("Queued");
+  });
+
+  it("every status the kernel sends has its word, not the wire string (expired too)", () => {
+    const { active, finished, failed } = FALLBACK_OPTIONS.statuses;
+    for (const status of new Set([...active, ...finished, ...failed, "stopped"])) {
+      expect(statusLabel(status), status).toMatch(/^[A-Z]/);
+    }
   });
 
   it("a failed card says its message and hint once, the code small, not the id again", () => {

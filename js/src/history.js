@@ -88,7 +88,7 @@ export function createHistory(actions, signal) {
   });
   // Not a live region: the studio's announcer says what Clear finished did (a note shown only
   // once it has text is missed by screen readers); both would say it twice.
-  const note = h("div", { class: "fk-note", "data-fk": "history-note" });
+  const note = h("div", { class: "fk-note", "data-fk": "history-note", tabindex: -1 });
   const grid = h("div", { class: "fk-history-grid", "data-fk": "history-grid" });
   const el = h(
     "section",
@@ -104,6 +104,9 @@ export function createHistory(actions, signal) {
   /** @type {HistoryItem[]} */
   let shown = [];
   let state = { older: 0, clearable: false };
+  // Clear finished had the focus when it hid (nothing left to clear): the focus goes to what it
+  // says, once said, rather than to the top of the page.
+  let focusNote = false;
 
   clear.addEventListener(
     "click",
@@ -178,10 +181,15 @@ export function createHistory(actions, signal) {
     older.textContent = state.older
       ? `${plural(state.older, "older generation")} not shown (w.generations has them all)`
       : "";
+    if (!state.clearable && document.activeElement === clear) focusNote = true;
     clear.hidden = !state.clearable;
     note.hidden = !note.textContent;
     el.hidden = !shown.length && !state.older && !state.clearable && !note.textContent;
     heir?.focus();
+    if (focusNote && !el.hidden && !note.hidden) {
+      focusNote = false;
+      note.focus();
+    }
   }
 
   /**

@@ -176,6 +176,20 @@ describe("history", () => {
     expect(clear.hidden).toBe(true); // nothing left to clear
   });
 
+  it("Clear finished that hides itself hands the keyboard's focus to what it says", () => {
+    const model = fakeModel({ _tasks: [done(2), done(1)] });
+    widget.render({ model, el });
+    const clear = el.querySelector('[data-fk="clear"]');
+    clear.focus();
+    clear.click();
+    const sent = model.sent.find((m) => m.kind === "clear-finished");
+    model.set("_tasks", []); // the cards go before the answer comes
+    model.deliver({ id: sent.id, kind: "clear-finished-response", ok: true, cleared: 2 });
+    const note = el.querySelector('[data-fk="history-note"]');
+    expect(clear.hidden).toBe(true);
+    expect(document.activeElement).toBe(note);
+  });
+
   it("an older batch folds into one tile for its gallery, which unfolds in place", () => {
     const member = (n, index) => done(n, { batch: { id: "batch-1", index, count: 2, label: ["16:9", "9:16"][index] } });
     const model = fakeModel({ _tasks: [done(9), member(2, 1), member(1, 0)] });

@@ -67,7 +67,8 @@ function promptOf(model, card) {
 export function tileOf(model, item) {
   const first = item.cards[0];
   const poster = item.cards.map((c) => posterOf(model, c)).find(Boolean) ?? "";
-  const count = first.batch ? `${plural(item.cards.length, "variation")} · ` : "";
+  // The batch's size, as its gallery says it (members never sent are counted there too).
+  const count = first.batch ? `${plural(Math.max(item.cards.length, first.batch.count), "variation")} · ` : "";
   const title = withVoiceNames(first.summary, first.request?.voice_ids, model.get("_voices"));
   return { ...item, poster, date: cardDate(first), text: count + clip(promptOf(model, first), 60), title };
 }

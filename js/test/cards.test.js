@@ -198,6 +198,8 @@ describe("history", () => {
     expect(tiles.length).toBe(1);
     expect(tiles[0].getAttribute("data-key")).toBe("batch-1");
     expect(tiles[0].textContent).toContain("2 variations · clip number 1");
+    model.set("_tasks", [done(9), member(2, 1)]); // one member cleared: the tile still names the batch's size
+    expect(el.querySelector('[data-fk="history-tile"]').textContent).toContain("2 variations · ");
     const gallery = el.querySelector('[data-fk="gallery"]');
     expect(gallery.closest('[data-fk="history-item"]').hidden).toBe(true);
     tiles[0].click();

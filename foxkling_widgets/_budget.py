@@ -5,7 +5,8 @@ The rule (README, "Teaching"):
 * Counted against the cap: the credits this studio's tasks reserved in this kernel session
   (tasks restored from the journal are not this session's), plus, for its work still on its way
   (queued, submitting, or sent without a known price yet, or "uncertain"), the price it is
-  expected to reserve.
+  expected to reserve. So does a task the provider accepted whose price was never said (stopped
+  by the user, or a server that sends no ``usage``): the provider bills it all the same.
 * A request's expected price is the :class:`~._credits.CreditBook`'s estimate for its tier (the
   median of past same-tier tasks). With no history for the tier, the highest price any task in
   the book reserved stands in: the cautious guess, since a tier never seen may be the dearest.
@@ -91,7 +92,10 @@ class BudgetGuard:
         for generation in self._generations():
             if generation.restored or (generation.task is not None and generation.task.credits_reserved is not None):
                 continue
-            if not (generation.watching or generation.status == TaskStatus.UNCERTAIN):
+            # A provider task exists (even stopped or finished: the provider bills it, told or not),
+            # or its submit is on its way or may have been billed: it may reserve credits.
+            submitted = generation.task_id is not None
+            if not (submitted or generation.watching or generation.status == TaskStatus.UNCERTAIN):
                 continue  # failed before or at its submit, or taken out of the queue: nothing reserved
             if generation.request is not None:
                 pending.append(generation.request.to_payload())

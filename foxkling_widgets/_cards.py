@@ -17,18 +17,31 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from ._messages import CardProgress
 
-__all__ = ["CARD_LIMIT", "FULL_EVERY_S", "PROGRESS_KEYS", "CardPlanner", "Plan", "progress_changes"]
+__all__ = ["CARD_LIMIT", "FULL_EVERY_S", "PROGRESS_KEYS", "CardPlanner", "Plan", "in_sight", "progress_changes"]
 
-#: ``_tasks`` carries at most this many cards, the newest (``_tasks_total`` says how many exist).
+T = TypeVar("T")
+
+#: ``_tasks`` carries the newest this many cards, and older ones only while they need the user
+#: (``in_sight``); ``_tasks_total`` says how many exist.
 CARD_LIMIT: Final = 50
 #: While only progress moves, ``_tasks`` is still re-set this often (seconds).
 FULL_EVERY_S: Final = 5.0
 #: The card fields a ``cards-progress`` message carries (with the card's ``id``).
 PROGRESS_KEYS: Final = ("progress", "status_text")
+
+
+def in_sight(items: Sequence[T], stays: Callable[[T], bool], limit: int = CARD_LIMIT) -> list[T]:
+    """The items ``_tasks`` shows: the newest ``limit`` of ``items`` (newest first), and older ones ``stays`` keeps.
+
+    Why not just the newest: a generation still running, stopped but resumable, or maybe billed
+    ("uncertain") behind ``limit`` newer cards would drop out of every view, which could then
+    neither stop, resume nor play it. Order is kept, so the kept ones come last, oldest last.
+    """
+    return [item for index, item in enumerate(items) if index < limit or stays(item)]
 
 
 def progress_changes(

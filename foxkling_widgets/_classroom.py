@@ -12,6 +12,7 @@ import os
 from typing import Final
 
 from ._exceptions import InvalidRequestError
+from .client import is_loopback_url
 
 __all__ = [
     "BUDGET_ENV",
@@ -60,17 +61,24 @@ def classroom_setting(classroom: bool | None) -> bool:
     return os.environ.get(CLASSROOM_ENV, "").strip().lower() in _TRUE
 
 
-def emulator_for(in_classroom: bool, emulator: bool | None, client_mode: str | None) -> bool | None:
+def emulator_for(
+    in_classroom: bool, emulator: bool | None, client_mode: str | None, client_url: str | None = None
+) -> bool | None:
     """The ``emulator`` choice a studio is built with; raises when classroom mode is contradicted.
 
-    ``client_mode`` is the mode of a client passed in (``None``: none given). In classroom mode
-    the answer is always ``True``, whatever keys are set: ``FOXAPI_API_KEY`` is not even looked at.
+    ``client_mode`` and ``client_url`` are the mode and base URL of a client passed in (``None``:
+    none given). In classroom mode the answer is always ``True``, whatever keys are set:
+    ``FOXAPI_API_KEY`` is not even looked at. A client's mode is a label it was given
+    (``mode="emulator"``), so its URL must be this machine's too, where every emulator runs:
+    a label alone would let the studio say "nothing is billed" while it sends to a live API.
     """
     if not in_classroom:
         return emulator
     if emulator is False:
         raise ValueError("classroom mode always uses the emulator: drop emulator=False or classroom=True")
     given = client_mode if client_mode is not None else "emulator"
+    if given == "emulator" and client_url is not None and not is_loopback_url(client_url):
+        given = f"marked 'emulator' but sending to {client_url}, which is not this machine"
     if given != "emulator":
         raise ValueError(
             f"classroom mode keeps every student on the emulator; the client given is {given!r}. "

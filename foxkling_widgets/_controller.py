@@ -23,7 +23,7 @@ from typing import Any
 
 from . import _transport
 from ._cache import VideoCache
-from ._cards import CARD_LIMIT, FULL_EVERY_S, CardPlanner
+from ._cards import FULL_EVERY_S, CardPlanner, in_sight
 from ._exceptions import FoxAPIError, SubmitUncertainError, TaskFailedError
 from ._filenames import download_name
 from ._loop import LoopThread
@@ -32,8 +32,7 @@ from ._secrets import scrub
 from ._status import FINISHED, TaskStatus
 from ._types import Task, VideoRequest
 from ._validation import MODEL_CREATE_VOICE
-from .client import EMULATOR_KEY, AsyncFoxClient
-from .client._async import _is_loopback_url
+from .client import EMULATOR_KEY, AsyncFoxClient, is_loopback_url
 
 __all__ = ["Batch", "CodeSession", "Controller", "Generation", "request_code", "request_summary", "voice_code"]
 
@@ -48,6 +47,10 @@ CUT_OFF_NOTE = (
     "Stopped while its submit was in flight: it may have been billed. The submit was left to finish: "
     "its task id, once answered, is in the task journal (foxkling tasks, client.history()), "
     "and an unanswered one is listed there as possibly billed."
+)
+NAMED_NOTE = (
+    "The submit's answer was an error, but it named this task, so the task exists and may be billed. "
+    "It is followed like any other; the submit was not sent again."
 )
 DEFAULT_CONCURRENCY = 2
 #: The front end's concurrency box offers 1 to this. Python callers may set more (a researcher's
@@ -250,6 +253,19 @@ class Generation:
             and self.task_id is not None
         )
 
+    @property
+    def needs_sight(self) -> bool:
+        """Whether its card must stay in ``_tasks`` however many newer cards there are.
+
+        Work going on here (submitting, followed, downloading), a stop that can be resumed, or a
+        submit that may have been billed: the user can still act on these. Queued ones are not
+        kept (a batch of hundreds would undo the cap): they have sent nothing, and come into
+        sight as they start.
+        """
+        if self.status == TaskStatus.UNCERTAIN or self.resumable:
+            return True
+        return self.watching and self.status != TaskStatus.QUEUED
+
     def direct_url(self, mode: str) -> str | None:
         """The provider's URL the browser may play itself now (see ``_transport.direct_play_url``)."""
         return _transport.direct_play_url(self.task, mode) if self.request is not None else None
@@ -308,7 +324,7 @@ class Generation:
         if session is not None and (session.emulator or session.key == "emulator"):
             emulated = True
         elif session is not None and session.base_url is not None:
-            emulated = _is_loopback_url(session.base_url)
+            emulated = is_loopback_url(session.base_url)
         return {
             "id": self.key,
             "task_id": self.task_id,
@@ -396,8 +412,9 @@ class Controller:
     Args:
         client: the async client; its coroutines run on ``runner``'s loop.
         runner: the loop thread that owns all of this controller's work.
-        publish: called (on the loop thread) with the cards, newest first (at most ``CARD_LIMIT``;
-            ``total_published`` is how many generations there are).
+        publish: called (on the loop thread) with the cards, newest first (the newest ``CARD_LIMIT``
+            and older ones that need the user, ``_cards.in_sight``; ``total_published`` is how
+            many generations there are).
         video_dir: where finished videos are kept.
         max_rate: the most ``publish`` calls per second.
         send_progress: when given, called instead of ``publish`` when only the cards' progress
@@ -432,6 +449,9 @@ class Controller:
         self._publish_lock = threading.Lock()  # cards are computed and published as one step
         self._generations: list[Generation] = []
         self._jobs: dict[str, asyncio.Task[Task]] = {}
+        # The client each generation was submitted (or restored) with, by key: a resume follows
+        # the task on that API, not on the one a key pasted since points to.
+        self._clients: dict[str, AsyncFoxClient] = {}
         self._next_publish = 0.0
         self._flush_scheduled = False
         self._concurrency = max(1, int(concurrency))
@@ -488,7 +508,7 @@ class Controller:
         """
         with self._publish_lock:
             generations, mode = self.generations, self.client.mode
-            cards = [g.to_card(mode) for g in generations[:CARD_LIMIT]]
+            cards = [g.to_card(mode) for g in in_sight(generations, lambda g: g.needs_sight)]
             plan = self._planner.plan(cards, len(generations), deltas=self._send_progress is not None and not full)
             if plan is None:
                 return False  # nothing visible changed (a poll that saw the same progress)
@@ -566,7 +586,7 @@ class Controller:
     def start(self, request: VideoRequest) -> tuple[Generation, concurrent.futures.Future[Task]]:
         """Start a generation (the request must already be valid); returns its record and a future."""
         generation, client = Generation(request), self.client
-        return generation, self._launch(generation, lambda: self._run(generation, client))
+        return generation, self._launch(generation, client, lambda: self._run(generation, client))
 
     def start_batch(self, requests: Sequence[VideoRequest], labels: Sequence[str]) -> Batch:
         """Start several generations as one gallery; they run ``concurrency`` at a time, in order."""
@@ -576,18 +596,21 @@ class Controller:
             for i, (request, label) in enumerate(zip(requests, labels, strict=True))
         ]
         client = self.client  # the whole batch goes to the API it was started on, even if the key changes
-        futures = [self._launch(g, lambda g=g: self._run(g, client)) for g in generations]  # type: ignore[misc]
+        futures = [self._launch(g, client, lambda g=g: self._run(g, client)) for g in generations]  # type: ignore[misc]
         return Batch(batch_id, generations, futures, settle=self.on_settle)
 
     def start_voice(self, url: str, name: str) -> tuple[Generation, concurrent.futures.Future[Task]]:
         """Create a voice from an audio URL (already validated), with its own card."""
         generation, client = Generation(None, voice={"url": url, "name": name, "voice_id": None}), self.client
-        return generation, self._launch(generation, lambda: self._run_voice(generation, client))
+        return generation, self._launch(generation, client, lambda: self._run_voice(generation, client))
 
-    def _launch(self, generation: Generation, work: Callable[[], Awaitable[Task]]) -> concurrent.futures.Future[Task]:
-        generation.code_session = generation.code_session or CodeSession.of(self.client)
+    def _launch(
+        self, generation: Generation, client: AsyncFoxClient, work: Callable[[], Awaitable[Task]]
+    ) -> concurrent.futures.Future[Task]:
+        generation.code_session = generation.code_session or CodeSession.of(client)
         with self._lock:
             self._generations.append(generation)
+            self._clients[generation.key] = client
         self.changed()
         return self.runner.submit(self._track(generation, work))
 
@@ -627,6 +650,16 @@ class Controller:
             task = await post
         except asyncio.CancelledError:
             raise  # still ``sending``: _track reports the cut-off POST as uncertain, never as unbilled
+        except FoxAPIError as error:
+            generation.sending = False
+            if not error.task_id:
+                raise
+            # The answer was an error (a 5xx, cut off, not usable JSON) yet named its task: the
+            # task exists and is billed, and the client has journaled it. Follow it like any
+            # other (polling is safe); the submit is never sent again.
+            logger.warning("the submit's answer was an error but named task %s: following it", error.task_id)
+            task = Task(id=error.task_id)
+            generation.note = NAMED_NOTE
         except BaseException:
             generation.sending = False
             raise
@@ -712,11 +745,12 @@ class Controller:
     def resume(self, generation: Generation) -> concurrent.futures.Future[Task]:
         """Follow an already-submitted task (e.g. from the journal after a restart)."""
         assert generation.task is not None
-        generation.code_session = generation.code_session or CodeSession.of(self.client)
+        task, client = generation.task, self.client
+        generation.code_session = generation.code_session or CodeSession.of(client)
         with self._lock:
             self._generations.append(generation)
+            self._clients[generation.key] = client
         self.changed()
-        task, client = generation.task, self.client
         follow = self._follow_voice if generation.voice is not None else self._follow
         return self.runner.submit(self._track(generation, lambda: follow(generation, task, client)))
 
@@ -751,7 +785,8 @@ class Controller:
         generation.watching, generation.stop_requested = True, False
         generation.status = task.status
         generation.note, generation.stopped_at = "", None
-        client = self.client
+        with self._lock:
+            client = self._clients.get(generation.key, self.client)  # where it was submitted
         follow = self._follow_voice if generation.voice is not None else self._follow
         self.changed()
         # Its own job, like resume(): not through a concurrency slot, since nothing is submitted
@@ -770,6 +805,8 @@ class Controller:
             gone = [g for g in self._generations if g.status in FINISHED and not g.watching]
             dropped = {id(g) for g in gone}
             self._generations = [g for g in self._generations if id(g) not in dropped]
+            for generation in gone:
+                self._clients.pop(generation.key, None)
         if gone:
             self.changed()
         return gone

@@ -12,7 +12,8 @@ generated (the polling itself runs on the client's own thread), so a class can r
 notebook top to bottom. Bad flags or an invalid request print the reason and send nothing.
 Interrupting the cell stops watching; the output then keeps the task id and says how to fetch it
 (``foxkling download ID``), since the provider may still finish (and bill) the task. Text from the
-server is shown terminal-safe and escaped. Videos go to the shared video cache and the journal.
+server is shown terminal-safe and escaped. Classroom mode (``FOXKLING_CLASSROOM=1``) keeps it on
+the emulator whatever keys are set, like the studio. Videos go to the shared video cache and the journal.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import shlex
 from typing import Any
 
 from ._cache import VideoCache
+from ._classroom import classroom_setting
 from ._display import VideoDisplay
 from ._exceptions import FoxAPIError, GenerationInterrupted
 from ._request_flags import add_request_arguments, request_from_args
@@ -108,7 +110,9 @@ def kling(line: str, cell: str) -> VideoDisplay | None:
     try:
         request, force_emulator = parse(line, cell)
         request.validate()
-        use_emulator = wants_emulator(True if force_emulator else None)
+        # Classroom mode (FOXKLING_CLASSROOM) holds for the magic as for every studio: a key in
+        # the environment (the teacher's) must not make a student's cell go live.
+        use_emulator = classroom_setting(None) or wants_emulator(True if force_emulator else None)
         client = FoxClient.emulator() if use_emulator else FoxClient()
     except (ValueError, FoxAPIError) as error:
         display(HTML(_error_html(error)))

@@ -1,7 +1,8 @@
 """Rebuilding a studio's cards from the task journal when a new kernel builds a new studio.
 
-Unfinished tasks are followed again (polled and downloaded); finished ones show from their local
-file; ones whose result URL expired before the download say so; unfinished voices get a card.
+Unfinished tasks are followed again (polled and downloaded), however many newer ones there are;
+finished ones show from their local file; ones whose result URL expired before the download say
+so; unfinished voices get a card.
 Only this API host's journal is read, and only the last 24 hours (older results have expired).
 """
 
@@ -27,9 +28,17 @@ RESTORED_NOTE = "Restored from the task journal."
 
 
 def restore_from_journal(controller: Controller, limit: int = RESTORE_LIMIT) -> None:
-    """Show the journal's recent tasks for the controller's API host, oldest first (so newest on top)."""
+    """Show the journal's recent tasks for the controller's API host, oldest first (so newest on top).
+
+    The newest ``limit``, and every older one that is still to be followed (unfinished, result
+    not expired): a kernel that restarted while more than ``limit`` clips ran must not leave the
+    oldest, which started first and are billed like the rest, unfollowed and out of sight.
+    """
     client = controller.client
     entries = client.history(limit)
+    shown = {entry.task_id for entry in entries}
+    unfinished = client.journaled("reading unfinished tasks", lambda j: j.unfinished(base_url=client.journal_host))
+    entries += [e for e in unfinished or [] if e.task_id not in shown and not e.expired]  # older: newest first too
     membership = client.journaled("reading batches", lambda j: j.batches()) or {}
     for entry in reversed(entries):
         try:

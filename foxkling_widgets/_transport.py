@@ -12,8 +12,8 @@ the Jupyter server 3-4x the file, VS Code's extension turns a binary frame into 
 numbers (~3.4x), and Colab's widget manager drops binary buffers altogether
 (googlecolab/colab-cdn-widget-manager#33).
 
-Every transfer of the kernel is sent by one :class:`SendScheduler` thread, in turns (its
-docstring says why and in which order). It runs off the kernel's main thread because acks
+Every transfer of a widget (all its views) is sent by its one :class:`SendScheduler` thread,
+in turns (its docstring says why and in which order). It runs off the kernel's main thread because acks
 arrive there as comm messages, so waiting there would deadlock. ipykernel sends IOPub
 messages from any thread (the controller's loop thread publishes the task cards the same way).
 """
@@ -97,7 +97,7 @@ class ChunkSender:
     ``file`` is an open binary file positioned anywhere: each chunk is read at its own offset,
     never the whole file. Or ``stream``: chunks ``(bytes, last)`` made while sending (a fragmented
     copy, ``_fragment.py``), of sizes and a count known only as they come (``total`` is then
-    ``None`` until the last one). :meth:`start` hands the sender to the shared :class:`SendScheduler`
+    ``None`` until the last one). :meth:`start` hands the sender to a :class:`SendScheduler`
     (``run()`` sends it on the calling thread instead: tests); :meth:`ack` and :meth:`cancel`
     are called from the kernel's main thread. ``on_done`` is called once, with why the transfer
     ended: ``"complete"``, ``"cancelled"``, ``"timeout"`` or ``"error"``.
@@ -146,11 +146,16 @@ class ChunkSender:
         self._deadline = clock() + idle_timeout
         self.outcome: str | None = None
         self._scheduler: SendScheduler | None = None
-        self._ended = threading.Event()
+        self._ended = False  # finish() has run (under _cond, which join waits on)
 
     # -- called from the kernel's main thread ---------------------------------------------------
     def start(self, scheduler: SendScheduler | None = None, *, thread: bool = True) -> None:
-        """Send on the shared scheduler's thread (or ``scheduler``'s), with every other transfer."""
+        """Send on ``scheduler``'s thread (the widget's; by default the process's), in turns.
+
+        Never raises: the request's answer (this transfer's header) has gone out already, so a
+        scheduler thread that cannot start (a process out of threads) is told to the view as this
+        transfer's ``video-error``, not as a second answer to its request.
+        """
         self._scheduler = scheduler if scheduler is not None else shared_scheduler()
         self._scheduler.add(self, thread=thread)
 
@@ -177,7 +182,8 @@ class ChunkSender:
 
     def join(self, timeout: float | None = None) -> None:
         """Wait until the transfer has ended (tests)."""
-        self._ended.wait(timeout)
+        with self._cond:
+            self._cond.wait_for(lambda: self._ended, timeout)
 
     @property
     def acknowledged(self) -> int:
@@ -226,14 +232,15 @@ class ChunkSender:
             # The idle clock runs from the last chunk or ack: a turn may come late when many share.
             self._deadline = max(self._deadline, self._clock() + self.idle_timeout)
 
-    def finish(self, outcome: str, error: BaseException | None = None) -> None:
+    def finish(self, outcome: str, error: BaseException | None = None, reason: str | None = None) -> None:
         """End the transfer once: say so on a timeout or ``error``, close the file, call ``on_done``."""
         try:
             if outcome == "timeout":
                 self._timed_out()
             elif error is not None:
                 logger.error("sending video %s failed: %s: %s", self.task_id, type(error).__name__, error)
-                self._fail(f"the kernel could not read or send it ({type(error).__name__}; see the kernel's log)")
+                kind = type(error).__name__
+                self._fail(reason or f"the kernel could not read or send it ({kind}; see the kernel's log)")
         finally:
             self.outcome = outcome
             with contextlib.suppress(Exception):
@@ -246,7 +253,9 @@ class ChunkSender:
                 if self._on_done is not None:
                     self._on_done(outcome)
             finally:
-                self._ended.set()
+                with self._cond:
+                    self._ended = True
+                    self._cond.notify_all()
 
     def run(self) -> None:
         """Send every chunk on this thread alone, keeping at most ``window`` unacknowledged."""
@@ -335,7 +344,7 @@ class ChunkSender:
 
 
 class SendScheduler:
-    """One thread that sends the chunks of every transfer in the kernel, in turns.
+    """One thread that sends the chunks of every transfer it is given (a widget's), in turns.
 
     Why one thread for all (not one per transfer): transfers on their own threads race for the
     comm, and the clip whose thread happens to win fills the pipe, so a gallery of four showed its
@@ -356,14 +365,28 @@ class SendScheduler:
         self._thread: threading.Thread | None = None
 
     def add(self, sender: ChunkSender, *, thread: bool = True) -> None:
-        """Serve ``sender`` from now on (``thread=False``: only :meth:`drain` sends, for tests)."""
+        """Serve ``sender`` from now on (``thread=False``: only :meth:`drain` sends, for tests).
+
+        The thread starts with the first transfer and ends when none is left. If it cannot start
+        (a process out of threads), ``sender`` ends at once in a ``video-error``.
+        """
         with self._cond:
             self._senders.append(sender)
-            if thread and (self._thread is None or not self._thread.is_alive()):
-                # A daemon: a kernel shutting down does not wait for it.
-                self._thread = threading.Thread(target=self._loop, name="foxkling-video-sender", daemon=True)
-                self._thread.start()
             self._cond.notify_all()
+            if not thread or self._thread is not None:
+                return
+            # A daemon: a kernel shutting down does not wait for it.
+            started = threading.Thread(target=self._loop, name="foxkling-video-sender", daemon=True)
+            try:
+                started.start()
+            except RuntimeError as error:
+                self._senders.remove(sender)
+                failure: RuntimeError | None = error
+            else:
+                self._thread, failure = started, None
+        if failure is not None:
+            why = "the kernel could not start sending it (no thread for it; see the kernel's log)"
+            sender.finish("error", failure, why)
 
     def wake(self) -> None:
         """Something changed (an ack, a cancel): look again."""
@@ -419,10 +442,13 @@ class SendScheduler:
             if self._turn_once():
                 continue
             with self._cond:
+                if not self._senders:
+                    self._thread = None  # add() starts another for the next transfer
+                    return
                 if any(s.ready() or s.ending(self._clock()) for s in self._senders):
                     continue
                 deadlines = [s.deadline() for s in self._senders]
-                self._cond.wait(max(0.0, min(deadlines) - self._clock()) if deadlines else None)
+                self._cond.wait(max(0.0, min(deadlines) - self._clock()))
 
 
 _shared: SendScheduler | None = None
@@ -430,7 +456,7 @@ _shared_lock = threading.Lock()
 
 
 def shared_scheduler() -> SendScheduler:
-    """The kernel's one scheduler (every widget's transfers share the comm and its bandwidth)."""
+    """The scheduler of senders started without one (a widget gives its own: ``_video_requests.py``)."""
     global _shared  # one per process, made on first use
     with _shared_lock:
         if _shared is None:

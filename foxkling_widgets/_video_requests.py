@@ -2,8 +2,8 @@
 
 One :class:`VideoTransfers` per widget keeps the transfers in flight (all views together), by
 request id, at most :data:`MAX_TRANSFERS` at once; each is a :class:`~._transport.ChunkSender`,
-sent in turns with every other by the kernel's one scheduler, which removes itself when it
-ends. How the bytes travel and why is ``_transport.py``'s docstring; which path each host
+sent in turns with the widget's other transfers by its one scheduler, and removes itself
+when it ends. How the bytes travel and why is ``_transport.py``'s docstring; which path each host
 takes is the README's host table.
 """
 
@@ -37,6 +37,9 @@ class VideoTransfers:
         self._cache = cache  # read per request: the controller's cache
         self._lock = threading.Lock()
         self._senders: dict[str, _transport.ChunkSender] = {}
+        # One sender thread for all of this widget's transfers (every view), in turns: a gallery's
+        # clips share it, so each clip's first fragment goes before any clip's second.
+        self._scheduler = _transport.SendScheduler()
 
     def __len__(self) -> int:
         with self._lock:
@@ -149,7 +152,7 @@ class VideoTransfers:
             with self._lock:
                 self._senders.pop(transfer_id, None)
             raise
-        sender.start()
+        sender.start(self._scheduler)
 
     def ack(self, message: dict[str, Any]) -> None:
         """Answer a ``video-ack``: the view has chunk ``index`` of transfer ``transfer``."""

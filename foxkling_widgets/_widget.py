@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import pathlib
-from collections.abc import Mapping, Sequence
-from typing import Any
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import anywidget
 import traitlets
@@ -61,6 +62,7 @@ logger = logging.getLogger("foxkling_widgets")
 _STATIC = pathlib.Path(__file__).parent / "static"
 
 MAX_ID = 200  # longer ids and kinds are not echoed back: the front end's are short
+T = TypeVar("T")
 
 
 class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
@@ -123,9 +125,10 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     _posters = traitlets.Dict(
         help="Posters by card id ('data:image/jpeg;base64,...'): sent once each, not with every card update."
     ).tag(sync=True, kernel_owned=True)
-    _tasks_total = traitlets.Int(0, help="How many generations the studio knows (_tasks holds the newest 50).").tag(
-        sync=True, kernel_owned=True
-    )
+    _tasks_total = traitlets.Int(
+        0,
+        help="How many generations the studio knows (_tasks: the newest 50, and older ones that need the user).",
+    ).tag(sync=True, kernel_owned=True)
     _credits = traitlets.Dict(
         help="Credits: {estimate (median of past same-tier tasks, or null), session, journal} for this API host."
     ).tag(sync=True, kernel_owned=True)
@@ -164,7 +167,8 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
     ) -> None:
         # Settings first: a bad budget or a live client in classroom mode fails before any thread starts.
         cap, in_classroom = budget_setting(budget), classroom_setting(classroom)
-        emulator = emulator_for(in_classroom, emulator, client.mode if client is not None else None)
+        given_mode, given_url = (client.mode, client.base_url) if client is not None else (None, None)
+        emulator = emulator_for(in_classroom, emulator, given_mode, given_url)
         super().__init__(concurrency=max(1, int(concurrency)), **kwargs)  # the observer below comes later
         if isinstance(client, FoxClient):
             self._runner = client.runner
@@ -180,6 +184,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self._dispatcher = Dispatcher(send, self._handlers())
         self._spending = SessionCredits(lambda: self.tasks)
         self._budget_guard = BudgetGuard(cap, self._spending.book, lambda: self.tasks, self._spending.session)
+        self._budget_lock = threading.Lock()  # a budget check and the start it allows are one step
         self._controller = Controller(
             aclient,
             self._runner,
@@ -311,15 +316,22 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             raise InvalidRequestError.from_problems(errors)
         if self.vary:
             return self.generate_batch().id
-        self._check_budget([request])
-        generation, _future = self._controller.start(request)
+        generation, _future = self._within_budget([request], lambda: self._controller.start(request))
         self._update_credits()  # its expected price is held against the budget from now on
         return generation.key  # stable for the generation's life
 
-    def _check_budget(self, requests: Sequence[VideoRequest | Mapping[str, Any]]) -> None:
-        problems = self._budget_guard.problems(requests)
-        if problems:
-            raise InvalidRequestError.from_problems(problems)
+    def _within_budget(self, requests: Sequence[VideoRequest | Mapping[str, Any]], start: Callable[[], T]) -> T:
+        """Check ``requests`` against the budget and, if they fit, ``start()`` them, as one step.
+
+        Why one step: checked, then started, two threads (a thread pool's batches) could both
+        pass the check before either was counted, and pass the budget together. The start only
+        records the work and hands it to the loop, so the lock is held for moments.
+        """
+        with self._budget_lock:
+            problems = self._budget_guard.problems(requests)
+            if problems:
+                raise InvalidRequestError.from_problems(problems)
+            return start()
 
     def generate_batch(
         self,
@@ -344,13 +356,12 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             if errors:
                 raise InvalidRequestError.from_problems(errors)
             pairs = self.variations()
-            self._check_budget([r for _l, r in pairs])  # the whole batch, before its first POST
-            batch = self._controller.start_batch([r for _l, r in pairs], [label for label, _r in pairs])
+            built, names = [r for _l, r in pairs], [label for label, _r in pairs]
+            batch = self._within_budget(built, lambda: self._controller.start_batch(built, names))  # before any POST
             self._update_credits()
             return batch
         built, names = checked_batch(requests, labels, self._key_problems())
-        self._check_budget(built)  # the whole batch, before its first POST
-        batch = self._controller.start_batch(built, names)
+        batch = self._within_budget(built, lambda: self._controller.start_batch(built, names))  # before any POST
         self._update_credits()
         return batch
 
@@ -374,10 +385,10 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
         problems = validate_voice_url(url) + voice_problems("", name) + self._key_problems()
         if problems:
             raise InvalidRequestError.from_problems(problems)
-        self._check_budget([{"model": MODEL_CREATE_VOICE, "voice_url": url}])  # a voice is billed too
         if not name:
             name = voice_name_from_url(url)
-        generation, _future = self._controller.start_voice(url, name)
+        voice = {"model": MODEL_CREATE_VOICE, "voice_url": url}  # a voice is billed too
+        generation, _future = self._within_budget([voice], lambda: self._controller.start_voice(url, name))
         self._update_credits()
         return generation
 
@@ -424,8 +435,7 @@ class KlingWidget(anywidget.AnyWidget):  # type: ignore[misc]
             )
         if errors:
             raise InvalidRequestError.from_problems(errors)
-        self._check_budget([request])
-        _generation, future = self._controller.start(request)
+        _generation, future = self._within_budget([request], lambda: self._controller.start(request))
         self._update_credits()
         # Shielded: cancelling this await (a timeout, an interrupted cell) must not cut off a
         # submit in flight; the generation carries on, and stop_watching() stops it.

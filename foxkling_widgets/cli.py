@@ -180,8 +180,14 @@ def _check_output(path: Path | None) -> None:
 
 
 def _client(use_emulator: bool, console: _Console) -> FoxClient:
+    from ._classroom import CLASSROOM_ENV, classroom_setting
     from .client import FoxClient, key_configured
 
+    if not use_emulator and classroom_setting(None):
+        # Classroom mode holds for every surface (studio, %%kling, this command): the teacher's
+        # key in a student's environment must not make `!foxkling generate` go live.
+        console.say(f"foxkling: classroom mode ({CLASSROOM_ENV}) keeps this on the built-in emulator")
+        use_emulator = True
     if use_emulator:
         console.say("foxkling: using the built-in emulator (nothing is billed)")
         return FoxClient.emulator()

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-# The scriptable loopback server's fixtures (``server``) for the suites that use it.
-pytest_plugins = ["fake_server"]
+# The scriptable loopback server's fixtures (``server``) and a loopback emulator per module
+# (``emulator``, ``slow``) for the suites that use them.
+pytest_plugins = ["fake_server", "emulator_fixtures"]
 
 
 @pytest.fixture(autouse=True)

@@ -219,6 +219,17 @@ def test_emulator_flag_needs_no_key(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert code == 0 and "emulator" in err
 
 
+def test_classroom_mode_keeps_the_command_on_the_emulator_whatever_key_is_set(
+    live: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FOXKLING_CLASSROOM", "1")
+    monkeypatch.setenv("FOXKLING_EMULATOR_SECONDS", "0")
+    posts = live.emulator.stats["posts"]  # the "live" API of this test: nothing may reach it
+    code, _, err = cli("generate", "a fox", "-o", str(tmp_path / "c.mp4"))
+    assert code == 0 and "classroom mode" in err and (tmp_path / "c.mp4").exists(), err
+    assert live.emulator.stats["posts"] == posts
+
+
 def test_bad_flags_report_on_the_given_stream() -> None:
     code, out, err = cli("generate", "--duration", "ten")
     assert code == 2 and out == "" and "invalid int value" in err

@@ -14,63 +14,22 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from waits import until
+from widget_messages import message, recording_widget
 
-from foxkling_widgets import FoxClient, KlingWidget, Task, TaskStatus, VideoRequest
+from foxkling_widgets import KlingWidget, Task, TaskStatus, VideoRequest
 from foxkling_widgets._controller import Generation
 from foxkling_widgets._fallback import FallbackOutputs
-from foxkling_widgets.emulator import EmulatorConfig, EmulatorServer
+from foxkling_widgets.emulator import EmulatorServer
 
 pytestmark = pytest.mark.timeout(120)
 HANG_GUARD = 60.0
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorServer]:
-    with EmulatorServer(EmulatorConfig(seconds_per_video=0.5)) as running:
-        yield running
-
-
 @pytest.fixture
 def widget(emulator: EmulatorServer) -> Iterator[KlingWidget]:
-    client = FoxClient("sk-widget-wire-test-key", emulator.url)
-    w = KlingWidget(client=client)
-    sent: list[tuple[dict[str, Any], Any]] = []
-    w.send = lambda content, buffers=None: sent.append((content, buffers))  # type: ignore[method-assign]
-    w.sent = sent  # type: ignore[attr-defined]
-    yield w
-    w.close()
-    client.close()
-
-
-@pytest.fixture
-def slow(emulator: EmulatorServer) -> Iterator[Callable[[float], None]]:
-    """Set the emulator's generation time for this test (progress is computed from it live)."""
-
-    def set_seconds(seconds: float) -> None:
-        emulator.emulator.config.seconds_per_video = seconds
-
-    yield set_seconds
-    set_seconds(0.5)
-
-
-def message(w: KlingWidget, **content: Any) -> dict[str, Any]:
-    """Deliver a front-end message; return the answer to it.
-
-    The answer, not the last message with its id: a ``video-request``'s chunks carry the request's
-    id too, and its sender's thread may have sent some before this looks.
-    """
-    w._on_custom_message(w, {"id": "w1", **content}, [])
-    answer = f"{content['kind']}-response" if content["kind"] != "video-request" else "video-response"
-    sent: list[tuple[dict[str, Any], Any]] = w.sent  # type: ignore[attr-defined]
-    return next(c for c, _b in reversed(sent) if c.get("id") == "w1" and c.get("kind") in (answer, "error-response"))
-
-
-def until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + HANG_GUARD
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        time.sleep(0.02)
+    with recording_widget("sk-widget-wire-test-key", emulator.url) as w:
+        yield w
 
 
 def card_of(w: KlingWidget, key: str) -> dict[str, Any] | None:

@@ -5,7 +5,7 @@ It knows nothing of widgets or notebooks. See :mod:`._http` for the retry and mo
 (``tests/test_layering.py`` refuses imports of its private modules and reads of its private attributes).
 """
 
-from ._async import AsyncFoxClient, JournalLike, KeySource
+from ._async import AsyncFoxClient, JournalLike, KeySource, is_loopback_url
 from ._http import DEFAULT_BASE_URL, EMULATOR_KEY, USER_AGENT, RetryPolicy, key_configured, wants_emulator
 from ._polling import FixedPolicy, PollPolicy
 from ._sync import FoxClient
@@ -21,6 +21,7 @@ __all__ = [
     "KeySource",
     "PollPolicy",
     "RetryPolicy",
+    "is_loopback_url",
     "key_configured",
     "wants_emulator",
 ]

@@ -73,6 +73,7 @@ __all__ = [
     "KeySource",
     "ProgressCallback",
     "failure_of",
+    "is_loopback_url",
     "looks_like_video",
 ]
 
@@ -131,7 +132,8 @@ class _Policy(Protocol):
     ) -> float: ...
 
 
-def _is_loopback_url(url: str) -> bool:
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` points at this machine (where every emulator runs), by its host name or address."""
     try:
         host = urlsplit(url).hostname or ""
     except ValueError:
@@ -199,7 +201,7 @@ class AsyncFoxClient:
         self.journal: JournalLike | None = journal if journal is not None and journal is not False else None
         self.retry = retry or RetryPolicy()
         self.poll: _Policy = poll or PollPolicy()
-        self.mode = mode or ("emulator" if _is_loopback_url(self.base_url) else "live")
+        self.mode = mode or ("emulator" if is_loopback_url(self.base_url) else "live")
 
     @classmethod
     def emulator(cls, **kwargs: Any) -> AsyncFoxClient:
@@ -378,7 +380,7 @@ class AsyncFoxClient:
                 # The answer was an error, yet it named a task: that task may be billed, so it is
                 # journaled like any other (resume() and the widget follow it).
                 await self._record(
-                    "recording a task", lambda j: j.record_submitted(intent, Task(id=named), payload, self.base_url)
+                    "recording a task", lambda j: j.record_submitted(intent, Task(id=named), payload, self.journal_host)
                 )
             else:
                 await self._record("recording an uncertain submit", partial(_uncertain, intent=intent, error=uncertain))

@@ -1,5 +1,7 @@
 // Pure formatting helpers (no DOM).
 
+import { FALLBACK_OPTIONS } from "./protocol.js";
+
 /**
  * The length of `text` as the kernel counts it (Python's `len`: code points), not UTF-16 code
  * units (`text.length`): an emoji is one character, not two. Use it for every count shown next
@@ -118,13 +120,6 @@ export function emulatorNote(request) {
   return `${head} The live API returns a ${size} clip${length}.`;
 }
 
-/** @param {number} bytes */
-export function bytes(bytes) {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(0)} KB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-}
-
 // One word per state, the same in cards, gallery summaries and the announcer: "Waiting" is the
 // studio's own queue (nothing sent yet, one of the `concurrency` slots to come free), "Queued" is
 // the provider's (sent, not started).
@@ -137,6 +132,7 @@ const LABELS = /** @type {Record<string, string>} */ ({
   downloading: "Downloading",
   failed: "Failed",
   cancelled: "Cancelled",
+  expired: "Expired",
   stopped: "Not watching",
   uncertain: "Outcome unknown",
   unknown: "Working",
@@ -162,9 +158,20 @@ export function statusLabel(status) {
   return LABELS[status] ?? status;
 }
 
-/** Whether a card may still change. @param {string} status */
-export function inFlight(status) {
-  return ["queued", "submitting", "pending", "processing", "downloading", "unknown"].includes(status);
+/** @typedef {import("./protocol.js").Options["statuses"]} StatusGroups */
+
+/**
+ * Whether a card may still change. The groups are the kernel's (`options(model).statuses`, from
+ * TaskStatus in foxkling_widgets/_status.py); the default is only for callers with no model.
+ * @param {string} status @param {StatusGroups} [groups]
+ */
+export function inFlight(status, groups = FALLBACK_OPTIONS.statuses) {
+  return groups.active.includes(status);
+}
+
+/** Whether a card ended without its video (failed, cancelled, expired, or maybe billed). @param {string} status @param {StatusGroups} [groups] */
+export function failedStatus(status, groups = FALLBACK_OPTIONS.statuses) {
+  return groups.failed.includes(status);
 }
 
 /** A safe download name: only [A-Za-z0-9._-]. @param {string} name */

@@ -3,7 +3,7 @@
 // drives them, adds a play-alone and a sound-from button under each, and keeps one clip audible.
 
 import { h } from "./dom.js";
-import { clock } from "./format.js";
+import { clock, failedStatus, plural } from "./format.js";
 import { createSyncGroup, muteAllBut, soundSource } from "./sync.js";
 
 /** @typedef {import("./protocol.js").TaskCard} TaskCard */
@@ -105,7 +105,8 @@ export function createGallery(batchId) {
       clip.sound.hidden = !memberCards[i]?.audio_requested;
       // Names that tell the cards apart for a screen reader (each card has the same buttons).
       clip.sound.setAttribute("aria-label", `Sound from ${label}`);
-      clip.one.setAttribute("aria-label", `Play ${label} alone`);
+      // Its name follows its icon: while the clip plays, the button pauses it.
+      clip.one.setAttribute("aria-label", m.video.paused ? `Play ${label} alone` : `Pause ${label}`);
       clip.sound.setAttribute("aria-pressed", String(memberCards[i]?.id === heard));
       clip.one.textContent = m.video.paused ? "▶" : "❚❚";
     });
@@ -166,8 +167,9 @@ export function createGallery(batchId) {
   /**
    * Show these cards, in batch order, and describe the batch.
    * @param {MemberView[]} views @param {TaskCard[]} cards same order as views @param {number} concurrency
+   * @param {import("./format.js").StatusGroups} [groups] the kernel's status groups (`options(model).statuses`)
    */
-  function setMembers(views, cards, concurrency) {
+  function setMembers(views, cards, concurrency, groups) {
     members = views;
     memberCards = cards;
     const prompts = new Set(cards.map((c) => c.request?.prompt));
@@ -185,9 +187,9 @@ export function createGallery(batchId) {
     });
     const done = cards.filter((c) => c.status === "completed").length;
     const queued = cards.filter((c) => c.status === "queued").length;
-    const failed = cards.filter((c) => ["failed", "cancelled", "uncertain"].includes(c.status)).length;
+    const failed = cards.filter((c) => failedStatus(c.status, groups)).length;
     const count = Math.max(cards.length, cards[0]?.batch?.count ?? 0);
-    title.textContent = `${count} variations`;
+    title.textContent = plural(count, "variation"); // generate_batch takes a single request too
     const parts = [`${done} of ${count} done`];
     if (failed) parts.push(`${failed} failed`);
     // After a restart: members still queued when the kernel stopped were never sent (nor billed).

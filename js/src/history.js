@@ -3,7 +3,7 @@
 // card or gallery in place, and folds it again. "Clear finished" asks the kernel to drop them.
 
 import { h } from "./dom.js";
-import { cardDate, clip, inFlight, plural, withVoiceNames } from "./format.js";
+import { cardDate, clip, failedStatus, inFlight, plural, withVoiceNames } from "./format.js";
 import { posterOf } from "./task-card.js";
 import { isSafePoster } from "./video.js";
 
@@ -21,24 +21,25 @@ export const RECENT_FAILURE_MS = 15 * 60_000;
  * Whether a card needs attention, so it stays unfolded: still running, an unknown outcome (the
  * submit may have been billed), a stop the user may want to resume, a recent failure.
  * @param {TaskCard} card @param {number} now ms since epoch
+ * @param {import("./format.js").StatusGroups} [groups] the kernel's (`options(model).statuses`)
  */
-export function needsAttention(card, now) {
-  if (inFlight(card.status) || card.status === "uncertain" || card.resumable) return true;
-  const failed = ["failed", "cancelled", "expired"].includes(card.status);
-  return failed && now - (card.finished_at ?? now) < RECENT_FAILURE_MS;
+export function needsAttention(card, now, groups) {
+  if (inFlight(card.status, groups) || card.status === "uncertain" || card.resumable) return true;
+  return failedStatus(card.status, groups) && now - (card.finished_at ?? now) < RECENT_FAILURE_MS;
 }
 
 /**
  * Which items fold into the history: all but the newest item, the newest video item (a voice
  * card made after a clip does not fold the clip away) and those needing attention.
  * @param {{key: string, cards: TaskCard[]}[]} items newest first @param {number} now
+ * @param {import("./format.js").StatusGroups} [groups] the kernel's (`options(model).statuses`)
  * @returns {Set<string>} the folded items' keys
  */
-export function foldedKeys(items, now) {
+export function foldedKeys(items, now, groups) {
   const newestVideo = items.find((item) => item.cards.some((c) => c.kind !== "voice"));
   const folded = new Set();
   items.forEach((item, index) => {
-    if (index === 0 || item === newestVideo || item.cards.some((c) => needsAttention(c, now))) return;
+    if (index === 0 || item === newestVideo || item.cards.some((c) => needsAttention(c, now, groups))) return;
     folded.add(item.key);
   });
   return folded;
@@ -66,7 +67,8 @@ function promptOf(model, card) {
 export function tileOf(model, item) {
   const first = item.cards[0];
   const poster = item.cards.map((c) => posterOf(model, c)).find(Boolean) ?? "";
-  const count = first.batch ? `${plural(item.cards.length, "variation")} · ` : "";
+  // The batch's size, as its gallery says it (members never sent are counted there too).
+  const count = first.batch ? `${plural(Math.max(item.cards.length, first.batch.count), "variation")} · ` : "";
   const title = withVoiceNames(first.summary, first.request?.voice_ids, model.get("_voices"));
   return { ...item, poster, date: cardDate(first), text: count + clip(promptOf(model, first), 60), title };
 }
@@ -85,7 +87,9 @@ export function createHistory(actions, signal) {
     text: "Clear finished",
     title: "The task journal keeps them",
   });
-  const note = h("div", { class: "fk-note", "data-fk": "history-note", "aria-live": "polite" });
+  // Not a live region: the studio's announcer says what Clear finished did (a note shown only
+  // once it has text is missed by screen readers); both would say it twice.
+  const note = h("div", { class: "fk-note", "data-fk": "history-note", tabindex: -1 });
   const grid = h("div", { class: "fk-history-grid", "data-fk": "history-grid" });
   const el = h(
     "section",
@@ -101,6 +105,9 @@ export function createHistory(actions, signal) {
   /** @type {HistoryItem[]} */
   let shown = [];
   let state = { older: 0, clearable: false };
+  // Clear finished had the focus when it hid (nothing left to clear): the focus goes to what it
+  // says, once said, rather than to the top of the page.
+  let focusNote = false;
 
   clear.addEventListener(
     "click",
@@ -145,6 +152,8 @@ export function createHistory(actions, signal) {
 
   function layout() {
     let index = 0;
+    /** @type {HTMLButtonElement | null} */
+    let heir = null;
     /** @param {Element} node */
     const place = (node) => {
       if (grid.children[index] !== node) grid.insertBefore(node, grid.children[index] ?? null);
@@ -158,7 +167,12 @@ export function createHistory(actions, signal) {
       place(tile);
       // Folded, the card stays in the page, hidden under its tile (its state, its video's place,
       // a search of the page by its text); moved there once, so a playing video is not re-parented.
-      if (item.el.parentElement !== wrap) wrap.replaceChildren(item.el);
+      if (item.el.parentElement !== wrap) {
+        // A card folding under the keyboard's focus (a newer clip came) would drop it to the
+        // page's start: its tile takes it, once the grid is shown.
+        if (!unfolded && item.el.contains(document.activeElement)) heir = tile;
+        wrap.replaceChildren(item.el);
+      }
       wrap.hidden = !unfolded;
       place(wrap);
     }
@@ -168,9 +182,15 @@ export function createHistory(actions, signal) {
     older.textContent = state.older
       ? `${plural(state.older, "older generation")} not shown (w.generations has them all)`
       : "";
+    if (!state.clearable && document.activeElement === clear) focusNote = true;
     clear.hidden = !state.clearable;
     note.hidden = !note.textContent;
     el.hidden = !shown.length && !state.older && !state.clearable && !note.textContent;
+    heir?.focus();
+    if (focusNote && !el.hidden && !note.hidden) {
+      focusNote = false;
+      note.focus();
+    }
   }
 
   /**
@@ -184,6 +204,9 @@ export function createHistory(actions, signal) {
     const keys = new Set(items.map((item) => item.key));
     for (const key of [...entries.keys()]) {
       if (keys.has(key)) continue;
+      // Its tile goes too, here: left for layout() to trim, the tiles after it would be moved
+      // past it, and a moved element loses the keyboard's focus.
+      entries.get(key)?.tile.remove();
       entries.get(key)?.wrap.remove();
       entries.delete(key);
       open.delete(key);

@@ -11,15 +11,17 @@ import {
   timing,
   withVoiceNames,
 } from "./format.js";
+import { options } from "./protocol.js";
 import { loadingText } from "./transport.js";
 import { blobUrl, isDirectVideoUrl, isSafePoster, playedWithoutAudio, setSafeSrc } from "./video.js";
 
 /** @typedef {import("./protocol.js").TaskCard} TaskCard */
 /** @typedef {import("./transport.js").LoadedVideo} LoadedVideo */
 
-/** A stopped card that can be followed again says how: with its Resume button, here. */
+/** A stopped card that can be followed again says how: with its Resume button, here. Its status
+ * already says "Not watching": the note does not say it again. */
 const RESUMABLE_NOTE =
-  "Not watching: the provider may keep running and billing it (FoxAPI has no cancel). Resume follows it again here.";
+  "The provider may keep running and billing it (FoxAPI has no cancel). Resume follows it again here.";
 
 /** How long "Copied" stays on the button before it reads "Copy as code" again. */
 const COPIED_MS = 2_000;
@@ -203,13 +205,14 @@ export function createTaskCard(actions, model) {
     el.setAttribute("data-status", next.status);
     el.setAttribute("data-task-id", next.id);
     status.textContent = statusLabel(next.status);
-    status.className = `fk-status fk-status-${next.status}`;
+    // A status is one word (the kernel's TaskStatus): what else a server sends adds no class of its own.
+    status.className = `fk-status fk-status-${String(next.status).replace(/\W/g, "")}`;
     const text = withVoiceNames(next.summary, next.request?.voice_ids, model.get("_voices"));
     summary.textContent = text;
     summary.title = text; // the full text where the gallery clamps it to two lines
     idEl.textContent = next.id;
     showProgress(next.progress);
-    progress.hidden = !inFlight(next.status) && next.status !== "completed";
+    progress.hidden = !inFlight(next.status, options(model).statuses) && next.status !== "completed";
     tick(now);
     error.hidden = !next.error;
     const failed = next.error ? failureText(next.error, next.task_id) : { message: "", hint: "", code: "" };
@@ -233,6 +236,11 @@ export function createTaskCard(actions, model) {
     emulated.textContent = emulated.hidden ? "" : emulatorNote(next.request ?? {});
     stop.hidden = !next.watching;
     resume.hidden = !next.resumable;
+    // The button just pressed hides once the kernel acts on it: its counterpart, shown in its
+    // place, takes the keyboard's focus rather than dropping it to the page's start.
+    const focused = document.activeElement;
+    if (focused === stop && stop.hidden) resume.focus(); // a hidden one takes no focus
+    if (focused === resume && resume.hidden) stop.focus();
     const ready = Boolean(next.video);
     const image = posterOf(model, next);
     if (isSafePoster(image) && !url) {
@@ -262,7 +270,9 @@ export function createTaskCard(actions, model) {
    * @param {number} value @param {string} statusText @param {number} now
    */
   function setProgress(value, statusText, now) {
-    if (!card || typeof value !== "number" || !Number.isFinite(value)) return;
+    // The kernel sends ticks for running cards only; one that comes late (or from a hostile
+    // server) must not pull a finished card's bar back. (Number.isFinite is false for a non-number.)
+    if (!card || !Number.isFinite(value) || !inFlight(card.status, options(model).statuses)) return;
     card = { ...card, progress: value, status_text: String(statusText ?? card.status_text) };
     showProgress(value);
     tick(now);

@@ -487,7 +487,7 @@ export function renderStudio({ model, el }) {
       item.cards.push(card);
     }
     // Decided before the cards update: a folded card's first video request waits (requestShown).
-    foldedItems = foldedKeys(items, now);
+    foldedItems = foldedKeys(items, now, options(model).statuses);
     for (const item of items) {
       /** @type {ReturnType<typeof createTaskCard>[]} */
       const views = [];
@@ -550,13 +550,11 @@ export function renderStudio({ model, el }) {
         ranked.map((r) => r.view),
         item.cards,
         model.get("concurrency") ?? options(model).concurrency.default,
+        options(model).statuses,
       );
     }
-    // Keep DOM order without recreating nodes (a playing video keeps playing).
-    const kept = items.filter((item) => !foldedItems.has(item.key));
-    kept.forEach((item, index) => {
-      if (cardsEl.children[index] !== item.el) cardsEl.insertBefore(item.el, cardsEl.children[index] ?? null);
-    });
+    // The folding items go under their tiles first: ordered around, the cards after them would
+    // be moved, and a moved element loses the keyboard's focus.
     const finished = options(model).statuses.finished;
     history.set(
       items.filter((item) => foldedItems.has(item.key)).map((item) => tileOf(model, item)),
@@ -565,6 +563,11 @@ export function renderStudio({ model, el }) {
         clearable: list.some((c) => finished.includes(c.status) && !c.watching),
       },
     );
+    // Keep DOM order without recreating nodes (a playing video keeps playing).
+    const kept = items.filter((item) => !foldedItems.has(item.key));
+    kept.forEach((item, index) => {
+      if (cardsEl.children[index] !== item.el) cardsEl.insertBefore(item.el, cardsEl.children[index] ?? null);
+    });
     for (const [id, view] of cards) {
       if (!seen.has(id)) {
         loads.get(id)?.cancel();
@@ -585,13 +588,16 @@ export function renderStudio({ model, el }) {
     startDeferred(); // a card that unfolded (it needs attention again) loads now
   }
 
+  // The cards the view opens with (restored, or shown in another view already) are not news:
+  // a studio of old failures would greet a screen reader with one of them.
+  let opening = true;
   /** Announce status changes and each 25% of progress, not every tick. @param {TaskCard} card */
   function announce(card) {
     const key = `${card.status}:${Math.floor(card.progress / 25)}`;
     if (announced.get(card.id) === key) return;
     const first = !announced.has(card.id);
     announced.set(card.id, key);
-    if (first && card.status === "completed") return; // restored cards are not news
+    if (first && (opening || card.status === "completed")) return; // restored cards are not news
     announcer.textContent = `${statusLabel(card.status)}: ${Math.round(card.progress)}%`;
   }
 
@@ -663,6 +669,7 @@ export function renderStudio({ model, el }) {
   renderProblems();
   renderMode();
   renderTasks();
+  opening = false;
   renderCredits();
   renderVoiceProblems();
 

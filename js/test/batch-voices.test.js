@@ -4,7 +4,7 @@ import { aspectValue, perRow } from "../src/gallery.js";
 import { clampTime, createSyncGroup, longest, muteAllBut, soundSource } from "../src/sync.js";
 import { toggleVoice, voiceChoices } from "../src/voices.js";
 import widget from "../src/widget.js";
-import { fakeModel } from "./fake-model.js";
+import { answerProbe, fakeCard, fakeModel, sendVideo } from "./fake-model.js";
 
 /** A video-like object with the properties the sync group uses. */
 function fakeVideo(duration, currentTime = 0) {
@@ -75,30 +75,17 @@ describe("voice chips", () => {
   });
 });
 
-const card = (id, index, over = {}) => ({
-  id,
-  status: "processing",
-  status_text: "processing",
-  progress: 40,
-  created: 1,
-  submitted_at: Date.now(),
-  finished_at: null,
-  estimated_time: 10,
-  credits_reserved: 5,
-  request: {},
-  summary: "a fox",
-  error: null,
-  video: null,
-  poster: "",
-  watching: true,
-  code: "",
-  audio_requested: false,
-  note: "",
-  kind: "video",
-  batch: { id: "batch-1", index, count: 3, label: ["16:9", "9:16", "1:1"][index] },
-  voice: null,
-  ...over,
-});
+const card = (id, index, over = {}) =>
+  fakeCard({
+    id,
+    submitted_at: Date.now(),
+    summary: "a fox",
+    code: "",
+    kind: "video",
+    batch: { id: "batch-1", index, count: 3, label: ["16:9", "9:16", "1:1"][index] },
+    voice: null,
+    ...over,
+  });
 
 let el;
 beforeEach(() => {
@@ -270,5 +257,28 @@ describe("studio: the gallery's clips", () => {
     expect(sound.map((b) => b.getAttribute("aria-pressed"))).toEqual(["false", "false", "true"]);
     expect(sound[1].getAttribute("aria-label")).toBe("Sound from 9:16");
     expect(gallery.querySelector('[data-fk="play-one"]').getAttribute("aria-label")).toBe("Play 16:9 alone");
+  });
+});
+
+describe("studio: the gallery's words", () => {
+  it("a batch of one says 1 variation", () => {
+    const model = fakeModel({ _tasks: [card("t0", 0, { batch: { id: "b1", index: 0, count: 1, label: "16:9" } })] });
+    widget.render({ model, el });
+    expect(el.querySelector(".fk-gallery-title").textContent).toBe("1 variation");
+  });
+
+  it("play-alone's name says Pause while its clip plays", () => {
+    URL.createObjectURL = vi.fn(() => "blob:http://localhost/v");
+    const model = fakeModel({ _tasks: [0, 1].map((i) => card(`t${i}`, i, { status: "completed", video: { x: 1 } })) });
+    widget.render({ model, el });
+    answerProbe(model);
+    for (const request of model.sent.filter((m) => m.kind === "video-request")) sendVideo(model, request, 4);
+    const one = el.querySelector('[data-fk="play-one"]');
+    const video = el.querySelector('video[data-fk="video"]');
+    expect(one.getAttribute("aria-label")).toMatch(/^Play .+ alone$/);
+    Object.defineProperty(video, "paused", { value: false, configurable: true });
+    video.dispatchEvent(new Event("play"));
+    expect(one.textContent).toBe("❚❚");
+    expect(one.getAttribute("aria-label")).toMatch(/^Pause /);
   });
 });

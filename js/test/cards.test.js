@@ -1,33 +1,13 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { credits, creditsLine, emulatorNote, plural, statusLabel, timing } from "../src/format.js";
+import { FALLBACK_OPTIONS } from "../src/protocol.js";
 import widget from "../src/widget.js";
-import { fakeModel } from "./fake-model.js";
+import { answerProbe, fakeCard, fakeModel, sendVideo } from "./fake-model.js";
 
 const POSTER = "data:image/jpeg;base64,AAAA";
 
-const card = (over = {}) => ({
-  id: "gen-0000000001",
-  task_id: "task-1",
-  status: "processing",
-  status_text: "processing",
-  progress: 40,
-  created: 1,
-  submitted_at: Date.now() - 5000,
-  finished_at: null,
-  estimated_time: 10,
-  credits_reserved: 5,
-  request: {},
-  summary: "16:9 · 5 s · 720p — a fox",
-  error: null,
-  video: null,
-  poster: "",
-  watching: true,
-  code: "print(1)",
-  audio_requested: false,
-  note: "",
-  ...over,
-});
+const card = (over = {}) => fakeCard({ id: "gen-0000000001", task_id: "task-1", ...over });
 
 let el;
 beforeEach(() => {
@@ -83,6 +63,14 @@ describe("cards-progress", () => {
     expect(el.querySelector('[data-fk="task"]').getAttribute("data-progress")).toBe("40");
   });
 
+  it("moves only a card still in flight: a late tick does not pull a finished card back", () => {
+    const model = fakeModel({ _tasks: [card({ status: "completed", progress: 100, watching: false })] });
+    widget.render({ model, el });
+    model.deliver({ kind: "cards-progress", cards: [{ id: "gen-0000000001", progress: 30, status_text: "x" }] });
+    expect(el.querySelector('[data-fk="task"]').getAttribute("data-progress")).toBe("100");
+    expect(el.querySelector('[data-fk="announcer"]').textContent).toBe("");
+  });
+
   it("stops listening when the view goes", () => {
     const model = fakeModel({ _tasks: [card()] });
     const cleanup = widget.render({ model, el });
@@ -119,12 +107,6 @@ const done = (n, over = {}) =>
   });
 
 /** Answer the probe so video requests go out. */
-function answerProbe(model) {
-  const probe = model.sent.find((m) => m.kind === "video-probe");
-  model.deliver({ id: probe.id, kind: "video-probe-response", ok: true, size: 4 }, [
-    new DataView(new Uint8Array([0x46, 0x4b, 0x00, 0xff]).buffer),
-  ]);
-}
 
 describe("history", () => {
   it("keeps the newest and running cards unfolded and folds older finished ones into tiles", () => {
@@ -166,31 +148,7 @@ describe("history", () => {
     item.querySelector("video").play = play;
     const request = model.sent.filter((m) => m.kind === "video-request")[1];
     URL.createObjectURL = vi.fn(() => "blob:http://localhost/v");
-    model.deliver({
-      id: request.id,
-      kind: "video-response",
-      ok: true,
-      name: "1.mp4",
-      mime: "video/mp4",
-      total: 4,
-      chunks: 1,
-      chunk_size: 4,
-      window: 3,
-      encoding: "binary",
-    });
-    model.deliver(
-      {
-        id: request.id,
-        kind: "video-chunk",
-        task_id: request.task_id,
-        index: 0,
-        offset: 0,
-        size: 4,
-        total: 4,
-        last: true,
-      },
-      [new DataView(new ArrayBuffer(4))],
-    );
+    sendVideo(model, request, 4, "1.mp4");
     expect(play).toHaveBeenCalledTimes(1);
     tile.click();
     expect(tile.getAttribute("aria-expanded")).toBe("false");
@@ -218,6 +176,20 @@ describe("history", () => {
     expect(clear.hidden).toBe(true); // nothing left to clear
   });
 
+  it("Clear finished that hides itself hands the keyboard's focus to what it says", () => {
+    const model = fakeModel({ _tasks: [done(2), done(1)] });
+    widget.render({ model, el });
+    const clear = el.querySelector('[data-fk="clear"]');
+    clear.focus();
+    clear.click();
+    const sent = model.sent.find((m) => m.kind === "clear-finished");
+    model.set("_tasks", []); // the cards go before the answer comes
+    model.deliver({ id: sent.id, kind: "clear-finished-response", ok: true, cleared: 2 });
+    const note = el.querySelector('[data-fk="history-note"]');
+    expect(clear.hidden).toBe(true);
+    expect(document.activeElement).toBe(note);
+  });
+
   it("an older batch folds into one tile for its gallery, which unfolds in place", () => {
     const member = (n, index) => done(n, { batch: { id: "batch-1", index, count: 2, label: ["16:9", "9:16"][index] } });
     const model = fakeModel({ _tasks: [done(9), member(2, 1), member(1, 0)] });
@@ -226,6 +198,8 @@ describe("history", () => {
     expect(tiles.length).toBe(1);
     expect(tiles[0].getAttribute("data-key")).toBe("batch-1");
     expect(tiles[0].textContent).toContain("2 variations · clip number 1");
+    model.set("_tasks", [done(9), member(2, 1)]); // one member cleared: the tile still names the batch's size
+    expect(el.querySelector('[data-fk="history-tile"]').textContent).toContain("2 variations · ");
     const gallery = el.querySelector('[data-fk="gallery"]');
     expect(gallery.closest('[data-fk="history-item"]').hidden).toBe(true);
     tiles[0].click();
@@ -259,6 +233,13 @@ describe("words", () => {
   it("one word per state: Waiting for the studio's queue, Queued at the provider", () => {
     expect(statusLabel("queued")).toBe("Waiting");
     expect(statusLabel("pending")).toBe("Queued");
+  });
+
+  it("every status the kernel sends has its word, not the wire string (expired too)", () => {
+    const { active, finished, failed } = FALLBACK_OPTIONS.statuses;
+    for (const status of new Set([...active, ...finished, ...failed, "stopped"])) {
+      expect(statusLabel(status), status).toMatch(/^[A-Z]/);
+    }
   });
 
   it("a failed card says its message and hint once, the code small, not the id again", () => {
@@ -321,6 +302,14 @@ describe("resume and edit settings", () => {
     expect(el.querySelector('[data-fk="resume"]').hidden).toBe(true);
   });
 
+  it("a resumable card says its state once: the note does not repeat Not watching", () => {
+    const model = fakeModel({ _tasks: [stopped()] });
+    widget.render({ model, el });
+    const task = el.querySelector('[data-fk="task"]');
+    expect(task.querySelector(".fk-status").textContent).toBe("Not watching");
+    expect(task.textContent.split("Not watching").length).toBe(2); // once
+  });
+
   it("a lost resume answer goes through the same notice as stop-watching", () => {
     vi.useFakeTimers();
     const model = fakeModel({ _tasks: [stopped()] });
@@ -368,5 +357,88 @@ describe("emulator storyboards", () => {
     widget.render({ model, el });
     const notes = [...el.querySelectorAll('[data-fk="emulator-note"]')].map((n) => (n.hidden ? "" : n.textContent));
     expect(notes).toEqual(["Emulator storyboard (small preview). The live API returns a 1280×720 clip of 10 s.", ""]);
+  });
+});
+
+describe("focus", () => {
+  it("a card that folds while a button in it has the focus hands the focus to its tile", () => {
+    const model = fakeModel({ _tasks: [done(1)] });
+    widget.render({ model, el });
+    el.querySelector('[data-fk="copy-code"]').focus();
+    model.set("_tasks", [done(2), done(1)]); // a newer clip: this one folds
+    const tile = el.querySelector('[data-fk="history-tile"][data-key="gen-0000000001"]');
+    expect(document.activeElement).toBe(tile);
+  });
+
+  it("a focused tile keeps the focus when a tile before it leaves the history (it is not moved)", () => {
+    const model = fakeModel({ _tasks: [done(4), done(3), done(2), done(1)] });
+    widget.render({ model, el });
+    const tile = el.querySelector('[data-fk="history-tile"][data-key="gen-0000000001"]');
+    tile.focus();
+    const running = done(2, { status: "processing", progress: 10, finished_at: null, watching: true, video: null });
+    model.set("_tasks", [done(4), running, done(3), done(1)]); // resumed from code: it unfolds
+    const keys = [...el.querySelectorAll('[data-fk="history-tile"]')].map((t) => t.getAttribute("data-key"));
+    expect(keys).toEqual(["gen-0000000003", "gen-0000000001"]);
+    expect(document.activeElement).toBe(tile);
+  });
+
+  it("Stop watching and Resume hand the focus to each other when the kernel swaps them", () => {
+    const model = fakeModel({ _tasks: [card()] });
+    widget.render({ model, el });
+    const stop = el.querySelector('[data-fk="stop-watching"]');
+    const resume = el.querySelector('[data-fk="resume"]');
+    stop.focus();
+    model.set("_tasks", [card({ status: "stopped", watching: false, resumable: true })]);
+    expect(stop.hidden).toBe(true);
+    expect(document.activeElement).toBe(resume);
+    model.set("_tasks", [card()]); // resumed: watched again
+    expect(resume.hidden).toBe(true);
+    expect(document.activeElement).toBe(stop);
+  });
+
+  it("a running card keeps the focus when a card above it folds away (it is not moved)", () => {
+    const running = card({ id: "gen-0000000001" });
+    const model = fakeModel({ _tasks: [done(2), running] });
+    widget.render({ model, el });
+    const stop = el.querySelector('[data-task-id="gen-0000000001"] [data-fk="stop-watching"]');
+    stop.focus();
+    model.set("_tasks", [card({ id: "gen-0000000003" }), done(2), running]); // a new clip: 2 folds
+    const top = [...el.querySelector('[data-fk="tasks"]').children].map((n) => n.getAttribute("data-task-id"));
+    expect(top).toEqual(["gen-0000000003", "gen-0000000001"]);
+    expect(document.activeElement).toBe(stop);
+  });
+});
+
+describe("announcer", () => {
+  it("says what Clear finished did once: one live region carries it", () => {
+    const model = fakeModel({ _tasks: [done(2), done(1)] });
+    widget.render({ model, el });
+    el.querySelector('[data-fk="clear"]').click();
+    const sent = model.sent.find((m) => m.kind === "clear-finished");
+    model.deliver({ id: sent.id, kind: "clear-finished-response", ok: true, cleared: 1 });
+    const live = [...el.querySelectorAll("[aria-live]")].filter((n) => n.textContent.includes("Cleared 1"));
+    expect(live.map((n) => n.getAttribute("data-fk"))).toEqual(["announcer"]);
+    expect(el.querySelector('[data-fk="history-note"]').textContent).toContain("Cleared 1 finished generation");
+  });
+
+  it("says nothing about the cards a view opens with (restored: not news), then says their changes", () => {
+    const old = { status: "failed", video: null, finished_at: Date.now() - 3_600_000 };
+    const model = fakeModel({ _tasks: [card({ id: "gen-run" }), done(1, old)] });
+    widget.render({ model, el });
+    const announcer = el.querySelector('[data-fk="announcer"]');
+    expect(announcer.textContent).toBe("");
+    model.set("_tasks", [card({ id: "gen-run", progress: 80 }), done(1, old)]);
+    expect(announcer.textContent).toBe("Generating: 80%");
+  });
+});
+
+describe("hostile card fields", () => {
+  it("a status with spaces adds no class of its own (it could hide the card's text)", () => {
+    const model = fakeModel({ _tasks: [card({ status: "failed fk-sr" })] });
+    widget.render({ model, el });
+    const status = el.querySelector(".fk-status");
+    expect([...status.classList]).toEqual(["fk-status", "fk-status-failedfksr"]); // one class, matching no rule
+    expect(status.textContent).toBe("failed fk-sr"); // said as text
+    expect(el.querySelector('[data-fk="task"]').getAttribute("data-status")).toBe("failed fk-sr");
   });
 });

@@ -1,4 +1,5 @@
 import { vi } from "vitest";
+import { PROBE_BYTES } from "../src/transport.js";
 
 /**
  * A fake anywidget model: get/set/on/off/save_changes/send, and a way to deliver custom messages.
@@ -63,4 +64,72 @@ export function fakeModel(initial = {}) {
     },
     listeners: () => [...handlers.values()].reduce((n, s) => n + s.size, 0),
   };
+}
+
+/**
+ * A task card as the kernel sends it (docs/widget-protocol.md), running at 40 %: one shape for
+ * every test, each overriding what it is about.
+ * @param {Record<string, unknown>} [over]
+ */
+export function fakeCard(over = {}) {
+  return {
+    id: "task-unified-1-abcdefgh",
+    status: "processing",
+    status_text: "processing",
+    progress: 40,
+    created: 1,
+    submitted_at: Date.now() - 5000,
+    finished_at: null,
+    estimated_time: 10,
+    credits_reserved: 5,
+    request: {},
+    summary: "16:9 · 5 s · 720p — a fox",
+    error: null,
+    video: null,
+    poster: "",
+    watching: true,
+    code: "print(1)",
+    audio_requested: false,
+    note: "",
+    ...over,
+  };
+}
+
+/** Answer the view's probe: with the known buffer (binary) or without it (a Colab-like host). */
+export function answerProbe(model, binary = true) {
+  const probe = model.sent.find((m) => m.kind === "video-probe");
+  model.deliver(
+    { id: probe.id, kind: "video-probe-response", ok: true, size: 4 },
+    binary ? [new DataView(new Uint8Array(PROBE_BYTES).buffer)] : [],
+  );
+}
+
+/** Answer a video-request with a header and one chunk of `size` bytes. */
+export function sendVideo(model, request, size = 8, name = "a.mp4") {
+  model.deliver({
+    id: request.id,
+    kind: "video-response",
+    ok: true,
+    name,
+    mime: "video/mp4",
+    total: size,
+    chunks: 1,
+    chunk_size: size,
+    window: 3,
+    encoding: "binary",
+  });
+  model.deliver(
+    {
+      id: request.id,
+      kind: "video-chunk",
+      task_id: request.task_id,
+      index: 0,
+      offset: 0,
+      size,
+      total: size,
+      encoding: "binary",
+      last: true,
+    },
+    [new DataView(new ArrayBuffer(size))],
+  );
 }

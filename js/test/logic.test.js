@@ -64,13 +64,20 @@ describe("formatting", () => {
     );
     expect(fmt.creditsLine(undefined)).toBe("");
   });
-  it("formats credits, bytes, labels and file names", () => {
+  it("formats credits, labels and file names", () => {
     expect(fmt.credits(15)).toBe("15 credits reserved");
     expect(fmt.credits(null)).toBe("");
-    expect(fmt.bytes(2_500_000)).toBe("2.4 MB");
     expect(fmt.statusLabel("uncertain")).toBe("Outcome unknown");
     expect(fmt.safeFileName("../../etc/passwd")).toBe("etc-passwd");
     expect(fmt.safeFileName("<script>.mp4")).toBe("script-.mp4");
+  });
+  it("takes its status groups from the kernel, with the fallback only when none is given", () => {
+    const groups = { active: ["rendering"], finished: ["completed"], failed: ["lost"] };
+    expect(fmt.inFlight("rendering", groups)).toBe(true);
+    expect(fmt.inFlight("processing", groups)).toBe(false);
+    expect(fmt.failedStatus("lost", groups)).toBe(true);
+    expect(fmt.inFlight("processing")).toBe(true);
+    expect(fmt.failedStatus("expired")).toBe(true);
   });
 });
 

@@ -1,70 +1,10 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { TIMEOUT_MS } from "../src/protocol.js";
-import { PROBE_BYTES } from "../src/transport.js";
 import widget from "../src/widget.js";
-import { fakeModel } from "./fake-model.js";
+import { answerProbe, fakeCard, fakeModel, sendVideo } from "./fake-model.js";
 
-const card = (over = {}) => ({
-  id: "task-unified-1-abcdefgh",
-  status: "processing",
-  status_text: "processing",
-  progress: 40,
-  created: 1,
-  submitted_at: Date.now() - 5000,
-  finished_at: null,
-  estimated_time: 10,
-  credits_reserved: 5,
-  request: {},
-  summary: "16:9 · 5 s · 720p — a fox",
-  error: null,
-  video: null,
-  poster: "",
-  watching: true,
-  code: "print(1)",
-  audio_requested: false,
-  note: "",
-  ...over,
-});
-
-/** Answer the view's probe: with the known buffer (binary) or without it (a Colab-like host). */
-function answerProbe(model, binary = true) {
-  const probe = model.sent.find((m) => m.kind === "video-probe");
-  model.deliver(
-    { id: probe.id, kind: "video-probe-response", ok: true, size: 4 },
-    binary ? [new DataView(new Uint8Array(PROBE_BYTES).buffer)] : [],
-  );
-}
-
-/** Answer a video-request with a header and one chunk of `size` bytes. */
-function sendVideo(model, request, size = 8) {
-  model.deliver({
-    id: request.id,
-    kind: "video-response",
-    ok: true,
-    name: "a.mp4",
-    mime: "video/mp4",
-    total: size,
-    chunks: 1,
-    chunk_size: size,
-    window: 3,
-    encoding: "binary",
-  });
-  model.deliver(
-    {
-      id: request.id,
-      kind: "video-chunk",
-      task_id: request.task_id,
-      index: 0,
-      offset: 0,
-      size,
-      total: size,
-      encoding: "binary",
-      last: true,
-    },
-    [new DataView(new ArrayBuffer(size))],
-  );
-}
+const card = (over = {}) => fakeCard(over);
 
 let el;
 beforeEach(() => {

@@ -17,6 +17,7 @@ from typing import Any
 import nbformat
 from jupyter_client.blocking.client import BlockingKernelClient
 from playwright.sync_api import Page, sync_playwright
+from waits import until
 
 from .conftest import ARTIFACTS, JupyterServer, launch_options
 from .timeouts import KERNEL_IDLE_MS, PAGE_LOAD_MS, VIDEO_MS, WIDGET_MS
@@ -224,3 +225,20 @@ class KernelClient:
 
     def close(self) -> None:
         self.client.stop_channels()
+
+
+def wait_for(predicate: Any, timeout_s: float, what: str) -> None:
+    """Poll a page-reading ``predicate`` every 0.1 s until it holds; fail after ``timeout_s``."""
+    until(predicate, what, timeout_s=timeout_s, every_s=0.1)
+
+
+def generate_variations(page: Page, count: int) -> Any:
+    """Press Generate once it offers ``count`` variations; return the batch's gallery (a Locator) once shown."""
+    page.wait_for_function(
+        f"() => document.querySelector('[data-fk=\"generate\"]').textContent === 'Generate {count} variations'",
+        timeout=30_000,
+    )
+    page.click('[data-fk="generate"]')
+    gallery = page.locator('[data-fk="gallery"]').first
+    gallery.wait_for(timeout=30_000)
+    return gallery

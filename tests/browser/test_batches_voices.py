@@ -14,18 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
-from .conftest import Emulator, JupyterServer, launch_options
-from .helpers import (
-    ALLOWED_PAGE_ERRORS,
-    check_video,
-    open_notebook,
-    run_all,
-    type_into,
-    wait_for_widget,
-    write_notebook,
-)
+from .conftest import Emulator, JupyterServer
+from .helpers import WIDGET_CELL, check_video, generate_variations, notebook_page, type_into, wait_for, wait_for_widget
 from .timeouts import GENERATION_MS, TEST_TIMEOUT_S
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(TEST_TIMEOUT_S)]
@@ -40,15 +32,6 @@ VIDEOS_STATE = """
 
 def _videos(page: Page) -> list[dict[str, Any]]:
     return list(page.evaluate(VIDEOS_STATE))
-
-
-def _wait(predicate: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _voice_flow(page: Page, emulator: Emulator, shots: Path, name: str) -> None:
@@ -95,13 +78,7 @@ def _voice_flow(page: Page, emulator: Emulator, shots: Path, name: str) -> None:
 def _batch_flow(page: Page, emulator: Emulator, shots: Path, name: str) -> None:
     posts = emulator.stats()["posts"]
     page.click('[data-fk="vary"] [data-value="aspect_ratio"]')
-    page.wait_for_function(
-        "() => document.querySelector('[data-fk=\"generate\"]').textContent === 'Generate 3 variations'",
-        timeout=30_000,
-    )
-    page.click('[data-fk="generate"]')
-    gallery = page.locator('[data-fk="gallery"]').first
-    gallery.wait_for(timeout=30_000)
+    gallery = generate_variations(page, 3)
     statuses: set[str] = set()
 
     def all_done() -> bool:
@@ -113,13 +90,13 @@ def _batch_flow(page: Page, emulator: Emulator, shots: Path, name: str) -> None:
             and all(cards.nth(i).get_attribute("data-status") == "completed" for i in range(3))
         )
 
-    _wait(all_done, GENERATION_MS / 1000, "three completed variations")
+    wait_for(all_done, GENERATION_MS / 1000, "three completed variations")
     assert "queued" in statuses, statuses  # two at a time: the third waited for a slot
     assert emulator.stats()["posts"] == posts + 3
     labels = gallery.locator('[data-fk="variation-label"]').all_inner_texts()
     assert labels == ["16:9", "9:16", "1:1"], labels
 
-    _wait(lambda: len(v := _videos(page)) == 3 and all(x["ready"] >= 2 for x in v), 60, "three loaded videos")
+    wait_for(lambda: len(v := _videos(page)) == 3 and all(x["ready"] >= 2 for x in v), 60, "three loaded videos")
     shapes = [round(v["w"] / v["h"], 2) for v in _videos(page)]
     assert shapes == [round(16 / 9, 2), round(9 / 16, 2), 1.0], shapes
     assert {v["src"] for v in _videos(page)} == {"blob"}
@@ -128,10 +105,10 @@ def _batch_flow(page: Page, emulator: Emulator, shots: Path, name: str) -> None:
     assert play_all.is_enabled()
     page.evaluate("() => document.querySelectorAll('[data-fk=\"gallery\"] video').forEach((v) => { v.muted = true; })")
     play_all.click()
-    _wait(lambda: all(not v["paused"] for v in _videos(page)), 10, "all three playing")
+    wait_for(lambda: all(not v["paused"] for v in _videos(page)), 10, "all three playing")
     time.sleep(1.5)
     play_all.click()
-    _wait(lambda: all(v["paused"] for v in _videos(page)), 10, "all three paused")
+    wait_for(lambda: all(v["paused"] for v in _videos(page)), 10, "all three paused")
     times = [v["t"] for v in _videos(page)]
     assert min(times) > 0.5 and max(times) - min(times) < 0.3, times
     print(f"{name} synced playback: 3 videos {max(times) - min(times):.3f} s apart after {min(times):.1f} s of play")
@@ -140,41 +117,24 @@ def _batch_flow(page: Page, emulator: Emulator, shots: Path, name: str) -> None:
         "() => { const s = document.querySelector('[data-fk=\"scrub\"]'); s.value = '2.5';"
         " for (const e of ['input', 'change']) s.dispatchEvent(new Event(e, {bubbles: true})); }"
     )
-    _wait(lambda: all(abs(v["t"] - 2.5) < 0.1 for v in _videos(page)), 10, "all three at 2.5 s")
+    wait_for(lambda: all(abs(v["t"] - 2.5) < 0.1 for v in _videos(page)), 10, "all three at 2.5 s")
     gallery.scroll_into_view_if_needed()
     gallery.screenshot(path=str(shots / f"{name}-gallery.png"))
 
 
-@pytest.mark.parametrize(
-    ("app", "url_path"), [("jupyter_lab", "/lab/tree/batch.ipynb"), ("jupyter_notebook7", "/notebooks/batch.ipynb")]
-)
+@pytest.mark.parametrize(("app", "url_path"), [("jupyter_lab", "lab/tree"), ("jupyter_notebook7", "notebooks")])
 def test_voices_and_batches(
     app: str, url_path: str, request: pytest.FixtureRequest, emulator_process: Emulator, artifacts: Path
 ) -> None:
     server: JupyterServer = request.getfixturevalue(app)
     name = "lab" if app == "jupyter_lab" else "notebook7"
-    write_notebook(server.root / "batch.ipynb", "from foxkling_widgets import KlingWidget\n\nw = KlingWidget()\nw")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(**launch_options())
-        page = browser.new_page(viewport={"width": 1280, "height": 1600})
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        try:
-            open_notebook(page, f"{server.url}{url_path}?token={server.token}")
-            run_all(page)
-            wait_for_widget(page)
-            started = time.monotonic()
-            _voice_flow(page, emulator_process, artifacts, name)
-            voice_s = time.monotonic() - started
-            started = time.monotonic()
-            _batch_flow(page, emulator_process, artifacts, name)
-            print(
-                f"{name}: voice flow {voice_s:.1f} s, batch of 3 to synced playback {time.monotonic() - started:.1f} s"
-            )
-            unexpected = [e for e in errors if not any(a in e for a in ALLOWED_PAGE_ERRORS)]
-            assert not unexpected, unexpected
-        except BaseException:
-            page.screenshot(path=str(artifacts / f"{name}-batch-failure.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+    shot = artifacts / f"{name}-batch-failure.png"
+    page_of = notebook_page(server, "batch", WIDGET_CELL, failure_shot=shot, url_path=url_path, viewport=(1280, 1600))
+    with page_of as page:
+        wait_for_widget(page)
+        started = time.monotonic()
+        _voice_flow(page, emulator_process, artifacts, name)
+        voice_s = time.monotonic() - started
+        started = time.monotonic()
+        _batch_flow(page, emulator_process, artifacts, name)
+        print(f"{name}: voice flow {voice_s:.1f} s, batch of 3 to synced playback {time.monotonic() - started:.1f} s")

@@ -9,15 +9,14 @@ from the keyboard.
 from __future__ import annotations
 
 import itertools
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
-from .conftest import JupyterServer, launch_options
-from .helpers import ALLOWED_PAGE_ERRORS, open_notebook, run_all, type_into, wait_for_widget, write_notebook
+from .conftest import JupyterServer
+from .helpers import WIDGET_CELL, generate_variations, notebook_page, type_into, wait_for, wait_for_widget
 from .timeouts import GENERATION_MS, TEST_TIMEOUT_S, VIDEO_MS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(TEST_TIMEOUT_S)]
@@ -48,15 +47,6 @@ LAYOUT = """
 
 def _layout(page: Page) -> dict[str, Any]:
     return dict(page.evaluate(LAYOUT))
-
-
-def _wait(predicate: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _set_cell_width(page: Page, width: int) -> dict[str, Any]:
@@ -96,89 +86,70 @@ def _unmuted(page: Page) -> list[int]:
 def test_gallery_layout_and_sound(app: str, request: pytest.FixtureRequest, artifacts: Path) -> None:
     server: JupyterServer = request.getfixturevalue(app)
     name = app.replace("jupyter_", "")
-    write_notebook(server.root / "gallery.ipynb", "from foxkling_widgets import KlingWidget\n\nw = KlingWidget()\nw")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(**launch_options())
-        page = browser.new_page(viewport={"width": 1400, "height": 1400})
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        try:
-            open_notebook(page, f"{server.url}/lab/tree/gallery.ipynb?token={server.token}")
-            run_all(page)
-            wait_for_widget(page)
-            # One clip per prompt line, all 16:9, with audio: typed as a user would.
-            type_into(page, '[data-fk="prompt"]', "\n".join(PROMPTS))
-            page.click('[data-fk="audio"]')
-            page.click('[data-fk="vary"] [data-value="prompts"]')
-            page.wait_for_function(
-                "() => document.querySelector('[data-fk=\"generate\"]').textContent === 'Generate 3 variations'",
-                timeout=30_000,
-            )
-            page.click('[data-fk="generate"]')
-            gallery = page.locator('[data-fk="gallery"]').first
-            gallery.wait_for(timeout=30_000)
-            done = gallery.locator('[data-fk="task"][data-status="completed"]')
-            _wait(lambda: done.count() == 3, GENERATION_MS / 1000, "three completed variations")
-            _wait(
-                lambda: len(v := _layout(page)["videos"]) == 3 and all(x["ready"] >= 2 for x in v),
-                VIDEO_MS / 1000,
-                "three loaded videos",
-            )
-            assert all(abs(v["shape"] - 16 / 9) < 0.01 for v in _layout(page)["videos"])
+    shot = artifacts / f"gallery-{name}-failure.png"
+    with notebook_page(server, "gallery", WIDGET_CELL, failure_shot=shot, viewport=(1400, 1400)) as page:
+        wait_for_widget(page)
+        # One clip per prompt line, all 16:9, with audio: typed as a user would.
+        type_into(page, '[data-fk="prompt"]', "\n".join(PROMPTS))
+        page.click('[data-fk="audio"]')
+        page.click('[data-fk="vary"] [data-value="prompts"]')
+        gallery = generate_variations(page, 3)
+        done = gallery.locator('[data-fk="task"][data-status="completed"]')
+        wait_for(lambda: done.count() == 3, GENERATION_MS / 1000, "three completed variations")
+        wait_for(
+            lambda: len(v := _layout(page)["videos"]) == 3 and all(x["ready"] >= 2 for x in v),
+            VIDEO_MS / 1000,
+            "three loaded videos",
+        )
+        assert all(abs(v["shape"] - 16 / 9) < 0.01 for v in _layout(page)["videos"])
 
-            for width in (1000, 620):
-                layout = _set_cell_width(page, width)
-                gallery.scroll_into_view_if_needed()
-                gallery.screenshot(path=str(artifacts / f"gallery-{name}-{width}.png"))
-                _check_side_by_side(layout, width)
-                if width == 1000:
-                    # The per-card actions sit in one compact row where the card has the room.
-                    assert all(len(set(row)) <= 1 for row in layout["actions"]), layout["actions"]
-            # Below ~560 px of gallery the clips wrap, and each gets bigger than in the narrow row.
-            narrow = _layout(page)["videos"][0]["w"]
-            layout = _set_cell_width(page, 480)
-            gallery.screenshot(path=str(artifacts / f"gallery-{name}-480.png"))
-            videos = layout["videos"]
-            assert len({round(v["y"]) for v in videos}) > 1, videos
-            assert all(v["w"] > narrow and abs(v["w"] / v["h"] - 16 / 9) < 0.03 for v in videos), videos
-            _set_cell_width(page, 1000)
+        for width in (1000, 620):
+            layout = _set_cell_width(page, width)
+            gallery.scroll_into_view_if_needed()
+            gallery.screenshot(path=str(artifacts / f"gallery-{name}-{width}.png"))
+            _check_side_by_side(layout, width)
+            if width == 1000:
+                # The per-card actions sit in one compact row where the card has the room.
+                assert all(len(set(row)) <= 1 for row in layout["actions"]), layout["actions"]
+        # Below ~560 px of gallery the clips wrap, and each gets bigger than in the narrow row.
+        narrow = _layout(page)["videos"][0]["w"]
+        layout = _set_cell_width(page, 480)
+        gallery.screenshot(path=str(artifacts / f"gallery-{name}-480.png"))
+        videos = layout["videos"]
+        assert len({round(v["y"]) for v in videos}) > 1, videos
+        assert all(v["w"] > narrow and abs(v["w"] / v["h"] - 16 / 9) < 0.03 for v in videos), videos
+        _set_cell_width(page, 1000)
 
-            # Play all: every clip plays, one soundtrack is heard (the first, by default).
-            play_all = page.locator('[data-fk="play-all"]').first
-            play_all.click()
-            _wait(lambda: all(not v["paused"] for v in _layout(page)["videos"]), 10, "all three playing")
-            assert _unmuted(page) == [0]
-            sound = gallery.locator('[data-fk="sound-from"]')
-            assert [sound.nth(i).get_attribute("aria-pressed") for i in range(3)] == ["true", "false", "false"]
+        # Play all: every clip plays, one soundtrack is heard (the first, by default).
+        play_all = page.locator('[data-fk="play-all"]').first
+        play_all.click()
+        wait_for(lambda: all(not v["paused"] for v in _layout(page)["videos"]), 10, "all three playing")
+        assert _unmuted(page) == [0]
+        sound = gallery.locator('[data-fk="sound-from"]')
+        assert [sound.nth(i).get_attribute("aria-pressed") for i in range(3)] == ["true", "false", "false"]
 
-            # The keyboard moves the sound: focus the second card's control, press Enter; the third's, Space.
-            sound.nth(1).focus()
-            page.keyboard.press("Enter")
-            _wait(lambda: _unmuted(page) == [1], 5, "the sound on the second clip")
-            assert [sound.nth(i).get_attribute("aria-pressed") for i in range(3)] == ["false", "true", "false"]
-            sound.nth(2).focus()
-            page.keyboard.press("Space")
-            _wait(lambda: _unmuted(page) == [2], 5, "the sound on the third clip")
-            assert all(not v["paused"] for v in _layout(page)["videos"]), "moving the sound stops no clip"
-            gallery.screenshot(path=str(artifacts / f"gallery-{name}-playing.png"))
+        # The keyboard moves the sound: focus the second card's control, press Enter; the third's, Space.
+        sound.nth(1).focus()
+        page.keyboard.press("Enter")
+        wait_for(lambda: _unmuted(page) == [1], 5, "the sound on the second clip")
+        assert [sound.nth(i).get_attribute("aria-pressed") for i in range(3)] == ["false", "true", "false"]
+        sound.nth(2).focus()
+        page.keyboard.press("Space")
+        wait_for(lambda: _unmuted(page) == [2], 5, "the sound on the third clip")
+        assert all(not v["paused"] for v in _layout(page)["videos"]), "moving the sound stops no clip"
+        gallery.screenshot(path=str(artifacts / f"gallery-{name}-playing.png"))
 
-            # Pause all, then a click on a clip plays the group again, still with one soundtrack.
-            play_all.click()
-            _wait(lambda: all(v["paused"] for v in _layout(page)["videos"]), 10, "all three paused")
-            gallery.locator('video[data-fk="video"]').first.click()
-            _wait(lambda: all(not v["paused"] for v in _layout(page)["videos"]), 10, "a click on a clip plays all")
-            assert _unmuted(page) == [2]
-            play_all.click()
+        # Pause all, then a click on a clip plays the group again, still with one soundtrack.
+        play_all.click()
+        wait_for(lambda: all(v["paused"] for v in _layout(page)["videos"]), 10, "all three paused")
+        gallery.locator('video[data-fk="video"]').first.click()
+        wait_for(lambda: all(not v["paused"] for v in _layout(page)["videos"]), 10, "a click on a clip plays all")
+        assert _unmuted(page) == [2]
+        play_all.click()
 
-            # One clip alone, from the keyboard: the others stay paused.
-            gallery.locator('[data-fk="play-one"]').nth(1).focus()
-            page.keyboard.press("Enter")
-            _wait(lambda: [v["paused"] for v in _layout(page)["videos"]] == [True, False, True], 10, "one clip alone")
-            assert _unmuted(page) == [1]  # alone, it is the one heard
-            unexpected = [e for e in errors if not any(a in e for a in ALLOWED_PAGE_ERRORS)]
-            assert not unexpected, unexpected
-        except BaseException:
-            page.screenshot(path=str(artifacts / f"gallery-{name}-failure.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+        # One clip alone, from the keyboard: the others stay paused.
+        gallery.locator('[data-fk="play-one"]').nth(1).focus()
+        page.keyboard.press("Enter")
+        alone = [True, False, True]
+        wait_for(lambda: [v["paused"] for v in _layout(page)["videos"]] == alone, 10, "one clip alone")
+        assert _unmuted(page) == [1]  # alone, it is the one heard

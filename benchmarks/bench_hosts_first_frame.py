@@ -56,6 +56,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the browser helpers import tests/waits.py as pytest runs them
 from tests.browser.test_vscode import build_static  # noqa: E402 - the stand-in's page, as its test builds it
 
 SIZES_MB = [int(s) for s in os.environ.get("FOXKLING_BENCH_SIZES_MB", "5,30,100").split(",")]

@@ -76,14 +76,18 @@ VIDEO_ERROR: Final = "video-error"
 Send = Callable[[dict[str, Any], "list[bytes] | None"], None]
 
 
-def chunk_size_for(encoding: Encoding) -> int:
-    """Bytes per chunk for ``encoding``: ``CHUNK_SIZE``, halved for base64.
+def chunk_size_for(encoding: Encoding, fragmented: bool = False) -> int:
+    """Bytes per chunk for ``encoding``: ``CHUNK_SIZE``, halved for base64 or a fragmented stream.
 
-    Why halved: base64 text is 4/3 of the bytes, and the kernel holds it twice more while the
-    message is JSON-encoded and queued, so a full-size text chunk would put a send's memory over
-    16 MB (measured: ~18 MB at 100 MB). Half keeps each text message near 1.4 MB.
+    Why halved for base64: base64 text is 4/3 of the bytes, and the kernel holds it twice more
+    while the message is JSON-encoded and queued, so a full-size text chunk would put a send's
+    memory over 16 MB (measured: ~18 MB at 100 MB). Half keeps each text message near 1.4 MB.
+    Why halved for a fragmented stream (``_fragment.py``): the remux's own buffers sit beside the
+    window, and with full-size chunks one 77 MB send was seen at +19.4 MB in the kernel and
+    another at +17.8 MB in the server. Both halvings apply together (a quarter) for base64 streams.
     """
-    return CHUNK_SIZE // 2 if encoding == BASE64 else CHUNK_SIZE
+    size = CHUNK_SIZE // 2 if encoding == BASE64 else CHUNK_SIZE
+    return size // 2 if fragmented else size
 
 
 def chunk_count(total: int, chunk_size: int = CHUNK_SIZE) -> int:

@@ -106,7 +106,7 @@ class VideoTransfers:
                     if self._senders.get(transfer_id) is sender:
                         del self._senders[transfer_id]
 
-            chunk_size = _transport.chunk_size_for(encoding)
+            chunk_size = _transport.chunk_size_for(encoding, fragmented=mime is not None)
             if mime is not None:
                 file.close()  # the stream opens the file itself
                 stream = _fragment.fmp4_chunks(path, chunk_size)
